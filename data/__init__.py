@@ -1,0 +1,5 @@
+"""Files rnnlm itself needs at run time (installed as the package ``rnnlm.data``).
+
+``corpora.json`` is the registry of named corpora: where each file comes from and its sha256.
+The corpora themselves are never stored here; they are downloaded into the data directory.
+"""

@@ -1,0 +1,97 @@
+"""The library interface: load a checkpoint, score text, sample text."""
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from rnnlm import checkpoint
+from rnnlm.evaluate import EvalResult, evaluate
+from rnnlm.generate import sample
+from rnnlm.model import RNNLM
+from rnnlm.text import EOS, detokenize, tokenize
+from rnnlm.vocab import Vocabulary
+
+
+@dataclass(frozen=True)
+class Score:
+    """Perplexity of a text: ``result`` over ``result.tokens`` predicted tokens, ``oov`` unknown."""
+
+    result: EvalResult
+    oov: int
+
+    @property
+    def perplexity(self) -> float:
+        return self.result.perplexity
+
+    @property
+    def oov_rate(self) -> float:
+        return self.oov / self.result.tokens if self.result.tokens else 0.0
+
+
+class LanguageModel:
+    """A trained model with its vocabulary, as loaded from a checkpoint."""
+
+    def __init__(self, ckpt: checkpoint.Checkpoint) -> None:
+        self.ckpt = ckpt
+        self.unit = ckpt.unit
+        self.vocab: Vocabulary = ckpt.vocab
+        self.model = RNNLM(ckpt.model, np.random.default_rng(0), params=ckpt.params)
+
+    def boundary_id(self) -> int | None:
+        """The token that precedes a text: ``<eos>`` (word) or newline (char), if in the vocab."""
+        return self.vocab.index.get(EOS if self.unit == "word" else "\n")
+
+    def encode(self, text: str) -> tuple[np.ndarray, int]:
+        """Text -> (ids, OOV count), with the boundary token first so every token is scored."""
+        ids, oov = self.vocab.encode(tokenize(text, self.unit))
+        start = self.boundary_id()
+        if start is not None:
+            ids = np.concatenate([np.array([start], dtype=np.int32), ids])
+        return ids, oov
+
+    def score_ids(self, ids: np.ndarray, oov: int = 0, **kwargs) -> Score:
+        return Score(evaluate(self.model, ids, **kwargs), oov)
+
+    def perplexity(self, text: str) -> Score:
+        """Score a whole text in order, carrying the state."""
+        ids, oov = self.encode(text)
+        return self.score_ids(ids, oov)
+
+    def prompt_ids(self, prompt: str) -> tuple[list[int], list[str]]:
+        """Prompt -> (context ids, prompt tokens not in the vocabulary)."""
+        toks = tokenize(prompt, self.unit) if prompt else []
+        if self.unit == "word" and toks and toks[-1] == EOS and not prompt.endswith("\n"):
+            toks.pop()  # a prompt is the start of a line, not a finished one
+        unknown = [t for t in toks if t not in self.vocab.index]
+        ids, _ = self.vocab.encode(toks)
+        start = self.boundary_id()
+        context = ([start] if start is not None else []) + ids.tolist()
+        return (context or [self.vocab.unk_id]), unknown
+
+    def stream(
+        self,
+        prompt: str = "",
+        length: int = 100,
+        seed: int = 0,
+        temperature: float = 1.0,
+        top_k: int = 0,
+        greedy: bool = False,
+    ) -> Iterator[str]:
+        """Yield sampled tokens one at a time (never ``<unk>``)."""
+        context, _ = self.prompt_ids(prompt)
+        rng = np.random.default_rng(seed)
+        banned = (self.vocab.unk_id,) if len(self.vocab) > 1 else ()
+        for tok in sample(self.model, context, length, rng, temperature, top_k, greedy, banned):
+            yield self.vocab.tokens[tok]
+
+    def generate(self, prompt: str = "", length: int = 100, seed: int = 0, **kwargs) -> str:
+        """The prompt followed by ``length`` sampled tokens, as text."""
+        tokens = list(self.stream(prompt, length, seed, **kwargs))
+        return prompt + detokenize(tokens, self.unit, before=prompt)
+
+
+def load(path: Path | str) -> LanguageModel:
+    """Load a checkpoint written by ``rnnlm train``."""
+    return LanguageModel(checkpoint.load(path))

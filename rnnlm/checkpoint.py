@@ -1,0 +1,181 @@
+"""Checkpoints: one ``.npz`` holding everything needed to rebuild, evaluate or resume a model.
+
+Keys (all plain arrays; the file loads with ``allow_pickle=False``):
+
+=================  ==========================  ===============================================
+key                dtype                       content
+=================  ==========================  ===============================================
+``meta``           0-d unicode (JSON)          format, unit, model and train config, progress
+``vocab``          (V,) unicode                token of each id
+``param/NAME``     float32                     parameters: ``embed.W``, ``rnn.0.Wx`` ... ``out.b``
+``optim/NAME``     float64 / float32           optimizer state (resumable checkpoints)
+``state/I``        float32 (N, H)              hidden state of recurrent layer I (resumable)
+=================  ==========================  ===============================================
+
+Writes go to a temporary file in the same folder, are fsync'ed, then renamed over the target,
+so a crash at any moment leaves either the old checkpoint or the new one, never half of one.
+"""
+
+import contextlib
+import json
+import os
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rnnlm import __version__
+from rnnlm.config import ModelConfig, TrainConfig, from_dict, to_dict
+from rnnlm.errors import CheckpointError, ConfigError
+from rnnlm.model import param_shapes
+from rnnlm.vocab import Vocabulary
+
+KIND = "rnnlm-checkpoint"
+FORMAT_VERSION = 1
+
+
+@dataclass
+class Checkpoint:
+    """What a checkpoint holds, validated."""
+
+    model: ModelConfig
+    train: TrainConfig
+    unit: str
+    vocab: Vocabulary
+    params: dict[str, np.ndarray]
+    progress: dict[str, Any] = field(default_factory=dict)  # epoch, step, lr, best ...
+    optim: dict[str, np.ndarray] = field(default_factory=dict)
+    state: list[np.ndarray] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)  # anything else JSON-able
+
+
+def save(path: Path | str, ckpt: Checkpoint) -> None:
+    """Write ``ckpt`` to ``path`` atomically (temp file + fsync + rename)."""
+    path = Path(path)
+    meta = {
+        "kind": KIND,
+        "format": FORMAT_VERSION,
+        "rnnlm_version": __version__,
+        "unit": ckpt.unit,
+        "model": to_dict(ckpt.model),
+        "train": to_dict(ckpt.train),
+        "progress": ckpt.progress,
+        "extra": ckpt.extra,
+    }
+    arrays: dict[str, np.ndarray] = {
+        "meta": np.array(json.dumps(meta)),
+        "vocab": np.array(ckpt.vocab.tokens),
+    }
+    arrays.update({f"param/{k}": v for k, v in ckpt.params.items()})
+    arrays.update({f"optim/{k}": v for k, v in ckpt.optim.items()})
+    arrays.update({f"state/{i}": h for i, h in enumerate(ckpt.state)})
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        _fsync_dir(path.parent)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        kept = " (the previous checkpoint is intact)" if path.exists() else ""
+        raise CheckpointError(f"cannot write {path}: {exc.strerror or exc}{kept}") from None
+
+
+def _fsync_dir(folder: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def load(path: Path | str) -> Checkpoint:
+    """Read and validate a checkpoint; any problem is one CheckpointError naming the file."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"{path}: no such checkpoint")
+    if path.is_dir():
+        raise CheckpointError(f"{path}: is a folder; give a checkpoint file such as best.npz")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except ValueError as exc:
+        if "allow_pickle" in str(exc) or "Object arrays" in str(exc):
+            raise CheckpointError(f"{path}: contains pickled objects; refused") from None
+        raise CheckpointError(f"{path}: not a readable checkpoint ({exc})") from None
+    except (zipfile.BadZipFile, EOFError, OSError, KeyError) as exc:
+        raise CheckpointError(f"{path}: not a readable checkpoint (truncated or corrupt: {exc})") from None
+    try:
+        return _validate(arrays)
+    except CheckpointError as exc:
+        raise CheckpointError(f"{path}: {exc}") from None
+
+
+def _validate(arrays: dict[str, np.ndarray]) -> Checkpoint:
+    if "meta" not in arrays or arrays["meta"].dtype.kind != "U" or arrays["meta"].shape != ():
+        raise CheckpointError("not an rnnlm checkpoint (no metadata)")
+    try:
+        meta = json.loads(str(arrays["meta"]))
+    except json.JSONDecodeError:
+        raise CheckpointError("corrupt metadata") from None
+    if not isinstance(meta, dict) or meta.get("kind") != KIND:
+        raise CheckpointError("not an rnnlm checkpoint")
+    fmt = meta.get("format")
+    if not isinstance(fmt, int) or fmt > FORMAT_VERSION or fmt < 1:
+        raise CheckpointError(
+            f"checkpoint format {fmt!r} is not supported by rnnlm {__version__} "
+            f"(reads format {FORMAT_VERSION}); upgrade rnnlm"
+        )
+    try:
+        model = from_dict(ModelConfig, meta["model"])
+        model.validate()
+        train = from_dict(TrainConfig, meta.get("train", {}))
+        unit = meta["unit"]
+        if unit not in ("word", "char"):
+            raise CheckpointError(f"unknown unit {unit!r}")
+        vocab_arr = arrays.get("vocab")
+        if vocab_arr is None or vocab_arr.dtype.kind != "U" or vocab_arr.ndim != 1:
+            raise CheckpointError("missing or malformed vocabulary")
+        vocab = Vocabulary([str(t) for t in vocab_arr])
+    except (KeyError, TypeError, ValueError, ConfigError) as exc:
+        raise CheckpointError(f"invalid metadata ({exc})") from None
+    if len(vocab) != model.vocab_size:
+        raise CheckpointError(
+            f"vocabulary has {len(vocab)} tokens but the model expects {model.vocab_size}"
+        )
+    expected = param_shapes(model)
+    params = {k[len("param/") :]: v for k, v in arrays.items() if k.startswith("param/")}
+    if set(params) != set(expected):
+        missing = sorted(set(expected) - set(params))
+        unexpected = sorted(set(params) - set(expected))
+        raise CheckpointError(f"parameters do not match the model (missing {missing}, unexpected {unexpected})")
+    for name, shape in expected.items():
+        arr = params[name]
+        if arr.shape != shape or arr.dtype != np.float32:
+            raise CheckpointError(
+                f"parameter {name} is {arr.dtype}{list(arr.shape)}, expected float32{list(shape)}"
+            )
+        if not np.isfinite(arr).all():
+            raise CheckpointError(f"parameter {name} holds NaN or infinite values")
+    optim = {k[len("optim/") :]: v for k, v in arrays.items() if k.startswith("optim/")}
+    state_keys = [f"state/{i}" for i in range(len(arrays)) if f"state/{i}" in arrays]
+    state = [arrays[k] for k in state_keys]
+    if state and (len(state) != model.layers or any(h.shape[-1] != model.hidden for h in state)):
+        raise CheckpointError("hidden state does not match the model")
+    return Checkpoint(
+        model=model,
+        train=train,
+        unit=unit,
+        vocab=vocab,
+        params=params,
+        progress=meta.get("progress") or {},
+        optim=optim,
+        state=state,
+        extra=meta.get("extra") or {},
+    )

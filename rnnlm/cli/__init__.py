@@ -1,0 +1,69 @@
+"""The ``rnnlm`` command line: train, eval, generate.
+
+Exit codes: 0 success, 1 a problem with input files or checkpoints, 2 bad options or usage,
+130 interrupted by Ctrl-C, 143 by SIGTERM (a resumable last.npz is written first).
+"""
+
+import sys
+from typing import Annotated
+
+import typer
+
+from rnnlm import __version__
+from rnnlm.cli.console import EXIT_SIGINT, EXIT_USAGE, err
+from rnnlm.cli.evaluate import eval_command
+from rnnlm.cli.generate import generate_command
+from rnnlm.cli.train import train
+
+try:  # typer >= 0.22 ships its own copy of click
+    from typer._click import exceptions as cx
+except ImportError:  # pragma: no cover - older typer uses click itself
+    from click import exceptions as cx
+
+app = typer.Typer(
+    name="rnnlm",
+    help="Train, evaluate and sample RNN language models on a CPU with numpy.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.command("train")(train)
+app.command("eval")(eval_command)
+app.command("generate")(generate_command)
+
+
+def _version(value: bool) -> None:
+    if value:
+        sys.stdout.write(f"rnnlm {__version__}\n")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """Train, evaluate and sample RNN language models on a CPU with numpy."""
+
+
+def main() -> None:
+    """Console-script entry point: usage errors become one line on stderr, exit 2."""
+    command = typer.main.get_command(app)
+    try:
+        code = command.main(prog_name="rnnlm", standalone_mode=False)
+    except cx.UsageError as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            sys.exit(0)  # the help is already printed
+        hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
+        err.print(f"[bold red]error:[/] {exc.format_message()}{hint}", soft_wrap=True,
+                  highlight=False)
+        sys.exit(EXIT_USAGE)
+    except cx.ClickException as exc:
+        err.print(f"[bold red]error:[/] {exc.format_message()}", soft_wrap=True, highlight=False)
+        sys.exit(exc.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
+        err.print("interrupted", highlight=False)
+        sys.exit(EXIT_SIGINT)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -1,0 +1,78 @@
+"""The training display: a rich progress bar on a terminal, plain epoch lines otherwise."""
+
+import math
+
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from rnnlm.cli.console import err
+from rnnlm.trainer import EpochReport, StepReport
+
+
+def fmt_ppl(ppl: float) -> str:
+    return f"{ppl:.2f}" if math.isfinite(ppl) else str(ppl)
+
+
+class TrainDisplay:
+    """Callbacks for the Trainer that draw a bar per epoch and print one line per epoch."""
+
+    def __init__(self, epochs: int, unit: str) -> None:
+        self.epochs = epochs
+        self.unit = unit
+        self.live = err.is_terminal
+        self.progress = Progress(
+            TextColumn("[bold]epoch {task.fields[epoch]}/{task.fields[epochs]}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[tps]:>7,.0f} tok/s"),
+            TextColumn("loss {task.fields[loss]:.3f}"),
+            TextColumn("ppl {task.fields[ppl]:>8.2f}"),
+            TextColumn("lr {task.fields[lr]:.3g}"),
+            TimeElapsedColumn(),
+            TextColumn("eta"),
+            TimeRemainingColumn(),
+            console=err,
+            disable=not self.live,
+            transient=False,
+        )
+        self.task = None
+
+    def __enter__(self) -> "TrainDisplay":
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.progress.__exit__(*exc)
+
+    def step(self, r: StepReport) -> None:
+        if not self.live:
+            return
+        fields = dict(
+            epoch=r.epoch,
+            epochs=self.epochs,
+            tps=r.tokens_per_s,
+            loss=r.loss,
+            ppl=math.exp(min(r.loss, 700.0)),
+            lr=r.lr,
+        )
+        if self.task is None or self.progress.tasks[self.task].fields["epoch"] != r.epoch:
+            if self.task is not None:
+                self.progress.remove_task(self.task)
+            self.task = self.progress.add_task("train", total=r.windows, **fields)
+        self.progress.update(self.task, completed=r.window, **fields)
+
+    def epoch(self, r: EpochReport) -> None:
+        best = " *" if r.improved else ""
+        extra = f" | valid bpc {r.valid_loss / math.log(2):.3f}" if self.unit == "char" else ""
+        self.progress.console.print(
+            f"epoch {r.epoch:>3} | train ppl {fmt_ppl(r.train_ppl):>8} | valid ppl "
+            f"{fmt_ppl(r.valid_ppl):>8}{best}{extra} | lr {r.lr:.4g} | "
+            f"{r.tokens_per_s:,.0f} tok/s | {r.seconds:.1f} s" + (" (partial)" if r.partial else ""),
+            highlight=False,
+        )

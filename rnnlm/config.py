@@ -1,0 +1,79 @@
+"""Configuration: what defines a model and how it is trained; both are stored in checkpoints.
+
+The defaults are the PTB recipe that ``rnnlm train ptb`` runs (see the README for what it reaches).
+"""
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from rnnlm.errors import ConfigError
+
+CELLS = ("rnn",)
+UNITS = ("word", "char")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Everything needed to rebuild a model's shapes (the vocabulary lives beside it)."""
+
+    vocab_size: int  # V, including <unk> (and <eos> at word level)
+    embed_dim: int = 256  # D
+    hidden: int = 256  # H
+    cell: str = "rnn"  # recurrent cell: the seed's tanh RNN
+    layers: int = 1  # stacked recurrent layers
+    dropout: float = 0.5  # on embeddings and on the last recurrent layer's outputs
+    init_scale: float = 0.1  # uniform ±init_scale for embedding and output weights
+
+    def validate(self) -> None:
+        _positive(self, "vocab_size", "embed_dim", "hidden", "layers")
+        if self.cell not in CELLS:
+            raise ConfigError(f"unknown cell '{self.cell}' (choose from: {', '.join(CELLS)})")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"--dropout must be in [0, 1), got {self.dropout}")
+        if not self.init_scale > 0.0:
+            raise ConfigError(f"--init-scale must be positive, got {self.init_scale}")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train: stateful truncated BPTT with SGD and global-norm clipping."""
+
+    batch_size: int = 20  # N parallel streams through the corpus
+    bptt: int = 35  # T steps per window; gradients are cut at window edges
+    epochs: int = 20
+    lr: float = 20.0  # applies to the gradient of the mean loss over the N·T tokens of a window
+    clip: float = 0.25  # global gradient-norm clip; 0 disables it
+    lr_decay: float = 4.0  # divide lr by this when validation perplexity does not improve
+    seed: int = 1234
+    max_steps: int = 0  # stop after this many updates (0: no limit)
+    eval_batch_size: int = 1  # streams at evaluation; 1 scores every token in order
+    eval_bptt: int = 128  # window at evaluation (no gradient, so any length gives the same result)
+
+    def validate(self) -> None:
+        _positive(self, "batch_size", "bptt", "epochs", "eval_batch_size", "eval_bptt")
+        if not (self.lr > 0.0 and self.lr < float("inf")):
+            raise ConfigError(f"--lr must be a positive finite number, got {self.lr}")
+        if not (self.clip >= 0.0 and self.clip < float("inf")):
+            raise ConfigError(f"--clip must be >= 0 (0 disables clipping), got {self.clip}")
+        if not self.lr_decay >= 1.0:
+            raise ConfigError(f"--lr-decay must be >= 1, got {self.lr_decay}")
+        if self.max_steps < 0:
+            raise ConfigError(f"--max-steps must be >= 0, got {self.max_steps}")
+
+
+def _positive(cfg: Any, *names: str) -> None:
+    for name in names:
+        value = getattr(cfg, name)
+        if not value > 0:
+            flag = "--" + name.replace("_", "-")
+            raise ConfigError(f"{flag} must be a positive number, got {value}")
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    return asdict(cfg)
+
+
+def from_dict(cls: type, data: dict[str, Any]) -> Any:
+    """Rebuild a config, ignoring unknown keys and keeping defaults for missing ones."""
+    names = {f.name for f in fields(cls)}
+    return cls(**{k: v for k, v in data.items() if k in names})

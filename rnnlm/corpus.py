@@ -1,0 +1,103 @@
+"""Resolving a CORPUS argument into train/valid/test token streams and a vocabulary.
+
+CORPUS is a text file (split contiguously: the last ``valid_fraction`` is validation unless a
+validation file is given), a folder holding ``train``/``valid``/``test`` files (``train.txt``,
+``ptb.train.txt``, ``wiki.train.tokens`` ...), or a registered name such as ``ptb``.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from rnnlm.datasets import data_dir, named_corpus_files, registry
+from rnnlm.errors import ConfigError, CorpusError
+from rnnlm.text import read_text, tokenize
+from rnnlm.vocab import Vocabulary
+
+SPLITS = ("train", "valid", "test")
+
+
+@dataclass
+class Corpus:
+    """Token ids of each split, encoded with a vocabulary built from the training split."""
+
+    unit: str
+    vocab: Vocabulary
+    splits: dict[str, np.ndarray]  # split -> int32 ids
+    sources: dict[str, str]  # split -> where it came from
+    oov: dict[str, int] = field(default_factory=dict)  # split -> tokens mapped to <unk>
+
+    def __getitem__(self, split: str) -> np.ndarray:
+        return self.splits[split]
+
+    def __contains__(self, split: str) -> bool:
+        return split in self.splits
+
+
+def find_split_files(folder: Path) -> dict[str, Path]:
+    """``train.txt``-style or ``ptb.train.txt``-style files of a folder, by split."""
+    found: dict[str, Path] = {}
+    for split in SPLITS:
+        hits = sorted(
+            p
+            for pattern in (f"{split}.txt", f"*.{split}.txt", f"{split}.tokens", f"*.{split}.tokens")
+            for p in folder.glob(pattern)
+            if p.is_file()
+        )
+        if len(hits) > 1:
+            names = ", ".join(p.name for p in hits)
+            raise CorpusError(f"{folder}: several {split} files ({names}); keep one")
+        if hits:
+            found[split] = hits[0]
+    if "train" not in found:
+        raise CorpusError(f"{folder}: no training file (expected train.txt or NAME.train.txt)")
+    return found
+
+
+def resolve_files(
+    corpus: str,
+    root: Path | None = None,
+    on_progress: Callable[[str, int, int | None], None] | None = None,
+) -> tuple[dict[str, Path], str | None]:
+    """CORPUS -> (split -> path, the unit a named corpus implies or None)."""
+    path = Path(corpus).expanduser()
+    if path.is_dir():
+        return find_split_files(path), None
+    if path.exists():
+        return {"train": path}, None
+    known = registry()
+    if corpus in known:
+        files = named_corpus_files(corpus, data_dir(root), known[corpus], on_progress)
+        return files, known[corpus]["unit"]
+    names = ", ".join(sorted(known))
+    raise CorpusError(f"{corpus}: no such file or folder, and not a known corpus ({names})")
+
+
+def load_corpus(
+    files: dict[str, Path],
+    unit: str,
+    max_vocab: int = 0,
+    min_count: int = 1,
+    valid_fraction: float = 0.1,
+) -> Corpus:
+    """Read and tokenise each file, split off validation if needed, build vocab, encode."""
+    if not 0.0 < valid_fraction < 1.0:
+        raise ConfigError(f"--valid-fraction must be in (0, 1), got {valid_fraction}")
+    tokens = {split: tokenize(read_text(p), unit) for split, p in files.items()}
+    sources = {split: str(p) for split, p in files.items()}
+    if "valid" not in tokens:
+        train = tokens["train"]
+        cut = len(train) - int(round(len(train) * valid_fraction))
+        if cut <= 0 or cut >= len(train):
+            raise CorpusError(f"{files['train']}: too short to split off a validation part")
+        tokens["train"], tokens["valid"] = train[:cut], train[cut:]
+        sources["valid"] = f"{files['train']} (last {valid_fraction:.0%})"
+        sources["train"] = f"{files['train']} (first {1 - valid_fraction:.0%})"
+    vocab = Vocabulary.build(tokens["train"], max_size=max_vocab, min_count=min_count)
+    splits, oov = {}, {}
+    for split in SPLITS:
+        if split in tokens:
+            splits[split], oov[split] = vocab.encode(tokens[split])
+    return Corpus(unit=unit, vocab=vocab, splits=splits, sources=sources, oov=oov)

@@ -1,0 +1,78 @@
+"""Fetching a file by URL into a cache, verified by sha256 and moved into place atomically."""
+
+import contextlib
+import hashlib
+import os
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+from rnnlm.errors import DownloadError
+
+CHUNK = 1 << 16
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(CHUNK), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def fetch(
+    url: str,
+    dest: Path,
+    sha256: str,
+    timeout: float = 60.0,
+    on_progress: Callable[[int, int | None], None] | None = None,
+) -> Path:
+    """Download ``url`` to ``dest`` unless a file with the right checksum is already there.
+
+    The bytes go to a temporary file beside ``dest``, are hashed on the way and only renamed
+    to ``dest`` once the checksum matches, so a failed or partial download never leaves a
+    file that passes for the real one. ``on_progress(done, total)`` reports bytes.
+    """
+    dest = Path(dest)
+    if dest.exists():
+        if sha256_of(dest) == sha256:
+            return dest
+        raise DownloadError(
+            f"{dest} does not match its sha256 (expected {sha256[:12]}...); "
+            "delete it to download it again"
+        )
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DownloadError(f"cannot create {dest.parent}: {exc.strerror or exc}") from None
+    tmp = dest.with_name(f".{dest.name}.part-{os.getpid()}")
+    h = hashlib.sha256()
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp, open(tmp, "wb") as out:
+            total = resp.headers.get("Content-Length")
+            total = int(total) if total and total.isdigit() else None
+            done = 0
+            while block := resp.read(CHUNK):
+                out.write(block)
+                h.update(block)
+                done += len(block)
+                if on_progress:
+                    on_progress(done, total)
+            out.flush()
+            os.fsync(out.fileno())
+        if total is not None and done != total:
+            raise DownloadError(f"download of {url} stopped after {done} of {total} bytes")
+        if h.hexdigest() != sha256:
+            raise DownloadError(
+                f"download of {url} has the wrong sha256 ({h.hexdigest()[:12]}..., "
+                f"expected {sha256[:12]}...); nothing was saved"
+            )
+        os.replace(tmp, dest)
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", None) or getattr(exc, "strerror", None) or exc
+        raise DownloadError(f"cannot download {url}: {reason}") from None
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+    return dest

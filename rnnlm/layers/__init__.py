@@ -1,0 +1,20 @@
+"""Time layers in the style of "Deep Learning from Scratch 2" (``common/time_layers.py``).
+
+Every layer follows one contract:
+
+- ``params`` and ``grads``: lists of arrays of the same shapes; ``backward`` writes gradients in
+  place (``grads[0][...] = dW``) so a model's flat list of them stays live.
+- ``forward(x)`` caches what ``backward`` needs; ``backward(dout)`` returns the gradient of its
+  input and never mutates the cache.
+- Inputs and outputs are batch-major, ``(N, T, ...)``; activations take their dtype from the
+  inputs (or, for the embedding, from its weights), so the same code runs in float32 for training
+  and in float64 for numerical gradient checks.
+"""
+
+from rnnlm.layers.affine import TimeAffine
+from rnnlm.layers.dropout import TimeDropout
+from rnnlm.layers.embedding import TimeEmbedding
+from rnnlm.layers.rnn import TimeRNN
+from rnnlm.layers.softmax import TimeSoftmaxWithLoss
+
+__all__ = ["TimeAffine", "TimeDropout", "TimeEmbedding", "TimeRNN", "TimeSoftmaxWithLoss"]

@@ -1,0 +1,37 @@
+"""TimeAffine: the same affine map applied at every time step, as one matmul."""
+
+import numpy as np
+
+from rnnlm.layers.buffers import Buffers
+
+
+class TimeAffine:
+    """``y_t = x_t W + b`` for all N·T positions in one (N·T, H) @ (H, V) product."""
+
+    def __init__(self, W: np.ndarray, b: np.ndarray) -> None:
+        self.params = [W, b]
+        self.grads = [np.zeros_like(W), np.zeros_like(b)]
+        self._x2: np.ndarray | None = None
+        self._buf = Buffers()
+
+    def forward(self, xs: np.ndarray) -> np.ndarray:
+        """xs: (N, T, H) -> (N, T, V) in xs' dtype."""
+        W, b = self.params
+        N, T, H = xs.shape
+        self._x2 = x2 = xs.reshape(N * T, H)
+        out = self._buf.get("out", (N * T, W.shape[1]), xs.dtype)
+        np.matmul(x2, W, out=out)
+        out += b
+        return out.reshape(N, T, -1)
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        """dout: (N, T, V) -> dxs (N, T, H); writes dW (H, V) and db (V,)."""
+        W, _ = self.params
+        dW, db = self.grads
+        N, T, V = dout.shape
+        d2 = dout.reshape(N * T, V)
+        np.matmul(self._x2.T, d2, out=dW)
+        np.sum(d2, axis=0, out=db)
+        dx = self._buf.get("dx", (N * T, W.shape[0]), dout.dtype)
+        np.matmul(d2, W.T, out=dx)
+        return dx.reshape(N, T, -1)

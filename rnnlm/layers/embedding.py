@@ -1,0 +1,32 @@
+"""TimeEmbedding: token ids to vectors, for all T steps at once."""
+
+import numpy as np
+
+from rnnlm.layers.buffers import Buffers
+
+
+class TimeEmbedding:
+    """Look up one row of ``W`` (V, D) per token id."""
+
+    def __init__(self, W: np.ndarray) -> None:
+        self.params = [W]
+        self.grads = [np.zeros_like(W)]
+        self._ids: np.ndarray | None = None
+        self._buf = Buffers()
+
+    def forward(self, xs: np.ndarray) -> np.ndarray:
+        """xs: (N, T) integer ids -> (N, T, D) in W's dtype."""
+        (W,) = self.params
+        self._ids = xs
+        out = self._buf.get("out", (*xs.shape, W.shape[1]), W.dtype)
+        np.take(W, xs, axis=0, out=out)
+        return out
+
+    def backward(self, dout: np.ndarray) -> None:
+        """dout: (N, T, D) -> None (ids have no gradient); writes dW (V, D).
+
+        Gradients of a repeated id accumulate, hence ``np.add.at`` rather than ``dW[ids] = dout``.
+        """
+        (dW,) = self.grads
+        dW.fill(0)
+        np.add.at(dW, self._ids.reshape(-1), dout.reshape(-1, dW.shape[1]))

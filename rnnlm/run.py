@@ -1,0 +1,64 @@
+"""A run folder: ``best.npz``, ``last.npz`` and ``metrics.jsonl`` under ``--out``."""
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from rnnlm import checkpoint
+from rnnlm.errors import ConfigError
+
+RUN_FILES = ("best.npz", "last.npz", "metrics.jsonl")
+
+
+class RunDir:
+    """Where a training run writes; refuses to clobber an existing run unless resuming."""
+
+    def __init__(self, path: Path | str, resume: bool = False) -> None:
+        self.path = Path(path)
+        existing = [n for n in RUN_FILES if (self.path / n).exists()]
+        if self.path.exists() and not self.path.is_dir():
+            raise ConfigError(f"--out {self.path}: exists and is not a folder")
+        if existing and not resume:
+            raise ConfigError(
+                f"--out {self.path} already holds a run ({', '.join(existing)}); "
+                "pass --resume to continue it or choose another --out"
+            )
+        if resume and not (self.path / "last.npz").exists():
+            raise ConfigError(f"--resume: {self.path / 'last.npz'} does not exist")
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"--out {self.path}: cannot create ({exc.strerror or exc})") from None
+        if not os.access(self.path, os.W_OK):
+            raise ConfigError(f"--out {self.path}: folder is not writable")
+
+    @property
+    def best(self) -> Path:
+        return self.path / "best.npz"
+
+    @property
+    def last(self) -> Path:
+        return self.path / "last.npz"
+
+    @property
+    def metrics(self) -> Path:
+        return self.path / "metrics.jsonl"
+
+    def save(self, which: str, ckpt: checkpoint.Checkpoint) -> Path:
+        path = self.path / f"{which}.npz"
+        checkpoint.save(path, ckpt)
+        return path
+
+    def log(self, record: dict[str, Any]) -> None:
+        """Append one JSON line to metrics.jsonl and flush it to disk."""
+        with open(self.metrics, "a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+    def read_metrics(self) -> list[dict[str, Any]]:
+        if not self.metrics.exists():
+            return []
+        with open(self.metrics, encoding="utf-8") as f:
+            return [json.loads(line) for line in f if line.strip()]

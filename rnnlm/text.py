@@ -1,0 +1,71 @@
+"""Reading corpus files and splitting them into tokens (word or character level)."""
+
+from pathlib import Path
+
+from rnnlm.errors import CorpusError
+
+EOS = "<eos>"
+UNK = "<unk>"
+
+
+def read_text(path: Path | str) -> str:
+    """Read a UTF-8 text file, with clear errors for anything that is not one.
+
+    Line endings are normalised to ``\\n``. Raises CorpusError for a missing path, a folder, an
+    unreadable, empty, binary (NUL bytes) or non-UTF-8 file.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise CorpusError(f"{path}: no such file")
+    if path.is_dir():
+        raise CorpusError(f"{path}: is a folder, expected a text file")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise CorpusError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if not data.strip():
+        raise CorpusError(f"{path}: file is empty")
+    if b"\x00" in data:
+        raise CorpusError(f"{path}: looks like a binary file (contains NUL bytes), expected text")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise CorpusError(
+            f"{path}: not valid UTF-8 (byte {exc.start}, line {line}); convert it to UTF-8 first"
+        ) from None
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def tokenize(text: str, unit: str) -> list[str]:
+    """Split text into tokens.
+
+    word: whitespace-separated words, plus ``<eos>`` at the end of every line (blank lines too),
+    as in Mikolov's RNNLM and PyTorch's word_language_model. char: every character, ``\\n``
+    included.
+    """
+    if unit == "char":
+        return list(text)
+    if unit != "word":
+        raise ValueError(f"unknown unit {unit!r}")
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()  # the final newline ends the last line; it does not start a new one
+    tokens: list[str] = []
+    for line in lines:
+        tokens.extend(line.split())
+        tokens.append(EOS)
+    return tokens
+
+
+def detokenize(tokens: list[str], unit: str, before: str = "") -> str:
+    """Tokens as text that reads on from ``before``: words spaced, ``<eos>`` as a newline."""
+    if unit == "char":
+        return "".join(tokens)
+    parts: list[str] = []
+    last = before[-1:]
+    for tok in tokens:
+        piece = "\n" if tok == EOS else (" " if last and not last.isspace() else "") + tok
+        parts.append(piece)
+        last = piece[-1]
+    return "".join(parts)

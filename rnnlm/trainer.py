@@ -1,0 +1,245 @@
+"""Stateful truncated-BPTT training: the loop, the learning-rate schedule and checkpointing.
+
+The trainer never prints: it reports through ``on_step``/``on_epoch`` callbacks, and the CLI
+draws the progress. Everything it needs to continue exactly where it stopped (parameters,
+optimizer, schedule, position in the data, carried hidden state, RNG) goes into ``last.npz``.
+"""
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from rnnlm.batching import batchify, num_windows, windows
+from rnnlm.checkpoint import Checkpoint
+from rnnlm.config import TrainConfig
+from rnnlm.errors import CorpusError, RnnlmError
+from rnnlm.evaluate import evaluate
+from rnnlm.model import RNNLM
+from rnnlm.optim import SGD, clip_grads
+from rnnlm.run import RunDir
+from rnnlm.vocab import Vocabulary
+
+
+class TrainingDiverged(RnnlmError):
+    """The loss became NaN or infinite."""
+
+
+@dataclass
+class TrainState:
+    """Where training stands; stored in every checkpoint's ``progress``."""
+
+    epoch: int = 0  # epochs completed
+    window: int = 0  # next window of the current epoch
+    step: int = 0  # parameter updates so far
+    lr: float = 0.0
+    best_valid_ppl: float | None = None
+    epoch_nll: float = 0.0  # summed over the current epoch so far
+    epoch_tokens: int = 0
+    epoch_seconds: float = 0.0
+    tokens_seen: int = 0
+    seconds: float = 0.0  # training + evaluation wall time, all epochs
+    finished: bool = False
+    rng: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StepReport:
+    epoch: int
+    window: int
+    windows: int
+    step: int
+    loss: float
+    lr: float
+    grad_norm: float
+    tokens_per_s: float
+
+
+@dataclass(frozen=True)
+class EpochReport:
+    epoch: int
+    step: int
+    train_loss: float
+    train_ppl: float
+    valid_loss: float
+    valid_ppl: float
+    lr: float
+    tokens_per_s: float
+    seconds: float
+    best_valid_ppl: float
+    improved: bool
+    partial: bool
+
+    def record(self) -> dict:
+        return asdict(self)
+
+
+class Trainer:
+    """Train ``model`` on ``train_ids``, validating on ``valid_ids`` after every epoch."""
+
+    def __init__(
+        self,
+        model: RNNLM,
+        cfg: TrainConfig,
+        train_ids: np.ndarray,
+        valid_ids: np.ndarray,
+        vocab: Vocabulary,
+        unit: str,
+        rng: np.random.Generator,
+        run: RunDir | None = None,
+        on_step: Callable[[StepReport], None] | None = None,
+        on_epoch: Callable[[EpochReport], None] | None = None,
+        on_eval: Callable[[int, int], None] | None = None,
+    ) -> None:
+        self.model, self.cfg, self.vocab, self.unit = model, cfg, vocab, unit
+        self.valid_ids = valid_ids
+        self.rng, self.run = rng, run
+        self.on_step, self.on_epoch, self.on_eval = on_step, on_epoch, on_eval
+        self.inputs, self.targets = batchify(train_ids, cfg.batch_size)
+        if self.inputs.shape[1] < cfg.bptt:
+            raise CorpusError(
+                f"training split has {len(train_ids)} tokens, fewer than one window of "
+                f"--batch-size {cfg.batch_size} x --bptt {cfg.bptt} (+1); "
+                "use smaller values or a longer corpus"
+            )
+        if len(valid_ids) < 2:
+            raise CorpusError("validation split needs at least 2 tokens")
+        self.windows_per_epoch = num_windows(self.inputs.shape[1], cfg.bptt)
+        self.optimizer = SGD(cfg.lr)
+        self.state = TrainState(lr=cfg.lr)
+        self._stop = False
+
+    def request_stop(self) -> None:
+        """Finish the current step, save a resumable ``last.npz`` and return (Ctrl-C)."""
+        self._stop = True
+
+    # -- checkpoints -------------------------------------------------------------------------
+    def checkpoint(self, resumable: bool = True) -> Checkpoint:
+        self.state.rng = self.rng.bit_generator.state
+        self.state.lr = self.optimizer.lr
+        state = [h for h in self.model.get_state() if h is not None] if resumable else []
+        return Checkpoint(
+            model=self.model.cfg,
+            train=self.cfg,
+            unit=self.unit,
+            vocab=self.vocab,
+            params=self.model.params,
+            progress=asdict(self.state),
+            optim=self.optimizer.state_dict() if resumable else {},
+            state=state,
+        )
+
+    def restore(self, ckpt: Checkpoint) -> None:
+        """Continue from a resumable checkpoint written by ``checkpoint()``."""
+        for name, value in ckpt.params.items():
+            self.model.params[name][...] = value
+        self.state = TrainState(**ckpt.progress)
+        self.optimizer.load_state_dict(ckpt.optim or {"lr": np.array(self.state.lr)})
+        if self.state.rng:
+            self.rng.bit_generator.state = self.state.rng
+        self.model.set_state(ckpt.state if ckpt.state else [None] * len(self.model.cells))
+
+    # -- the loop ----------------------------------------------------------------------------
+    def fit(self) -> TrainState:
+        """Train until ``cfg.epochs`` epochs or ``cfg.max_steps`` updates; return the state."""
+        cfg, st = self.cfg, self.state
+        while st.epoch < cfg.epochs and not st.finished:
+            if st.window == 0:
+                self.model.reset_state()
+            self.model.train(True)
+            hit_max = self._train_windows()
+            if self._stop:
+                self._save("last")
+                return st
+            self._end_epoch(partial=hit_max)
+            if hit_max:
+                st.finished = True
+        st.finished = True
+        return st
+
+    def _train_windows(self) -> bool:
+        """Run the rest of the current epoch; True if ``max_steps`` was reached."""
+        cfg, st, model = self.cfg, self.state, self.model
+        for xs, ts in windows(self.inputs, self.targets, cfg.bptt, start=st.window):
+            t0 = time.perf_counter()
+            loss = model.forward(xs, ts)
+            if not math.isfinite(loss):
+                raise TrainingDiverged(
+                    f"loss became {loss} at step {st.step + 1} (lr {self.optimizer.lr:g}); "
+                    "stopped without saving; try a smaller --lr or --clip"
+                )
+            model.backward()
+            norm = clip_grads(model.grads, cfg.clip)
+            self.optimizer.step(model.params, model.grads)
+            dt = time.perf_counter() - t0
+            st.window += 1
+            st.step += 1
+            st.epoch_nll += loss * ts.size
+            st.epoch_tokens += ts.size
+            st.epoch_seconds += dt
+            st.tokens_seen += ts.size
+            st.seconds += dt
+            if self.on_step:
+                self.on_step(
+                    StepReport(
+                        epoch=st.epoch + 1,
+                        window=st.window,
+                        windows=self.windows_per_epoch,
+                        step=st.step,
+                        loss=loss,
+                        lr=self.optimizer.lr,
+                        grad_norm=norm,
+                        tokens_per_s=st.epoch_tokens / max(st.epoch_seconds, 1e-9),
+                    )
+                )
+            if cfg.max_steps and st.step >= cfg.max_steps:
+                return True
+            if self._stop:
+                return False
+        return False
+
+    def _end_epoch(self, partial: bool) -> None:
+        cfg, st = self.cfg, self.state
+        t0 = time.perf_counter()
+        valid = evaluate(
+            self.model, self.valid_ids, cfg.eval_batch_size, cfg.eval_bptt, self.on_eval
+        )
+        st.seconds += time.perf_counter() - t0
+        improved = st.best_valid_ppl is None or valid.perplexity < st.best_valid_ppl
+        lr_used = self.optimizer.lr
+        if improved:
+            st.best_valid_ppl = valid.perplexity
+        else:
+            self.optimizer.lr /= cfg.lr_decay
+        train_loss = st.epoch_nll / max(st.epoch_tokens, 1)
+        report = EpochReport(
+            epoch=st.epoch + 1,
+            step=st.step,
+            train_loss=train_loss,
+            train_ppl=math.exp(min(train_loss, 700.0)),
+            valid_loss=valid.loss,
+            valid_ppl=valid.perplexity,
+            lr=lr_used,
+            tokens_per_s=st.epoch_tokens / max(st.epoch_seconds, 1e-9),
+            seconds=st.epoch_seconds,
+            best_valid_ppl=st.best_valid_ppl,
+            improved=improved,
+            partial=partial,
+        )
+        st.epoch += 1
+        st.window = 0
+        st.epoch_nll, st.epoch_tokens, st.epoch_seconds = 0.0, 0, 0.0
+        self.model.reset_state()
+        if improved:
+            self._save("best", resumable=False)
+        self._save("last")
+        if self.run:
+            self.run.log(report.record())
+        if self.on_epoch:
+            self.on_epoch(report)
+
+    def _save(self, which: str, resumable: bool = True) -> None:
+        if self.run:
+            self.run.save(which, self.checkpoint(resumable))
