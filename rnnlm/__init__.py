@@ -10,6 +10,6 @@ Library use (the CLI is built on the same calls)::
 
 __version__ = "0.1.0"
 
-from rnnlm.api import LanguageModel, load  # noqa: E402
+from rnnlm.api import LanguageModel, load
 
 __all__ = ["LanguageModel", "__version__", "load"]

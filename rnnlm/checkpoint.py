@@ -103,6 +103,13 @@ def load(path: Path | str) -> Checkpoint:
     if path.is_dir():
         raise CheckpointError(f"{path}: is a folder; give a checkpoint file such as best.npz")
     try:
+        with open(path, "rb") as f:
+            magic = f.read(4)
+    except OSError as exc:
+        raise CheckpointError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if magic != b"PK\x03\x04":
+        raise CheckpointError(f"{path}: not a readable checkpoint (not an .npz file)")
+    try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
     except ValueError as exc:
@@ -110,7 +117,9 @@ def load(path: Path | str) -> Checkpoint:
             raise CheckpointError(f"{path}: contains pickled objects; refused") from None
         raise CheckpointError(f"{path}: not a readable checkpoint ({exc})") from None
     except (zipfile.BadZipFile, EOFError, OSError, KeyError) as exc:
-        raise CheckpointError(f"{path}: not a readable checkpoint (truncated or corrupt: {exc})") from None
+        raise CheckpointError(
+            f"{path}: not a readable checkpoint (truncated or corrupt: {exc})"
+        ) from None
     try:
         return _validate(arrays)
     except CheckpointError as exc:
@@ -154,7 +163,9 @@ def _validate(arrays: dict[str, np.ndarray]) -> Checkpoint:
     if set(params) != set(expected):
         missing = sorted(set(expected) - set(params))
         unexpected = sorted(set(params) - set(expected))
-        raise CheckpointError(f"parameters do not match the model (missing {missing}, unexpected {unexpected})")
+        raise CheckpointError(
+            f"parameters do not match the model (missing {missing}, unexpected {unexpected})"
+        )
     for name, shape in expected.items():
         arr = params[name]
         if arr.shape != shape or arr.dtype != np.float32:

@@ -42,7 +42,12 @@ def find_split_files(folder: Path) -> dict[str, Path]:
     for split in SPLITS:
         hits = sorted(
             p
-            for pattern in (f"{split}.txt", f"*.{split}.txt", f"{split}.tokens", f"*.{split}.tokens")
+            for pattern in (
+                f"{split}.txt",
+                f"*.{split}.txt",
+                f"{split}.tokens",
+                f"*.{split}.tokens",
+            )
             for p in folder.glob(pattern)
             if p.is_file()
         )
@@ -89,7 +94,7 @@ def load_corpus(
     sources = {split: str(p) for split, p in files.items()}
     if "valid" not in tokens:
         train = tokens["train"]
-        cut = len(train) - int(round(len(train) * valid_fraction))
+        cut = len(train) - round(len(train) * valid_fraction)
         if cut <= 0 or cut >= len(train):
             raise CorpusError(f"{files['train']}: too short to split off a validation part")
         tokens["train"], tokens["valid"] = train[:cut], train[cut:]

@@ -42,6 +42,8 @@ def named_corpus_files(
     spec = spec if spec is not None else registry()[name]
     paths = {}
     for split, f in spec["files"].items():
-        report = (lambda done, total, n=f["name"]: on_progress(n, done, total)) if on_progress else None
+        report = (
+            (lambda done, total, n=f["name"]: on_progress(n, done, total)) if on_progress else None
+        )
         paths[split] = fetch(f["url"], root / name / f["name"], f["sha256"], on_progress=report)
     return paths

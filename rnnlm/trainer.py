@@ -23,7 +23,7 @@ from rnnlm.run import RunDir
 from rnnlm.vocab import Vocabulary
 
 
-class TrainingDiverged(RnnlmError):
+class TrainingDivergedError(RnnlmError):
     """The loss became NaN or infinite."""
 
 
@@ -166,7 +166,7 @@ class Trainer:
             t0 = time.perf_counter()
             loss = model.forward(xs, ts)
             if not math.isfinite(loss):
-                raise TrainingDiverged(
+                raise TrainingDivergedError(
                     f"loss became {loss} at step {st.step + 1} (lr {self.optimizer.lr:g}); "
                     "stopped without saving; try a smaller --lr or --clip"
                 )

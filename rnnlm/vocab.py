@@ -22,9 +22,7 @@ class Vocabulary:
         self.unk_id = 0
 
     @classmethod
-    def build(
-        cls, tokens: Iterable[str], max_size: int = 0, min_count: int = 1
-    ) -> "Vocabulary":
+    def build(cls, tokens: Iterable[str], max_size: int = 0, min_count: int = 1) -> "Vocabulary":
         """Most frequent tokens first (ties by token), ``<unk>`` first of all.
 
         ``max_size`` (0: no limit) counts ``<unk>``; ``<eos>``, if the corpus has it, is always

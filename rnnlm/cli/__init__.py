@@ -57,8 +57,9 @@ def main() -> None:
         if type(exc).__name__ == "NoArgsIsHelpError":
             sys.exit(0)  # the help is already printed
         hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
-        err.print(f"[bold red]error:[/] {exc.format_message()}{hint}", soft_wrap=True,
-                  highlight=False)
+        err.print(
+            f"[bold red]error:[/] {exc.format_message()}{hint}", soft_wrap=True, highlight=False
+        )
         sys.exit(EXIT_USAGE)
     except cx.ClickException as exc:
         err.print(f"[bold red]error:[/] {exc.format_message()}", soft_wrap=True, highlight=False)

@@ -63,10 +63,8 @@ def stop_signals(on_stop) -> Iterator[dict]:
         on_stop()
 
     for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
+        with contextlib.suppress(ValueError):  # not the main thread (e.g. some test runners)
             previous[sig] = signal.signal(sig, handler)
-        except ValueError:  # not the main thread (e.g. some test runners)
-            pass
     try:
         yield got
     finally:

@@ -67,5 +67,7 @@ def eval_command(
         ppl = entry["perplexity"]
         echo(
             f"{entry['file']}: perplexity {ppl:.2f}{bpc}  tokens {entry['tokens']:,}  "
-            f"oov {entry['oov_rate']:.2%}" if math.isfinite(ppl) else f"{entry['file']}: {ppl}"
+            f"oov {entry['oov_rate']:.2%}"
+            if math.isfinite(ppl)
+            else f"{entry['file']}: {ppl}"
         )

@@ -73,6 +73,7 @@ class TrainDisplay:
         self.progress.console.print(
             f"epoch {r.epoch:>3} | train ppl {fmt_ppl(r.train_ppl):>8} | valid ppl "
             f"{fmt_ppl(r.valid_ppl):>8}{best}{extra} | lr {r.lr:.4g} | "
-            f"{r.tokens_per_s:,.0f} tok/s | {r.seconds:.1f} s" + (" (partial)" if r.partial else ""),
+            f"{r.tokens_per_s:,.0f} tok/s | {r.seconds:.1f} s"
+            + (" (partial)" if r.partial else ""),
             highlight=False,
         )

@@ -42,18 +42,28 @@ def train(
     ],
     out: Annotated[
         Path | None,
-        typer.Option("--out", "-o", help="Run folder for best.npz, last.npz, metrics.jsonl. "
-                     "(default: runs/<corpus name>)", show_default=False),
+        typer.Option(
+            "--out",
+            "-o",
+            help="Run folder for best.npz, last.npz, metrics.jsonl. (default: runs/<corpus name>)",
+            show_default=False,
+        ),
     ] = None,
     unit: Annotated[
         Unit | None,
-        typer.Option(help="Tokens: words (plus <eos> per line) or characters. "
-                     "(default: the named corpus's unit, else word)", show_default=False),
+        typer.Option(
+            help="Tokens: words (plus <eos> per line) or characters. "
+            "(default: the named corpus's unit, else word)",
+            show_default=False,
+        ),
     ] = None,
     valid: Annotated[
         Path | None,
-        typer.Option(help="Validation file. (default: the corpus's own, else the last "
-                     "--valid-fraction of CORPUS)", show_default=False),
+        typer.Option(
+            help="Validation file. (default: the corpus's own, else the last "
+            "--valid-fraction of CORPUS)",
+            show_default=False,
+        ),
     ] = None,
     test: Annotated[
         Path | None, typer.Option(help="Test file, scored with the best model at the end.")
@@ -63,8 +73,11 @@ def train(
     ] = 0.1,
     data_dir: Annotated[
         Path | None,
-        typer.Option(help="Where named corpora are stored and downloaded. "
-                     "(default: $RNNLM_DATA, else ~/.cache/rnnlm)", show_default=False),
+        typer.Option(
+            help="Where named corpora are stored and downloaded. "
+            "(default: $RNNLM_DATA, else ~/.cache/rnnlm)",
+            show_default=False,
+        ),
     ] = None,
     embed_dim: Annotated[int, typer.Option(help="Embedding size D.")] = D_MODEL.embed_dim,
     hidden: Annotated[int, typer.Option(help="Hidden size H of the RNN.")] = D_MODEL.hidden,
@@ -128,12 +141,22 @@ def train(
         else:
             ckpt = None
             mcfg = ModelConfig(
-                vocab_size=len(data.vocab), embed_dim=embed_dim, hidden=hidden, layers=layers,
-                dropout=dropout, init_scale=init_scale,
+                vocab_size=len(data.vocab),
+                embed_dim=embed_dim,
+                hidden=hidden,
+                layers=layers,
+                dropout=dropout,
+                init_scale=init_scale,
             )
             tcfg = TrainConfig(
-                batch_size=batch_size, bptt=bptt, epochs=epochs, lr=lr, clip=clip,
-                lr_decay=lr_decay, seed=seed, max_steps=max_steps,
+                batch_size=batch_size,
+                bptt=bptt,
+                epochs=epochs,
+                lr=lr,
+                clip=clip,
+                lr_decay=lr_decay,
+                seed=seed,
+                max_steps=max_steps,
             )
         mcfg.validate()
         tcfg.validate()
@@ -141,8 +164,16 @@ def train(
         model = RNNLM(mcfg, rng)
         with TrainDisplay(tcfg.epochs, the_unit) as display:
             trainer = Trainer(
-                model, tcfg, data["train"], data["valid"], data.vocab, the_unit, rng,
-                run=run_dir, on_step=display.step, on_epoch=display.epoch,
+                model,
+                tcfg,
+                data["train"],
+                data["valid"],
+                data.vocab,
+                the_unit,
+                rng,
+                run=run_dir,
+                on_step=display.step,
+                on_epoch=display.epoch,
             )
             if ckpt is not None:
                 trainer.restore(ckpt)
@@ -169,7 +200,11 @@ def _summary(data, model: RNNLM, trainer: Trainer, run_dir: RunDir, resumed: boo
         f"H={model.cfg.hidden}, {model.num_params():,} parameters | "
         f"N={cfg.batch_size} T={cfg.bptt}, {trainer.windows_per_epoch:,} windows per epoch, "
         f"{cfg.epochs} epochs | lr {cfg.lr:g} clip {cfg.clip:g} | out: {run_dir.path}"
-        + (f"\nresuming at epoch {trainer.state.epoch + 1}, step {trainer.state.step}" if resumed else ""),
+        + (
+            f"\nresuming at epoch {trainer.state.epoch + 1}, step {trainer.state.step}"
+            if resumed
+            else ""
+        ),
         highlight=False,
     )
 
@@ -199,8 +234,10 @@ def _report(data, trainer: Trainer, run_dir: RunDir, as_json: bool) -> None:
     echo(f"best valid ppl {result['best_valid_ppl']:.2f}")
     if result["test_ppl"] is not None:
         echo(f"test ppl {result['test_ppl']:.2f}")
-    echo(f"{st.step} steps, {result['tokens_per_s']:,.0f} tokens/s, {st.seconds:.1f} s; "
-         f"best model: {run_dir.best}")
+    echo(
+        f"{st.step} steps, {result['tokens_per_s']:,.0f} tokens/s, {st.seconds:.1f} s; "
+        f"best model: {run_dir.best}"
+    )
     if as_json:
         echo(json.dumps(result))
     sys.stdout.flush()

@@ -1,0 +1,60 @@
+"""Shared fixtures: tiny corpora written on the fly, and the real corpora's folder."""
+
+import os
+import random
+from pathlib import Path
+
+import pytest
+
+WORDS = ["the", "cat", "sat", "on", "a", "mat", "and", "dog", "ran", "to", "big", "red", "house"]
+
+
+def write_word_corpus(path: Path, lines: int = 300, seed: int = 0) -> Path:
+    rnd = random.Random(seed)
+    with open(path, "w", encoding="utf-8") as f:
+        for _ in range(lines):
+            f.write(" ".join(rnd.choice(WORDS) for _ in range(rnd.randint(3, 9))) + "\n")
+    return path
+
+
+@pytest.fixture
+def word_corpus(tmp_path: Path) -> Path:
+    return write_word_corpus(tmp_path / "tiny.txt")
+
+
+@pytest.fixture
+def char_corpus(tmp_path: Path) -> Path:
+    path = tmp_path / "chars.txt"
+    rnd = random.Random(1)
+    text = "".join(rnd.choice("abcde \n") for _ in range(3000))
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def split_folder(tmp_path: Path) -> Path:
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    write_word_corpus(folder / "x.train.txt", 300, seed=1)
+    write_word_corpus(folder / "x.valid.txt", 40, seed=2)
+    write_word_corpus(folder / "x.test.txt", 40, seed=3)
+    return folder
+
+
+def shared_data() -> Path | None:
+    """The real corpora, found through RNNLM_DATA (``.ci/run`` points it at ../shared/data)."""
+    env = os.environ.get("RNNLM_DATA")
+    candidates = [Path(env)] if env else []
+    candidates.append(Path(__file__).resolve().parents[2] / "shared" / "data")
+    for c in candidates:
+        if (c / "ptb" / "ptb.train.txt").exists():
+            return c
+    return None
+
+
+@pytest.fixture
+def real_data() -> Path:
+    path = shared_data()
+    if path is None:
+        pytest.skip("real corpora not found (set RNNLM_DATA)")
+    return path

@@ -1,0 +1,224 @@
+"""The command line as a user meets it, through typer's CliRunner."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from rnnlm.cli import app
+
+runner = CliRunner()
+SMALL = [
+    "--embed-dim",
+    "8",
+    "--hidden",
+    "8",
+    "--batch-size",
+    "4",
+    "--bptt",
+    "6",
+    "--epochs",
+    "2",
+    "--lr",
+    "1",
+    "--clip",
+    "5",
+    "--dropout",
+    "0",
+]
+
+
+def run(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def assert_one_line_error(result, code, *needles):
+    assert result.exit_code == code, result.output
+    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ")
+    assert "Traceback" not in result.output
+    for needle in needles:
+        assert needle in lines[0]
+
+
+@pytest.fixture
+def trained(tmp_path, word_corpus):
+    out = tmp_path / "run"
+    result = run("train", word_corpus, "--out", out, *SMALL, "--json")
+    assert result.exit_code == 0, result.output
+    return out, json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_train_eval_generate(tmp_path, word_corpus, trained):
+    out, summary = trained
+    assert {
+        "best_valid_ppl",
+        "test_ppl",
+        "epochs",
+        "steps",
+        "tokens_per_s",
+        "seconds",
+        "checkpoint",
+    } <= set(summary)
+    assert summary["epochs"] == 2 and 1 < summary["best_valid_ppl"] < 20
+    assert (out / "best.npz").exists() and (out / "last.npz").exists()
+    metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [m["epoch"] for m in metrics] == [1, 2]
+    assert {
+        "epoch",
+        "train_loss",
+        "train_ppl",
+        "valid_ppl",
+        "lr",
+        "tokens_per_s",
+        "seconds",
+    } <= set(metrics[0])
+
+    result = run("eval", out / "best.npz", word_corpus, "--json")
+    assert result.exit_code == 0, result.output
+    ev = json.loads(result.stdout)
+    assert {"perplexity", "tokens", "oov_rate", "bits_per_token"} <= set(ev)
+    assert ev["oov_rate"] == 0.0 and ev["tokens"] == len(word_corpus.read_text().split()) + 300
+
+    result = run("eval", out / "best.npz", word_corpus)
+    assert result.exit_code == 0 and "perplexity" in result.stdout
+
+    args = ["generate", out / "best.npz", "--prompt", "the cat", "--length", "15", "--seed", "3"]
+    a, b = run(*args), run(*args)
+    assert a.exit_code == 0, a.output
+    assert a.stdout == b.stdout and a.stdout.startswith("the cat")
+    assert len(a.stdout.split()) > 2
+    c = run(*args[:-1], "4")
+    assert c.stdout != a.stdout
+
+
+def test_train_folder_with_test_split(tmp_path, split_folder):
+    result = run("train", split_folder, "--out", tmp_path / "r", *SMALL, "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["test_ppl"] is not None and summary["test_ppl"] > 1
+
+
+def test_char_level(tmp_path, char_corpus):
+    result = run("train", char_corpus, "--unit", "char", "--out", tmp_path / "c", *SMALL, "--json")
+    assert result.exit_code == 0, result.output
+    result = run("eval", tmp_path / "c" / "best.npz", char_corpus)
+    assert "bits/char" in result.stdout
+    result = run("generate", tmp_path / "c" / "best.npz", "--length", "30", "--seed", "1")
+    assert result.exit_code == 0 and len(result.stdout) >= 30
+
+
+def test_generate_greedy_top_k_and_unknown_prompt(trained):
+    out, _ = trained
+    g1 = run("generate", out / "best.npz", "--greedy", "--length", "10", "--seed", "1")
+    g2 = run("generate", out / "best.npz", "--greedy", "--length", "10", "--seed", "2")
+    assert g1.exit_code == 0 and g1.stdout == g2.stdout
+    k = run("generate", out / "best.npz", "--top-k", "1", "--length", "10")
+    assert k.stdout == g1.stdout
+    u = run("generate", out / "best.npz", "--prompt", "zebra cat", "--length", "5")
+    assert u.exit_code == 0 and "zebra" in u.stderr and "<unk>" in u.stderr
+    assert "<unk>" not in u.stdout.split()
+
+
+def test_eval_counts_unknown_tokens(tmp_path, trained):
+    out, _ = trained
+    other = tmp_path / "other.txt"
+    other.write_text("the zebra sat on a unicorn\n")
+    ev = json.loads(run("eval", out / "best.npz", other, "--json").stdout)
+    assert ev["tokens"] == 7 and ev["oov_rate"] == pytest.approx(2 / 7)
+
+
+# ---- errors a user can cause: one line on stderr, non-zero exit, nothing overwritten ----
+
+
+def test_missing_and_unknown_corpus(tmp_path):
+    assert_one_line_error(
+        run("train", tmp_path / "nope.txt", "--out", tmp_path / "o"), 1, "not a known corpus", "ptb"
+    )
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize(
+    "content, needle",
+    [(b"", "empty"), (b"\x00\x01binary", "binary"), (b"caf\xe9 au lait\n", "UTF-8")],
+)
+def test_bad_corpus_files(tmp_path, content, needle):
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(content)
+    assert_one_line_error(run("train", bad, "--out", tmp_path / "o"), 1, needle)
+
+
+def test_corpus_shorter_than_a_window(tmp_path):
+    short = tmp_path / "short.txt"
+    short.write_text("a b c\nd e f\n" * 3)
+    assert_one_line_error(run("train", short, "--out", tmp_path / "o"), 1, "window")
+
+
+@pytest.mark.parametrize(
+    "flag, value",
+    [
+        ("--lr", "nan"),
+        ("--lr", "-1"),
+        ("--hidden", "0"),
+        ("--batch-size", "-2"),
+        ("--bptt", "0"),
+        ("--dropout", "1.5"),
+        ("--clip", "-1"),
+        ("--epochs", "0"),
+        ("--max-vocab", "1"),
+    ],
+)
+def test_bad_option_values(tmp_path, word_corpus, flag, value):
+    assert_one_line_error(run("train", word_corpus, "--out", tmp_path / "o", flag, value), 2, flag)
+
+
+def test_refuses_to_clobber_an_existing_run(tmp_path, word_corpus, trained):
+    out, _ = trained
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert_one_line_error(run("train", word_corpus, "--out", out, *SMALL), 2, "--resume")
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_bad_checkpoints(tmp_path, word_corpus):
+    assert_one_line_error(run("eval", tmp_path / "none.npz", word_corpus), 1, "no such checkpoint")
+    junk = tmp_path / "junk.npz"
+    junk.write_bytes(b"PK\x03\x04 not really a zip")
+    assert_one_line_error(run("eval", junk, word_corpus), 1, "not a readable checkpoint")
+    assert_one_line_error(run("generate", junk), 1, "not a readable checkpoint")
+
+
+def test_eval_bad_text_file(tmp_path, trained):
+    out, _ = trained
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"\xff\xfe\x00")
+    assert_one_line_error(run("eval", out / "best.npz", bad), 1, "bad.txt")
+
+
+def test_generate_bad_options(trained):
+    out, _ = trained
+    assert_one_line_error(
+        run("generate", out / "best.npz", "--temperature", "0"), 2, "--temperature"
+    )
+    assert_one_line_error(run("generate", out / "best.npz", "--length", "-1"), 2, "--length")
+
+
+def test_resume_continues_a_run(tmp_path, word_corpus):
+    out = tmp_path / "r"
+    first = run("train", word_corpus, "--out", out, *SMALL, "--max-steps", "30")
+    assert first.exit_code == 0
+    resumed = run("train", word_corpus, "--out", out, "--resume", "--json")
+    assert resumed.exit_code == 0, resumed.output
+    other = tmp_path / "other.txt"
+    other.write_text("completely different words here\n" * 200)
+    assert_one_line_error(run("train", other, "--out", out, "--resume"), 1, "vocabulary")
+
+
+def test_help_and_version():
+    result = run("--help")
+    assert result.exit_code == 0 and "train" in result.stdout
+    for cmd in ("train", "eval", "generate"):
+        result = run(cmd, "--help")
+        assert result.exit_code == 0 and "Example" in result.stdout
+    assert run("train", "--help").stdout.count("default") >= 15
+    assert run("--version").stdout.startswith("rnnlm ")

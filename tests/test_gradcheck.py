@@ -1,0 +1,181 @@
+"""Every layer and the whole model against central differences, in float64."""
+
+import numpy as np
+import pytest
+
+from rnnlm.config import ModelConfig
+from rnnlm.gradcheck import numerical_grad, rel_error
+from rnnlm.layers import TimeAffine, TimeDropout, TimeEmbedding, TimeRNN, TimeSoftmaxWithLoss
+from rnnlm.model import RNNLM
+
+TOL = 1e-6
+
+
+def check_layer(layer, x, dout_seed=0, **fwd):
+    """Loss = sum(forward(x) * R) for a fixed random R; compare every gradient."""
+    y = layer.forward(x, **fwd)
+    R = np.random.default_rng(dout_seed).standard_normal(y.shape)
+
+    def f():
+        return float(np.sum(layer.forward(x, **fwd) * R))
+
+    f()
+    dx = layer.backward(R)
+    for p, g in zip(layer.params, layer.grads, strict=True):
+        assert rel_error(numerical_grad(f, p), g) < TOL
+    if dx is not None:
+        assert rel_error(numerical_grad(f, x), dx) < TOL
+    return dx
+
+
+def test_embedding_with_repeated_ids():
+    rng = np.random.default_rng(0)
+    layer = TimeEmbedding(rng.standard_normal((6, 4)))
+    ids = np.array([[1, 1, 2], [5, 1, 0]])  # id 1 three times: gradients must add up
+    check_layer(layer, ids)
+    assert layer.forward(ids).dtype == np.float64
+
+
+def test_affine():
+    rng = np.random.default_rng(1)
+    layer = TimeAffine(rng.standard_normal((4, 7)), rng.standard_normal(7))
+    check_layer(layer, rng.standard_normal((3, 5, 4)))
+
+
+@pytest.mark.parametrize("stateful", [False, True])
+def test_rnn(stateful):
+    rng = np.random.default_rng(2)
+    D, H = 3, 4
+    layer = TimeRNN(
+        rng.standard_normal((D, H)) * 0.5,
+        rng.standard_normal((H, H)) * 0.5,
+        rng.standard_normal(H),
+        stateful=stateful,
+    )
+    h0 = rng.standard_normal((2, H))
+    xs = rng.standard_normal((2, 5, D))
+    if stateful:
+        layer.set_state(h0)
+        # forward() overwrites the carried state: restore it before every evaluation
+        orig = layer.forward
+        layer.forward = lambda x: (layer.set_state(h0), orig(x))[1]
+    check_layer(layer, xs)
+    if stateful:
+        R = np.random.default_rng(0).standard_normal((2, 5, H))
+
+        def f():
+            layer.set_state(h0)
+            return float(np.sum(orig(xs) * R))
+
+        f()
+        layer.backward(R)
+        # gradient of the carried-in state: not used by training (truncation), but must be right
+        assert rel_error(numerical_grad(f, h0), layer.dh) < TOL
+
+
+def test_rnn_float32_stays_float32():
+    rng = np.random.default_rng(3)
+    layer = TimeRNN(
+        *(a.astype(np.float32) for a in (rng.random((3, 4)), rng.random((4, 4)), rng.random(4)))
+    )
+    assert layer.forward(rng.random((2, 5, 3)).astype(np.float32)).dtype == np.float32
+
+
+def test_dropout_with_fixed_mask():
+    rng = np.random.default_rng(4)
+    layer = TimeDropout(0.4, rng)
+    x = rng.standard_normal((3, 4, 5))
+    layer.forward(x)
+    layer.reuse_mask = True
+    check_layer(layer, x)
+    kept = layer.forward(x) != 0
+    assert 0.3 < 1 - kept.mean() < 0.5
+    np.testing.assert_allclose(layer.forward(x)[kept], x[kept] / 0.6)
+
+
+def test_softmax_with_loss():
+    rng = np.random.default_rng(5)
+    layer = TimeSoftmaxWithLoss()
+    scores = rng.standard_normal((2, 3, 6)) * 3
+    ts = np.array([[0, 5, 5], [2, 1, 0]])
+
+    def f():
+        return layer.forward(scores, ts)
+
+    loss = f()
+    ds = layer.backward()
+    assert rel_error(numerical_grad(f, scores), ds) < TOL
+    # against a direct computation
+    logp = scores - np.log(np.exp(scores).sum(-1, keepdims=True))
+    ref = -np.take_along_axis(logp, ts[..., None], -1).mean()
+    assert abs(loss - ref) < 1e-12
+
+
+def test_softmax_is_stable_for_huge_scores():
+    layer = TimeSoftmaxWithLoss()
+    scores = np.array([[[1000.0, 0.0, -1000.0]]], dtype=np.float32)
+    assert np.isfinite(layer.forward(scores, np.array([[2]])))
+    assert np.isfinite(layer.backward()).all()
+
+
+def model_and_data(layers=1, dropout=0.0, seed=0):
+    rng = np.random.default_rng(seed)
+    cfg = ModelConfig(vocab_size=7, embed_dim=4, hidden=5, layers=layers, dropout=dropout)
+    model = RNNLM(cfg, rng, dtype=np.float64)
+    xs = rng.integers(0, 7, (3, 4))
+    xs[0, :3] = 2  # repeated ids
+    ts = rng.integers(0, 7, (3, 4))
+    return model, xs, ts
+
+
+@pytest.mark.parametrize("layers", [1, 2])
+def test_whole_model(layers):
+    model, xs, ts = model_and_data(layers)
+
+    def f():
+        model.reset_state()
+        return model.forward(xs, ts)
+
+    f()
+    model.backward()
+    for name, p in model.params.items():
+        assert rel_error(numerical_grad(f, p), model.grads[name]) < TOL, name
+
+
+def test_whole_model_with_dropout_mask_fixed():
+    model, xs, ts = model_and_data(dropout=0.3)
+    model.reset_state()
+    model.forward(xs, ts)
+    model.drop_in.reuse_mask = model.drop_out.reuse_mask = True
+
+    def f():
+        model.reset_state()
+        return model.forward(xs, ts)
+
+    f()
+    model.backward()
+    for name, p in model.params.items():
+        assert rel_error(numerical_grad(f, p), model.grads[name]) < TOL, name
+
+
+def test_state_carried_across_two_windows():
+    """Window 2 starts from window 1's final state; its gradient treats that state as given."""
+    model, xs, ts = model_and_data(seed=1)
+    rng = np.random.default_rng(9)
+    xs2, ts2 = rng.integers(0, 7, (3, 4)), rng.integers(0, 7, (3, 4))
+    model.reset_state()
+    model.forward(xs, ts)
+    carried = model.get_state()
+    assert np.abs(carried[0]).max() > 0.01  # a real, non-zero state crosses the edge
+
+    def f():
+        model.set_state(carried)
+        return model.forward(xs2, ts2)
+
+    f()
+    model.backward()
+    for name, p in model.params.items():
+        assert rel_error(numerical_grad(f, p), model.grads[name]) < TOL, name
+    # and the state matters: from zeros the loss differs
+    model.reset_state()
+    assert abs(model.forward(xs2, ts2) - f()) > 1e-6

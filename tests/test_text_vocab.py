@@ -1,0 +1,92 @@
+"""Tokenisation, reading files and the vocabulary, with property-based tests."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rnnlm.errors import ConfigError, CorpusError
+from rnnlm.text import EOS, UNK, detokenize, read_text, tokenize
+from rnnlm.vocab import Vocabulary
+
+
+def test_word_tokens_end_each_line_with_eos():
+    assert tokenize(" a b \n\nc\n", "word") == ["a", "b", EOS, EOS, "c", EOS]
+    assert tokenize("a b", "word") == ["a", "b", EOS]
+
+
+def test_char_tokens_keep_newlines():
+    assert tokenize("ab\nc", "char") == ["a", "b", "\n", "c"]
+
+
+def test_detokenize_words():
+    assert detokenize(["a", "b", EOS, "c"], "word") == "a b\nc"
+    assert detokenize(["x"], "word", before="the") == " x"
+    assert detokenize(["x"], "word", before="the ") == "x"
+
+
+@given(st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00")))
+@settings(max_examples=200, deadline=None)
+def test_char_round_trip(text):
+    assert detokenize(tokenize(text, "char"), "char") == text
+
+
+@given(st.lists(st.text(alphabet="abc xyz\n", min_size=0, max_size=30), max_size=20))
+@settings(max_examples=200, deadline=None)
+def test_word_tokens_match_split(lines):
+    text = "\n".join(lines) + "\n"
+    toks = tokenize(text, "word")
+    assert toks.count(EOS) == len(text.split("\n")) - 1
+    assert [t for t in toks if t != EOS] == text.split()
+
+
+@given(
+    st.lists(st.sampled_from([*list("abcdefghij"), EOS, UNK]), min_size=1, max_size=200),
+    st.integers(0, 8),
+    st.integers(1, 4),
+)
+@settings(max_examples=200, deadline=None)
+def test_vocab_properties(tokens, max_size, min_count):
+    if 0 < max_size < 2:
+        with pytest.raises(ConfigError):
+            Vocabulary.build(tokens, max_size, min_count)
+        return
+    v = Vocabulary.build(tokens, max_size, min_count)
+    assert v.tokens[0] == UNK
+    assert len(set(v.tokens)) == len(v)
+    if max_size:
+        assert len(v) <= max(max_size, 1 + (EOS in tokens))
+    ids, oov = v.encode(tokens)
+    assert ids.dtype == np.int32 and ids.min() >= 0 and ids.max() < len(v)
+    decoded = v.decode(ids)
+    for tok, back in zip(tokens, decoded, strict=True):
+        assert back in (tok, UNK)
+    assert oov == sum(t not in v.index for t in tokens)
+
+
+def test_vocab_frequency_order_and_min_count():
+    v = Vocabulary.build(["a", "b", "b", "c", "c", "c", "<eos>"], min_count=2)
+    assert v.tokens == [UNK, EOS, "c", "b"]
+    ids, oov = v.encode(["c", "zzz", "a"])
+    assert ids.tolist() == [2, 0, 0] and oov == 2
+
+
+def test_read_text_errors(tmp_path):
+    with pytest.raises(CorpusError, match="no such file"):
+        read_text(tmp_path / "missing.txt")
+    with pytest.raises(CorpusError, match="folder"):
+        read_text(tmp_path)
+    (tmp_path / "empty.txt").write_text("  \n")
+    with pytest.raises(CorpusError, match="empty"):
+        read_text(tmp_path / "empty.txt")
+    (tmp_path / "bin").write_bytes(b"abc\x00\x01\x02")
+    with pytest.raises(CorpusError, match="binary"):
+        read_text(tmp_path / "bin")
+    (tmp_path / "latin1.txt").write_bytes("caf\xe9\n".encode("latin-1"))
+    with pytest.raises(CorpusError, match="UTF-8"):
+        read_text(tmp_path / "latin1.txt")
+
+
+def test_read_text_normalises_line_endings(tmp_path):
+    (tmp_path / "crlf.txt").write_bytes(b"a b\r\nc\r\n")
+    assert read_text(tmp_path / "crlf.txt") == "a b\nc\n"

@@ -1,0 +1,107 @@
+"""Training behaviour: sane start, learning, determinism, exact resume."""
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+
+from rnnlm import checkpoint
+from rnnlm.config import ModelConfig
+from rnnlm.model import RNNLM
+from rnnlm.optim import SGD, clip_grads
+from rnnlm.run import RunDir
+from tests.helpers import toy_trainer
+
+
+def test_initial_loss_is_about_log_v():
+    V = 500
+    rng = np.random.default_rng(0)
+    model = RNNLM(ModelConfig(vocab_size=V, embed_dim=16, hidden=16, dropout=0.0), rng)
+    xs, ts = rng.integers(0, V, (8, 10)), rng.integers(0, V, (8, 10))
+    assert model.forward(xs, ts) == pytest.approx(math.log(V), rel=0.02)
+
+
+def test_overfits_one_batch():
+    V = 30
+    rng = np.random.default_rng(1)
+    model = RNNLM(ModelConfig(vocab_size=V, embed_dim=16, hidden=32, dropout=0.0), rng)
+    xs, ts = rng.integers(0, V, (4, 8)), rng.integers(0, V, (4, 8))
+    opt = SGD(1.0)
+    first = None
+    for _ in range(300):
+        model.reset_state()
+        loss = model.forward(xs, ts)
+        first = first if first is not None else loss
+        model.backward()
+        clip_grads(model.grads, 5.0)
+        opt.step(model.params, model.grads)
+    assert first > 3.0 and loss < 0.05
+
+
+def test_clip_scales_to_max_norm():
+    grads = {"a": np.full(4, 3.0), "b": np.full(1, 4.0)}
+    norm = clip_grads(grads, 1.0)
+    assert norm == pytest.approx(math.sqrt(36 + 16))
+    assert math.sqrt(sum((g**2).sum() for g in grads.values())) == pytest.approx(1.0, rel=1e-5)
+
+
+def test_training_lowers_validation_perplexity():
+    trainer = toy_trainer()
+    reports = []
+    trainer.on_epoch = reports.append
+    trainer.fit()
+    assert reports[-1].valid_ppl < reports[0].valid_ppl < 12
+    assert reports[-1].valid_ppl < 4
+
+
+def test_same_seed_same_training():
+    a, b = toy_trainer(seed=3), toy_trainer(seed=3)
+    a.fit()
+    b.fit()
+    for name in a.model.params:
+        np.testing.assert_array_equal(a.model.params[name], b.model.params[name])
+    c = toy_trainer(seed=4)
+    c.fit()
+    assert not np.array_equal(a.model.params["out.W"], c.model.params["out.W"])
+
+
+def test_lr_divided_when_validation_stops_improving():
+    trainer = toy_trainer(epochs=6, lr=3.0)
+    reports = []
+    trainer.on_epoch = reports.append
+    trainer.fit()
+    for prev, cur in itertools.pairwise(reports):
+        expected = prev.lr if prev.improved else prev.lr / 4.0
+        assert cur.lr == pytest.approx(expected)
+
+
+def test_max_steps_stops_early(tmp_path):
+    trainer = toy_trainer(run=RunDir(tmp_path / "run"), max_steps=7)
+    state = trainer.fit()
+    assert state.step == 7
+    assert (tmp_path / "run" / "best.npz").exists()
+
+
+@pytest.mark.parametrize("stop_after", [1, 37, 99, 100, 150])
+def test_resume_is_bit_identical(tmp_path, stop_after):
+    """Interrupt at a step (mid-epoch, last window, first of an epoch), resume, compare."""
+    full = toy_trainer(run=RunDir(tmp_path / "full"))
+    full.fit()
+    assert full.windows_per_epoch == 100
+
+    first = toy_trainer(run=RunDir(tmp_path / "cut"))
+    first.on_step = lambda r: first.request_stop() if r.step == stop_after else None
+    state = first.fit()
+    assert state.step == stop_after and not state.finished
+
+    second = toy_trainer(run=RunDir(tmp_path / "cut", resume=True))
+    second.restore(checkpoint.load(tmp_path / "cut" / "last.npz"))
+    second.fit()
+    for name, value in full.model.params.items():
+        np.testing.assert_array_equal(second.model.params[name], value, err_msg=name)
+    assert second.state.best_valid_ppl == full.state.best_valid_ppl
+    full_metrics = RunDir(tmp_path / "full", resume=True).read_metrics()
+    cut_metrics = RunDir(tmp_path / "cut", resume=True).read_metrics()
+    key = ["epoch", "step", "train_loss", "valid_ppl", "lr"]
+    assert [[m[k] for k in key] for m in cut_metrics] == [[m[k] for k in key] for m in full_metrics]
