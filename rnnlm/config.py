@@ -10,6 +10,7 @@ from rnnlm.errors import ConfigError
 
 CELLS = ("rnn",)
 UNITS = ("word", "char")
+OPTIMIZER_NAMES = ("sgd", "adam")
 
 
 @dataclass(frozen=True)
@@ -21,7 +22,7 @@ class ModelConfig:
     hidden: int = 256  # H
     cell: str = "rnn"  # recurrent cell: the seed's tanh RNN
     layers: int = 1  # stacked recurrent layers
-    dropout: float = 0.5  # on embeddings and on the last recurrent layer's outputs
+    dropout: float = 0.3  # on embeddings and on the last recurrent layer's outputs
     init_scale: float = 0.1  # uniform ±init_scale for embedding and output weights
 
     def validate(self) -> None:
@@ -40,8 +41,9 @@ class TrainConfig:
 
     batch_size: int = 20  # N parallel streams through the corpus
     bptt: int = 35  # T steps per window; gradients are cut at window edges
-    epochs: int = 20
-    lr: float = 20.0  # applies to the gradient of the mean loss over the N·T tokens of a window
+    epochs: int = 10
+    optimizer: str = "adam"  # adam | sgd (a tanh RNN diverges with the SGD lr 20 LSTMs like)
+    lr: float = 0.002  # applies to the gradient of the mean loss over the N·T tokens of a window
     clip: float = 0.25  # global gradient-norm clip; 0 disables it
     lr_decay: float = 4.0  # divide lr by this when validation perplexity does not improve
     seed: int = 1234
@@ -51,6 +53,10 @@ class TrainConfig:
 
     def validate(self) -> None:
         _positive(self, "batch_size", "bptt", "epochs", "eval_batch_size", "eval_bptt")
+        if self.optimizer not in OPTIMIZER_NAMES:
+            raise ConfigError(
+                f"unknown optimizer '{self.optimizer}' (choose from: {', '.join(OPTIMIZER_NAMES)})"
+            )
         if not (self.lr > 0.0 and self.lr < float("inf")):
             raise ConfigError(f"--lr must be a positive finite number, got {self.lr}")
         if not (self.clip >= 0.0 and self.clip < float("inf")):

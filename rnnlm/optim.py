@@ -41,3 +41,56 @@ class SGD:
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
         self.lr = float(state["lr"])
+
+
+class Adam:
+    """Adam (Kingma & Ba, 2015) with bias correction; state is kept per parameter name."""
+
+    def __init__(self, lr: float, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8):
+        self.lr, self.beta1, self.beta2, self.eps = lr, beta1, beta2, eps
+        self.t = 0
+        self.m: dict[str, np.ndarray] = {}
+        self.v: dict[str, np.ndarray] = {}
+        self._tmp: dict[str, np.ndarray] = {}
+
+    def step(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
+        self.t += 1
+        b1, b2 = self.beta1, self.beta2
+        # bias corrections folded into the step size and epsilon
+        step = self.lr * np.sqrt(1 - b2**self.t) / (1 - b1**self.t)
+        eps = self.eps * np.sqrt(1 - b2**self.t)
+        for name, W in params.items():
+            g = grads[name]
+            if name not in self.m:
+                self.m[name] = np.zeros_like(W)
+                self.v[name] = np.zeros_like(W)
+                self._tmp[name] = np.empty_like(W)
+            m, v, tmp = self.m[name], self.v[name], self._tmp[name]
+            m *= b1
+            np.multiply(g, 1 - b1, out=tmp)
+            m += tmp
+            v *= b2
+            np.multiply(g, g, out=tmp)
+            tmp *= 1 - b2
+            v += tmp
+            np.sqrt(v, out=tmp)
+            tmp += eps
+            np.divide(m, tmp, out=tmp)
+            tmp *= step
+            W -= tmp
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        state = {"lr": np.array(self.lr, dtype=np.float64), "t": np.array(self.t, dtype=np.int64)}
+        state.update({f"m.{k}": v for k, v in self.m.items()})
+        state.update({f"v.{k}": v for k, v in self.v.items()})
+        return state
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        self.lr = float(state["lr"])
+        self.t = int(state.get("t", 0))
+        self.m = {k[2:]: np.array(v) for k, v in state.items() if k.startswith("m.")}
+        self.v = {k[2:]: np.array(v) for k, v in state.items() if k.startswith("v.")}
+        self._tmp = {k: np.empty_like(v) for k, v in self.m.items()}
+
+
+OPTIMIZERS = {"sgd": SGD, "adam": Adam}

@@ -18,7 +18,7 @@ from rnnlm.config import TrainConfig
 from rnnlm.errors import CorpusError, RnnlmError
 from rnnlm.evaluate import evaluate
 from rnnlm.model import RNNLM
-from rnnlm.optim import SGD, clip_grads
+from rnnlm.optim import OPTIMIZERS, clip_grads
 from rnnlm.run import RunDir
 from rnnlm.vocab import Vocabulary
 
@@ -55,6 +55,7 @@ class StepReport:
     lr: float
     grad_norm: float
     tokens_per_s: float
+    epoch_seconds: float  # training time so far in this epoch
 
 
 @dataclass(frozen=True)
@@ -107,7 +108,7 @@ class Trainer:
         if len(valid_ids) < 2:
             raise CorpusError("validation split needs at least 2 tokens")
         self.windows_per_epoch = num_windows(self.inputs.shape[1], cfg.bptt)
-        self.optimizer = SGD(cfg.lr)
+        self.optimizer = OPTIMIZERS[cfg.optimizer](cfg.lr)
         self.state = TrainState(lr=cfg.lr)
         self._stop = False
 
@@ -192,6 +193,7 @@ class Trainer:
                         lr=self.optimizer.lr,
                         grad_norm=norm,
                         tokens_per_s=st.epoch_tokens / max(st.epoch_seconds, 1e-9),
+                        epoch_seconds=st.epoch_seconds,
                     )
                 )
             if cfg.max_steps and st.step >= cfg.max_steps:

@@ -9,22 +9,8 @@ from rnnlm.cli import app
 
 runner = CliRunner()
 SMALL = [
-    "--embed-dim",
-    "8",
-    "--hidden",
-    "8",
-    "--batch-size",
-    "4",
-    "--bptt",
-    "6",
-    "--epochs",
-    "2",
-    "--lr",
-    "1",
-    "--clip",
-    "5",
-    "--dropout",
-    "0",
+    *("--embed-dim", "8", "--hidden", "8", "--batch-size", "4", "--bptt", "6", "--epochs", "2"),
+    *("--optimizer", "sgd", "--lr", "1", "--clip", "5", "--dropout", "0"),
 ]
 
 

@@ -1,6 +1,7 @@
 """The training display: a rich progress bar on a terminal, plain epoch lines otherwise."""
 
 import math
+import time
 
 from rich.progress import (
     BarColumn,
@@ -42,6 +43,8 @@ class TrainDisplay:
             transient=False,
         )
         self.task = None
+        self.log_every = 60.0  # seconds between progress lines when stderr is not a terminal
+        self._last_log = time.monotonic()
 
     def __enter__(self) -> "TrainDisplay":
         self.progress.__enter__()
@@ -52,6 +55,15 @@ class TrainDisplay:
 
     def step(self, r: StepReport) -> None:
         if not self.live:
+            now = time.monotonic()
+            if now - self._last_log >= self.log_every:
+                self._last_log = now
+                eta = (r.windows - r.window) * (r.epoch_seconds / max(r.window, 1))
+                self.progress.console.print(
+                    f"epoch {r.epoch:>3} | window {r.window:,}/{r.windows:,} | loss {r.loss:.3f} "
+                    f"| {r.tokens_per_s:,.0f} tok/s | epoch eta {eta:.0f} s",
+                    highlight=False,
+                )
             return
         fields = dict(
             epoch=r.epoch,

@@ -26,6 +26,11 @@ from rnnlm.trainer import Trainer
 D_MODEL, D_TRAIN = ModelConfig(vocab_size=1), TrainConfig()
 
 
+class Optimizer(str, Enum):
+    adam = "adam"
+    sgd = "sgd"
+
+
 class Unit(str, Enum):
     word = "word"
     char = "char"
@@ -91,8 +96,11 @@ def train(
     batch_size: Annotated[int, typer.Option(help="N parallel streams.")] = D_TRAIN.batch_size,
     bptt: Annotated[int, typer.Option(help="T steps per window (truncated BPTT).")] = D_TRAIN.bptt,
     epochs: Annotated[int, typer.Option(help="Passes over the training split.")] = D_TRAIN.epochs,
+    optimizer: Annotated[Optimizer, typer.Option(help="Update rule.")] = Optimizer(
+        D_TRAIN.optimizer
+    ),
     lr: Annotated[
-        float, typer.Option(help="SGD learning rate on the mean loss of a window.")
+        float, typer.Option(help="Learning rate, on the gradient of the mean loss of a window.")
     ] = D_TRAIN.lr,
     clip: Annotated[
         float, typer.Option(help="Clip the global gradient norm to this (0: off).")
@@ -199,7 +207,8 @@ def _summary(data, model: RNNLM, trainer: Trainer, run_dir: RunDir, resumed: boo
         f"model: {model.cfg.cell} x{model.cfg.layers}, D={model.cfg.embed_dim} "
         f"H={model.cfg.hidden}, {model.num_params():,} parameters | "
         f"N={cfg.batch_size} T={cfg.bptt}, {trainer.windows_per_epoch:,} windows per epoch, "
-        f"{cfg.epochs} epochs | lr {cfg.lr:g} clip {cfg.clip:g} | out: {run_dir.path}"
+        f"{cfg.epochs} epochs | {cfg.optimizer} lr {cfg.lr:g} clip {cfg.clip:g} | "
+        f"out: {run_dir.path}"
         + (
             f"\nresuming at epoch {trainer.state.epoch + 1}, step {trainer.state.step}"
             if resumed
