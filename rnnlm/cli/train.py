@@ -160,6 +160,7 @@ def train(
                 batch_size=batch_size,
                 bptt=bptt,
                 epochs=epochs,
+                optimizer=optimizer.value,
                 lr=lr,
                 clip=clip,
                 lr_decay=lr_decay,
