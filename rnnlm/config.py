@@ -8,9 +8,10 @@ from typing import Any
 
 from rnnlm.errors import ConfigError
 
-CELLS = ("rnn",)
+CELLS = ("rnn", "lstm", "gru")
 UNITS = ("word", "char")
 OPTIMIZER_NAMES = ("sgd", "adam")
+LOSSES = ("mean", "time-sum")
 
 
 @dataclass(frozen=True)
@@ -20,10 +21,12 @@ class ModelConfig:
     vocab_size: int  # V, including <unk> (and <eos> at word level)
     embed_dim: int = 256  # D
     hidden: int = 256  # H
-    cell: str = "rnn"  # recurrent cell: the seed's tanh RNN
+    cell: str = "rnn"  # rnn (the seed's tanh RNN) | lstm | gru
     layers: int = 1  # stacked recurrent layers
-    dropout: float = 0.3  # on embeddings and on the last recurrent layer's outputs
-    init_scale: float = 0.1  # uniform ±init_scale for embedding and output weights
+    dropout: float = 0.3  # before every recurrent layer and after the last (non-recurrent)
+    variational_dropout: bool = False  # one dropout mask per sequence, shared by all T steps
+    tie_weights: bool = False  # output matrix = embedding matrix transposed (needs D = H)
+    init_scale: float = 0.0  # > 0: every parameter uniform in ±init_scale; 0: per-layer default
 
     def validate(self) -> None:
         _positive(self, "vocab_size", "embed_dim", "hidden", "layers")
@@ -31,8 +34,13 @@ class ModelConfig:
             raise ConfigError(f"unknown cell '{self.cell}' (choose from: {', '.join(CELLS)})")
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"--dropout must be in [0, 1), got {self.dropout}")
-        if not self.init_scale > 0.0:
-            raise ConfigError(f"--init-scale must be positive, got {self.init_scale}")
+        if not self.init_scale >= 0.0:
+            raise ConfigError(f"--init-scale must be >= 0, got {self.init_scale}")
+        if self.tie_weights and self.embed_dim != self.hidden:
+            raise ConfigError(
+                "--tie-weights needs --embed-dim = --hidden "
+                f"(got {self.embed_dim} and {self.hidden})"
+            )
 
 
 @dataclass(frozen=True)
@@ -45,7 +53,9 @@ class TrainConfig:
     optimizer: str = "adam"  # adam | sgd (a tanh RNN diverges with the SGD lr 20 LSTMs like)
     lr: float = 0.002  # applies to the gradient of the mean loss over the N·T tokens of a window
     clip: float = 0.25  # global gradient-norm clip; 0 disables it
-    lr_decay: float = 4.0  # divide lr by this when validation perplexity does not improve
+    loss: str = "mean"  # mean over the N·T tokens | time-sum: summed over T, mean over N (Zaremba)
+    lr_decay: float = 4.0  # divide lr by this when validation perplexity does not improve ...
+    decay_after: int = 0  # ... or, if > 0, after every epoch past this one (Zaremba's schedule)
     seed: int = 1234
     max_steps: int = 0  # stop after this many updates (0: no limit)
     eval_batch_size: int = 1  # streams at evaluation; 1 scores every token in order
@@ -63,6 +73,10 @@ class TrainConfig:
             raise ConfigError(f"--clip must be >= 0 (0 disables clipping), got {self.clip}")
         if not self.lr_decay >= 1.0:
             raise ConfigError(f"--lr-decay must be >= 1, got {self.lr_decay}")
+        if self.loss not in LOSSES:
+            raise ConfigError(f"unknown --loss '{self.loss}' (choose from: {', '.join(LOSSES)})")
+        if self.decay_after < 0:
+            raise ConfigError(f"--decay-after must be >= 0, got {self.decay_after}")
         if self.max_steps < 0:
             raise ConfigError(f"--max-steps must be >= 0, got {self.max_steps}")
 

@@ -1,52 +1,73 @@
-"""RNNLM: Embedding -> dropout -> TimeRNN (x layers) -> dropout -> TimeAffine -> softmax loss.
+"""RNNLM: Embedding -> [dropout -> recurrent cell] x K -> dropout -> TimeAffine -> softmax loss.
 
-One interface for every cell: ``forward(xs, ts) -> loss``, ``backward()``, ``scores(xs)``,
-named ``params``/``grads`` (the names are the checkpoint keys), and the carried state.
+One interface for every cell (``rnn``, ``lstm``, ``gru``): ``forward(xs, ts) -> loss``,
+``backward()``, ``scores(xs)``, named ``params``/``grads`` (the names are the checkpoint keys),
+and the carried state. A cell is a time layer with params/grads, ``stateful``, ``state``,
+``set_state``/``reset_state``; adding one means one entry in ``CELLS`` below.
 """
 
 from collections.abc import Callable
 
 import numpy as np
 
-from rnnlm.config import CELLS, ModelConfig
-from rnnlm.errors import ConfigError
-from rnnlm.layers import TimeAffine, TimeDropout, TimeEmbedding, TimeRNN, TimeSoftmaxWithLoss
+from rnnlm.config import ModelConfig
+from rnnlm.layers import (
+    TimeAffine,
+    TimeDropout,
+    TimeEmbedding,
+    TimeGRU,
+    TimeLSTM,
+    TimeRNN,
+    TimeSoftmaxWithLoss,
+)
 
-
-def _init_rnn(cfg: ModelConfig, d_in: int, rng: np.random.Generator, dtype) -> dict:
-    """Uniform ±1/sqrt(H), as PyTorch's nn.RNN: keeps the recurrence contractive at the start."""
-    H = cfg.hidden
-    s = 1.0 / np.sqrt(H)
-    return {
-        "Wx": rng.uniform(-s, s, (d_in, H)).astype(dtype),
-        "Wh": rng.uniform(-s, s, (H, H)).astype(dtype),
-        "b": np.zeros(H, dtype=dtype),
-    }
-
-
-# cell name -> (parameter initialiser, time layer built from those parameters in order)
-CELL_BUILDERS: dict[str, tuple[Callable, Callable]] = {
-    "rnn": (_init_rnn, lambda p: TimeRNN(p["Wx"], p["Wh"], p["b"], stateful=True)),
+# cell -> (gate blocks per hidden unit, extra params beyond Wx/Wh/b, layer constructor)
+CELLS: dict[str, tuple[int, tuple[str, ...], Callable]] = {
+    "rnn": (1, (), lambda p: TimeRNN(p["Wx"], p["Wh"], p["b"], stateful=True)),
+    "lstm": (4, (), lambda p: TimeLSTM(p["Wx"], p["Wh"], p["b"], stateful=True)),
+    "gru": (3, ("bhn",), lambda p: TimeGRU(p["Wx"], p["Wh"], p["b"], p["bhn"], stateful=True)),
 }
-assert set(CELL_BUILDERS) == set(CELLS)
-
-
-def init_params(cfg: ModelConfig, rng: np.random.Generator, dtype=np.float32) -> dict:
-    """Fresh parameters, by checkpoint name, e.g. ``embed.W``, ``rnn.0.Wh``, ``out.b``."""
-    V, D, H, s = cfg.vocab_size, cfg.embed_dim, cfg.hidden, cfg.init_scale
-    params = {"embed.W": rng.uniform(-s, s, (V, D)).astype(dtype)}
-    init_cell, _ = CELL_BUILDERS[cfg.cell]
-    for i in range(cfg.layers):
-        for name, value in init_cell(cfg, D if i == 0 else H, rng, dtype).items():
-            params[f"{cfg.cell}.{i}.{name}"] = value
-    params["out.W"] = rng.uniform(-s, s, (H, V)).astype(dtype)
-    params["out.b"] = np.zeros(V, dtype=dtype)
-    return params
 
 
 def param_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
-    """The name and shape of every parameter (for checkpoint validation)."""
-    return {k: v.shape for k, v in init_params(cfg, np.random.default_rng(0)).items()}
+    """Every parameter's checkpoint name and shape, e.g. ``embed.W``, ``lstm.1.Wh``, ``out.b``."""
+    V, D, H = cfg.vocab_size, cfg.embed_dim, cfg.hidden
+    gates, extra, _ = CELLS[cfg.cell]
+    shapes = {"embed.W": (V, D)}
+    for i in range(cfg.layers):
+        d_in = D if i == 0 else H
+        p = f"{cfg.cell}.{i}."
+        shapes.update(
+            {p + "Wx": (d_in, gates * H), p + "Wh": (H, gates * H), p + "b": (gates * H,)}
+        )
+        shapes.update({p + name: (H,) for name in extra})
+    if not cfg.tie_weights:  # tied: the output matrix is embed.W transposed
+        shapes["out.W"] = (H, V)
+    shapes["out.b"] = (V,)
+    return shapes
+
+
+def init_params(cfg: ModelConfig, rng: np.random.Generator, dtype=np.float32) -> dict:
+    """Fresh parameters by name.
+
+    ``init_scale > 0``: every parameter uniform in ±init_scale (Zaremba et al.). Otherwise:
+    embedding and output uniform ±0.1, recurrent weights ±1/sqrt(H) (PyTorch's default, which
+    keeps a tanh recurrence contractive at the start), biases zero.
+    """
+    s = cfg.init_scale
+    params = {}
+    for name, shape in param_shapes(cfg).items():
+        is_bias = name.endswith((".b", ".bhn"))
+        recurrent = name.startswith(cfg.cell + ".")
+        if s > 0:
+            scale = s
+        elif is_bias:
+            scale = 0.0
+        else:
+            scale = 1.0 / np.sqrt(cfg.hidden) if recurrent else 0.1
+        value = rng.uniform(-scale, scale, shape) if scale else np.zeros(shape)
+        params[name] = value.astype(dtype)
+    return params
 
 
 class RNNLM:
@@ -60,30 +81,35 @@ class RNNLM:
         params: dict[str, np.ndarray] | None = None,
     ) -> None:
         cfg.validate()
-        if cfg.cell not in CELL_BUILDERS:
-            raise ConfigError(f"unknown cell '{cfg.cell}' (choose from: {', '.join(CELLS)})")
         self.cfg = cfg
         self.params = params if params is not None else init_params(cfg, rng, dtype)
         p = self.params
-        _, build_cell = CELL_BUILDERS[cfg.cell]
+        build_cell = CELLS[cfg.cell][2]
         self.embed = TimeEmbedding(p["embed.W"])
-        self.drop_in = TimeDropout(cfg.dropout, rng)
         self.cells = []
         for i in range(cfg.layers):
             prefix = f"{cfg.cell}.{i}."
-            self.cells.append(
-                build_cell({k[len(prefix) :]: v for k, v in p.items() if k.startswith(prefix)})
-            )
-        self.drop_out = TimeDropout(cfg.dropout, rng)
-        self.affine = TimeAffine(p["out.W"], p["out.b"])
+            own = {k[len(prefix) :]: v for k, v in p.items() if k.startswith(prefix)}
+            self.cells.append(build_cell(own))
+        # dropout before every cell and after the last one (Zaremba et al.: non-recurrent only)
+        self.drops = [
+            TimeDropout(cfg.dropout, rng, variational=cfg.variational_dropout)
+            for _ in range(cfg.layers + 1)
+        ]
+        W_out = p["embed.W"].T if cfg.tie_weights else p["out.W"]
+        self.affine = TimeAffine(W_out, p["out.b"])
         self.loss_layer = TimeSoftmaxWithLoss()
-        self.layers = [self.embed, self.drop_in, *self.cells, self.drop_out, self.affine]
-        # The same arrays, by name: each layer's grads list, in the order of its params.
-        self.grads: dict[str, np.ndarray] = {}
+        self.layers = [self.embed]
+        for drop, cell in zip(self.drops, self.cells, strict=False):
+            self.layers += [drop, cell]
+        self.layers += [self.drops[-1], self.affine]
+        # The same gradient arrays, by parameter name (a tied output matrix has none of its own).
         by_id = {id(v): k for k, v in self.params.items()}
+        self.grads: dict[str, np.ndarray] = {}
         for layer in self.layers:
             for param, grad in zip(layer.params, layer.grads, strict=True):
-                self.grads[by_id[id(param)]] = grad
+                if id(param) in by_id:
+                    self.grads[by_id[id(param)]] = grad
 
     @property
     def dtype(self) -> np.dtype:
@@ -94,7 +120,8 @@ class RNNLM:
 
     def train(self, mode: bool = True) -> None:
         """Dropout on (training) or off (evaluation, generation)."""
-        self.drop_in.train = self.drop_out.train = mode
+        for drop in self.drops:
+            drop.train = mode
 
     def scores(self, xs: np.ndarray) -> np.ndarray:
         """xs: (N, T) int ids -> unnormalised next-token scores (N, T, V); carries the state."""
@@ -112,14 +139,16 @@ class RNNLM:
         d = self.loss_layer.backward()
         for layer in reversed(self.layers):
             d = layer.backward(d)
+        if self.cfg.tie_weights:
+            self.grads["embed.W"] += self.affine.grads[0].T
 
     def reset_state(self) -> None:
         for cell in self.cells:
             cell.reset_state()
 
     def get_state(self) -> list[np.ndarray | None]:
-        """The carried hidden state of every recurrent layer (copies)."""
-        return [None if c.h is None else c.h.copy() for c in self.cells]
+        """The carried state of every recurrent layer (copies; LSTM: h and c stacked)."""
+        return [cell.state for cell in self.cells]
 
     def set_state(self, state: list[np.ndarray | None]) -> None:
         for cell, h in zip(self.cells, state, strict=True):

@@ -172,6 +172,9 @@ class Trainer:
                     "stopped without saving; try a smaller --lr or --clip"
                 )
             model.backward()
+            if cfg.loss == "time-sum":  # gradient of the loss summed over T: T x the mean's
+                for g in model.grads.values():
+                    g *= ts.shape[1]
             norm = clip_grads(model.grads, cfg.clip)
             self.optimizer.step(model.params, model.grads)
             dt = time.perf_counter() - t0
@@ -213,7 +216,10 @@ class Trainer:
         lr_used = self.optimizer.lr
         if improved:
             st.best_valid_ppl = valid.perplexity
-        else:
+        if cfg.decay_after:  # fixed schedule: divide after every epoch past decay_after
+            if st.epoch + 1 >= cfg.decay_after:
+                self.optimizer.lr /= cfg.lr_decay
+        elif not improved:  # plateau: divide when validation did not improve
             self.optimizer.lr /= cfg.lr_decay
         train_loss = st.epoch_nll / max(st.epoch_tokens, 1)
         report = EpochReport(

@@ -1,10 +1,13 @@
 """The command line as a user meets it, through typer's CliRunner."""
 
 import json
+import subprocess
+import sys
 
 import pytest
 from typer.testing import CliRunner
 
+from rnnlm import checkpoint
 from rnnlm.cli import app
 
 runner = CliRunner()
@@ -208,3 +211,63 @@ def test_help_and_version():
         assert result.exit_code == 0 and "Example" in result.stdout
     assert run("train", "--help").stdout.count("default") >= 15
     assert run("--version").stdout.startswith("rnnlm ")
+
+
+def test_preset_with_overrides(tmp_path, word_corpus):
+    out = tmp_path / "z"
+    args = ["--preset", "zaremba-small", "--embed-dim", "8", "--hidden", "8", "--max-steps", "3"]
+    result = run("train", word_corpus, "--out", out, *args)
+    assert result.exit_code == 0, result.output
+    ck = checkpoint.load(out / "best.npz")
+    assert (ck.model.cell, ck.model.layers, ck.model.hidden, ck.model.init_scale) == (
+        "lstm",
+        2,
+        8,
+        0.1,
+    )
+    assert (ck.train.lr, ck.train.loss, ck.train.bptt, ck.train.decay_after) == (
+        1.0,
+        "time-sum",
+        20,
+        4,
+    )
+
+
+def script(*args):
+    """The installed entry point itself (``python -m rnnlm``), for errors typer's parser raises."""
+    cmd = [sys.executable, "-m", "rnnlm", *map(str, args)]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["--preset", "nope"], "--preset"),
+        (["--epochs", "abc"], "--epochs"),
+        (["--bogus"], "--bogus"),
+    ],
+)
+def test_parser_errors_are_one_line(word_corpus, args, needle):
+    proc = script("train", word_corpus, *args)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0], proc.stderr
+    assert proc.stdout == ""
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_cells_and_options_reach_the_checkpoint(tmp_path, word_corpus, cell):
+    out = tmp_path / cell
+    extra = ["--cell", cell, "--layers", "2", "--tie-weights", "--variational-dropout"]
+    result = run("train", word_corpus, "--out", out, *SMALL, *extra, "--dropout", "0.2")
+    assert result.exit_code == 0, result.output
+    ck = checkpoint.load(out / "best.npz")
+    assert (ck.model.cell, ck.model.layers, ck.model.tie_weights) == (cell, 2, True)
+    assert ck.model.variational_dropout and ck.train.optimizer == "sgd"
+    assert "out.W" not in ck.params
+    assert run("generate", out / "best.npz", "--length", "5").exit_code == 0
+
+
+def test_tie_weights_needs_equal_sizes(tmp_path, word_corpus):
+    result = run("train", word_corpus, "--tie-weights", "--embed-dim", "4", "--hidden", "8")
+    assert_one_line_error(result, 2, "--tie-weights")

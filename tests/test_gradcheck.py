@@ -5,7 +5,15 @@ import pytest
 
 from rnnlm.config import ModelConfig
 from rnnlm.gradcheck import numerical_grad, rel_error
-from rnnlm.layers import TimeAffine, TimeDropout, TimeEmbedding, TimeRNN, TimeSoftmaxWithLoss
+from rnnlm.layers import (
+    TimeAffine,
+    TimeDropout,
+    TimeEmbedding,
+    TimeGRU,
+    TimeLSTM,
+    TimeRNN,
+    TimeSoftmaxWithLoss,
+)
 from rnnlm.model import RNNLM
 
 TOL = 1e-6
@@ -73,6 +81,43 @@ def test_rnn(stateful):
         assert rel_error(numerical_grad(f, h0), layer.dh) < TOL
 
 
+def _gated(cls, gates, extra=0, seed=6):
+    rng = np.random.default_rng(seed)
+    D, H = 3, 4
+    params = [
+        rng.standard_normal((D, gates * H)) * 0.5,
+        rng.standard_normal((H, gates * H)) * 0.5,
+        rng.standard_normal(gates * H),
+    ]
+    params += [rng.standard_normal(H) for _ in range(extra)]
+    return cls(*params, stateful=True), rng
+
+
+@pytest.mark.parametrize("cls, gates, extra", [(TimeLSTM, 4, 0), (TimeGRU, 3, 1)])
+def test_gated_cells(cls, gates, extra):
+    layer, rng = _gated(cls, gates, extra)
+    xs = rng.standard_normal((2, 5, 3))
+    layer.forward(rng.standard_normal((2, 3, 3)))  # leaves a non-zero carried state
+    state = layer.state
+    R = rng.standard_normal((2, 5, 4))
+
+    def f():
+        layer.set_state(state)
+        return float(np.sum(layer.forward(xs) * R))
+
+    f()
+    dxs = layer.backward(R)
+    for p, g in zip(layer.params, layer.grads, strict=True):
+        assert rel_error(numerical_grad(f, p), g) < TOL
+    assert rel_error(numerical_grad(f, xs), dxs) < TOL
+    if cls is TimeLSTM:
+        np.testing.assert_allclose(
+            numerical_grad(f, state), np.stack([layer.dh, layer.dc]), rtol=1e-5, atol=1e-8
+        )
+    else:
+        assert rel_error(numerical_grad(f, state), layer.dh) < TOL
+
+
 def test_rnn_float32_stays_float32():
     rng = np.random.default_rng(3)
     layer = TimeRNN(
@@ -118,9 +163,10 @@ def test_softmax_is_stable_for_huge_scores():
     assert np.isfinite(layer.backward()).all()
 
 
-def model_and_data(layers=1, dropout=0.0, seed=0):
+def model_and_data(layers=1, dropout=0.0, seed=0, **kw):
     rng = np.random.default_rng(seed)
-    cfg = ModelConfig(vocab_size=7, embed_dim=4, hidden=5, layers=layers, dropout=dropout)
+    kw = {"embed_dim": 4, "hidden": 5, "init_scale": 0.5, **kw}  # gradients well above noise
+    cfg = ModelConfig(vocab_size=7, layers=layers, dropout=dropout, **kw)
     model = RNNLM(cfg, rng, dtype=np.float64)
     xs = rng.integers(0, 7, (3, 4))
     xs[0, :3] = 2  # repeated ids
@@ -128,9 +174,19 @@ def model_and_data(layers=1, dropout=0.0, seed=0):
     return model, xs, ts
 
 
-@pytest.mark.parametrize("layers", [1, 2])
-def test_whole_model(layers):
-    model, xs, ts = model_and_data(layers)
+MODELS = [
+    {"cell": "rnn", "layers": 1},
+    {"cell": "rnn", "layers": 2},
+    {"cell": "lstm", "layers": 2},
+    {"cell": "gru", "layers": 2},
+    {"cell": "lstm", "layers": 1, "tie_weights": True, "embed_dim": 5},
+    {"cell": "rnn", "layers": 1, "init_scale": 0.3},
+]
+
+
+@pytest.mark.parametrize("kw", MODELS, ids=lambda kw: "-".join(f"{k}={v}" for k, v in kw.items()))
+def test_whole_model(kw):
+    model, xs, ts = model_and_data(**kw)
 
     def f():
         model.reset_state()
@@ -142,11 +198,15 @@ def test_whole_model(layers):
         assert rel_error(numerical_grad(f, p), model.grads[name]) < TOL, name
 
 
-def test_whole_model_with_dropout_mask_fixed():
-    model, xs, ts = model_and_data(dropout=0.3)
+@pytest.mark.parametrize("variational", [False, True])
+def test_whole_model_with_dropout_mask_fixed(variational):
+    model, xs, ts = model_and_data(
+        layers=2, dropout=0.3, cell="lstm", variational_dropout=variational
+    )
     model.reset_state()
     model.forward(xs, ts)
-    model.drop_in.reuse_mask = model.drop_out.reuse_mask = True
+    for drop in model.drops:
+        drop.reuse_mask = True
 
     def f():
         model.reset_state()
@@ -158,9 +218,10 @@ def test_whole_model_with_dropout_mask_fixed():
         assert rel_error(numerical_grad(f, p), model.grads[name]) < TOL, name
 
 
-def test_state_carried_across_two_windows():
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_state_carried_across_two_windows(cell):
     """Window 2 starts from window 1's final state; its gradient treats that state as given."""
-    model, xs, ts = model_and_data(seed=1)
+    model, xs, ts = model_and_data(seed=1, cell=cell, layers=2)
     rng = np.random.default_rng(9)
     xs2, ts2 = rng.integers(0, 7, (3, 4)), rng.integers(0, 7, (3, 4))
     model.reset_state()

@@ -1,12 +1,12 @@
 """``rnnlm train``: train a language model on a corpus and report its perplexity."""
 
+import dataclasses
 import json
 import math
 import signal
-import sys
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import numpy as np
 import typer
@@ -16,27 +16,29 @@ from rnnlm.api import LanguageModel
 from rnnlm.cli.console import EXIT_SIGINT, EXIT_SIGTERM, echo, err, stop_signals, user_errors
 from rnnlm.cli.progress import TrainDisplay
 from rnnlm.config import ModelConfig, TrainConfig
-from rnnlm.corpus import load_corpus, resolve_files
+from rnnlm.corpus import Corpus, load_corpus, resolve_files
 from rnnlm.errors import CheckpointError
 from rnnlm.evaluate import evaluate
 from rnnlm.model import RNNLM
+from rnnlm.presets import PRESETS, preset
 from rnnlm.run import RunDir
 from rnnlm.trainer import Trainer
 
-D_MODEL, D_TRAIN = ModelConfig(vocab_size=1), TrainConfig()
+M, TR = ModelConfig(vocab_size=1), TrainConfig()
+MODEL_FIELDS = {f.name for f in dataclasses.fields(ModelConfig)} - {"vocab_size"}
+TRAIN_FIELDS = {f.name for f in dataclasses.fields(TrainConfig)}
+Unit = Enum("Unit", {"word": "word", "char": "char"}, type=str)
+Cell = Enum("Cell", {"rnn": "rnn", "lstm": "lstm", "gru": "gru"}, type=str)
+Optim = Enum("Optim", {"adam": "adam", "sgd": "sgd"}, type=str)
+Loss = Enum("Loss", {"mean": "mean", "time-sum": "time-sum"}, type=str)
+Preset = Enum("Preset", {name: name for name in PRESETS}, type=str)
 
-
-class Optimizer(str, Enum):
-    adam = "adam"
-    sgd = "sgd"
-
-
-class Unit(str, Enum):
-    word = "word"
-    char = "char"
+# Rich help panels, so `rnnlm train --help` reads in groups.
+DATA, MODEL, OPTIM, RUN = "Data", "Model", "Optimisation", "Run"
 
 
 def train(
+    ctx: typer.Context,
     corpus: Annotated[
         str,
         typer.Argument(
@@ -50,94 +52,186 @@ def train(
         typer.Option(
             "--out",
             "-o",
-            help="Run folder for best.npz, last.npz, metrics.jsonl. (default: runs/<corpus name>)",
-            show_default=False,
+            help="Run folder for best.npz, last.npz and metrics.jsonl "
+            "(default: runs/<corpus name>).",
+            rich_help_panel=RUN,
         ),
     ] = None,
     unit: Annotated[
         Unit | None,
         typer.Option(
-            help="Tokens: words (plus <eos> per line) or characters. "
-            "(default: the named corpus's unit, else word)",
-            show_default=False,
+            help="Tokens: words (plus <eos> per line) or characters "
+            "(default: the named corpus's unit, else word).",
+            rich_help_panel=DATA,
         ),
     ] = None,
     valid: Annotated[
         Path | None,
         typer.Option(
-            help="Validation file. (default: the corpus's own, else the last "
-            "--valid-fraction of CORPUS)",
-            show_default=False,
+            help="Validation file (default: the corpus's own, else the last --valid-fraction "
+            "of CORPUS).",
+            rich_help_panel=DATA,
         ),
     ] = None,
     test: Annotated[
-        Path | None, typer.Option(help="Test file, scored with the best model at the end.")
+        Path | None,
+        typer.Option(
+            help="Test file, scored with the best model at the end.", rich_help_panel=DATA
+        ),
     ] = None,
     valid_fraction: Annotated[
-        float, typer.Option(help="Share of a single-file corpus held out for validation.")
+        float,
+        typer.Option(
+            help="Share of a single-file corpus held out for validation.", rich_help_panel=DATA
+        ),
     ] = 0.1,
     data_dir: Annotated[
         Path | None,
         typer.Option(
-            help="Where named corpora are stored and downloaded. "
-            "(default: $RNNLM_DATA, else ~/.cache/rnnlm)",
-            show_default=False,
+            help="Where named corpora are kept and downloaded (default: $RNNLM_DATA, "
+            "else ~/.cache/rnnlm).",
+            rich_help_panel=DATA,
         ),
     ] = None,
-    embed_dim: Annotated[int, typer.Option(help="Embedding size D.")] = D_MODEL.embed_dim,
-    hidden: Annotated[int, typer.Option(help="Hidden size H of the RNN.")] = D_MODEL.hidden,
-    layers: Annotated[int, typer.Option(help="Stacked RNN layers.")] = D_MODEL.layers,
-    dropout: Annotated[
-        float, typer.Option(help="Dropout on embeddings and RNN outputs (0 disables).")
-    ] = D_MODEL.dropout,
-    init_scale: Annotated[
-        float, typer.Option(help="Embedding and output weights start uniform in ±this.")
-    ] = D_MODEL.init_scale,
-    batch_size: Annotated[int, typer.Option(help="N parallel streams.")] = D_TRAIN.batch_size,
-    bptt: Annotated[int, typer.Option(help="T steps per window (truncated BPTT).")] = D_TRAIN.bptt,
-    epochs: Annotated[int, typer.Option(help="Passes over the training split.")] = D_TRAIN.epochs,
-    optimizer: Annotated[Optimizer, typer.Option(help="Update rule.")] = Optimizer(
-        D_TRAIN.optimizer
-    ),
-    lr: Annotated[
-        float, typer.Option(help="Learning rate, on the gradient of the mean loss of a window.")
-    ] = D_TRAIN.lr,
-    clip: Annotated[
-        float, typer.Option(help="Clip the global gradient norm to this (0: off).")
-    ] = D_TRAIN.clip,
-    lr_decay: Annotated[
-        float, typer.Option(help="Divide lr by this when validation perplexity does not improve.")
-    ] = D_TRAIN.lr_decay,
-    seed: Annotated[int, typer.Option(help="Seed for initialisation and dropout.")] = D_TRAIN.seed,
     max_vocab: Annotated[
-        int, typer.Option(help="Keep at most this many tokens, <unk> included (0: all).")
+        int,
+        typer.Option(
+            help="Keep at most this many tokens, <unk> included (0: all).", rich_help_panel=DATA
+        ),
     ] = 0,
     min_count: Annotated[
-        int, typer.Option(help="Map tokens seen fewer times than this to <unk>.")
+        int,
+        typer.Option(help="Map tokens seen fewer times than this to <unk>.", rich_help_panel=DATA),
     ] = 1,
+    preset_name: Annotated[
+        Preset | None,
+        typer.Option(
+            "--preset",
+            help="A published recipe (see README); explicit flags override it.",
+            rich_help_panel=MODEL,
+        ),
+    ] = None,
+    cell: Annotated[
+        Cell,
+        typer.Option(
+            help="Recurrent cell: the seed's tanh RNN, LSTM or GRU.", rich_help_panel=MODEL
+        ),
+    ] = Cell(M.cell),
+    layers: Annotated[
+        int, typer.Option(help="Stacked recurrent layers.", rich_help_panel=MODEL)
+    ] = M.layers,
+    embed_dim: Annotated[
+        int, typer.Option(help="Embedding size D.", rich_help_panel=MODEL)
+    ] = M.embed_dim,
+    hidden: Annotated[int, typer.Option(help="Hidden size H.", rich_help_panel=MODEL)] = M.hidden,
+    dropout: Annotated[
+        float,
+        typer.Option(
+            help="Dropout before each recurrent layer and after the last (0: off).",
+            rich_help_panel=MODEL,
+        ),
+    ] = M.dropout,
+    variational_dropout: Annotated[
+        bool,
+        typer.Option(
+            "--variational-dropout",
+            help="One dropout mask per sequence, shared by all T steps.",
+            rich_help_panel=MODEL,
+        ),
+    ] = M.variational_dropout,
+    tie_weights: Annotated[
+        bool,
+        typer.Option(
+            "--tie-weights",
+            help="Output matrix = embedding matrix (needs --embed-dim = --hidden).",
+            rich_help_panel=MODEL,
+        ),
+    ] = M.tie_weights,
+    init_scale: Annotated[
+        float,
+        typer.Option(
+            help="Every weight uniform in ±this; 0: embedding/output ±0.1, recurrent ±1/sqrt(H).",
+            rich_help_panel=MODEL,
+        ),
+    ] = M.init_scale,
+    batch_size: Annotated[
+        int, typer.Option(help="N parallel streams.", rich_help_panel=OPTIM)
+    ] = TR.batch_size,
+    bptt: Annotated[
+        int, typer.Option(help="T steps per window (truncated BPTT).", rich_help_panel=OPTIM)
+    ] = TR.bptt,
+    epochs: Annotated[
+        int, typer.Option(help="Passes over the training split.", rich_help_panel=OPTIM)
+    ] = TR.epochs,
+    optimizer: Annotated[Optim, typer.Option(help="Update rule.", rich_help_panel=OPTIM)] = Optim(
+        TR.optimizer
+    ),
+    lr: Annotated[float, typer.Option(help="Learning rate.", rich_help_panel=OPTIM)] = TR.lr,
+    clip: Annotated[
+        float,
+        typer.Option(help="Clip the global gradient norm to this (0: off).", rich_help_panel=OPTIM),
+    ] = TR.clip,
+    loss: Annotated[
+        Loss,
+        typer.Option(
+            help="What lr and clip apply to: the mean over the N·T tokens of a window, or the sum "
+            "over its T steps (mean over N), as in Zaremba et al.",
+            rich_help_panel=OPTIM,
+        ),
+    ] = Loss(TR.loss),
+    lr_decay: Annotated[
+        float,
+        typer.Option(
+            help="Divide lr by this when validation perplexity does not improve (or, with "
+            "--decay-after, after every epoch past that one).",
+            rich_help_panel=OPTIM,
+        ),
+    ] = TR.lr_decay,
+    decay_after: Annotated[
+        int,
+        typer.Option(
+            help="Fixed schedule: decay lr after each epoch past this one (0: on plateau).",
+            rich_help_panel=OPTIM,
+        ),
+    ] = TR.decay_after,
+    seed: Annotated[
+        int, typer.Option(help="Seed for initialisation and dropout.", rich_help_panel=OPTIM)
+    ] = TR.seed,
     max_steps: Annotated[
-        int, typer.Option(help="Stop after this many updates (0: no limit); for smoke tests.")
-    ] = 0,
+        int,
+        typer.Option(
+            help="Stop after this many updates (0: no limit); for smoke tests and benchmarks.",
+            rich_help_panel=RUN,
+        ),
+    ] = TR.max_steps,
     resume: Annotated[
-        bool, typer.Option("--resume", help="Continue the run in --out from its last.npz.")
+        bool,
+        typer.Option(
+            "--resume",
+            help="Continue the run in --out exactly where its last.npz stopped.",
+            rich_help_panel=RUN,
+        ),
     ] = False,
     as_json: Annotated[
-        bool, typer.Option("--json", help="End stdout with one JSON object of the results.")
+        bool,
+        typer.Option(
+            "--json", help="End stdout with one JSON object of the results.", rich_help_panel=RUN
+        ),
     ] = False,
 ) -> None:
-    """Train an RNN language model with stateful truncated BPTT.
+    """Train a language model with stateful truncated BPTT; report validation and test perplexity.
 
-    Example: rnnlm train ptb --out runs/ptb
-    """
+    Examples: rnnlm train ptb --out runs/ptb | rnnlm train input.txt --unit char --out runs/shk |
+    rnnlm train ptb --preset zaremba-small --out runs/zs
+    """  # fmt: skip
+    given = {k: v.value if isinstance(v, Enum) else v for k, v in locals().items()}
     with user_errors():
         files, named_unit = resolve_files(corpus, data_dir)
-        if valid is not None:
-            files["valid"] = valid
-        if test is not None:
-            files["test"] = test
+        files.update({k: p for k, p in (("valid", valid), ("test", test)) if p is not None})
         the_unit = unit.value if unit else (named_unit or "word")
         run_dir = RunDir(out or Path("runs") / Path(corpus).stem, resume=resume)
         data = load_corpus(files, the_unit, max_vocab, min_count, valid_fraction)
+        ckpt = None
         if resume:
             ckpt = checkpoint.load(run_dir.last)
             if ckpt.vocab.tokens != data.vocab.tokens or ckpt.unit != the_unit:
@@ -147,43 +241,15 @@ def train(
                 )
             mcfg, tcfg = ckpt.model, ckpt.train
         else:
-            ckpt = None
-            mcfg = ModelConfig(
-                vocab_size=len(data.vocab),
-                embed_dim=embed_dim,
-                hidden=hidden,
-                layers=layers,
-                dropout=dropout,
-                init_scale=init_scale,
-            )
-            tcfg = TrainConfig(
-                batch_size=batch_size,
-                bptt=bptt,
-                epochs=epochs,
-                optimizer=optimizer.value,
-                lr=lr,
-                clip=clip,
-                lr_decay=lr_decay,
-                seed=seed,
-                max_steps=max_steps,
-            )
-        mcfg.validate()
+            mcfg, tcfg = _configs(ctx, given, len(data.vocab))
         tcfg.validate()
         rng = np.random.default_rng(tcfg.seed)
         model = RNNLM(mcfg, rng)
         with TrainDisplay(tcfg.epochs, the_unit) as display:
             trainer = Trainer(
-                model,
-                tcfg,
-                data["train"],
-                data["valid"],
-                data.vocab,
-                the_unit,
-                rng,
-                run=run_dir,
-                on_step=display.step,
-                on_epoch=display.epoch,
-            )
+                model, tcfg, data["train"], data["valid"], data.vocab, the_unit, rng,
+                run=run_dir, on_step=display.step, on_epoch=display.epoch,
+            )  # fmt: skip
             if ckpt is not None:
                 trainer.restore(ckpt)
             _summary(data, model, trainer, run_dir, resumed=ckpt is not None)
@@ -199,29 +265,41 @@ def train(
         _report(data, trainer, run_dir, as_json)
 
 
-def _summary(data, model: RNNLM, trainer: Trainer, run_dir: RunDir, resumed: bool) -> None:
-    cfg = trainer.cfg
+def _configs(ctx: typer.Context, given: dict[str, Any], vocab_size: int):
+    """Defaults, then the preset, then the flags given on the command line."""
+    values = dict(given)
+    if given["preset_name"]:
+        explicit = {
+            name for name in given
+            if (src := ctx.get_parameter_source(name)) is not None and src.name != "DEFAULT"
+        }  # fmt: skip
+        values.update({k: v for k, v in preset(given["preset_name"]).items() if k not in explicit})
+    mcfg = ModelConfig(vocab_size=vocab_size, **{k: values[k] for k in MODEL_FIELDS})
+    tcfg = TrainConfig(**{k: values[k] for k in TRAIN_FIELDS if k in values})
+    mcfg.validate()
+    return mcfg, tcfg
+
+
+def _summary(data: Corpus, model: RNNLM, trainer: Trainer, run_dir: RunDir, resumed: bool) -> None:
+    cfg, mc = trainer.cfg, model.cfg
     sizes = ", ".join(f"{s} {len(data[s]):,}" for s in ("train", "valid", "test") if s in data)
-    err.print(
+    lines = [
         f"corpus: {data.sources['train']} ({data.unit} level) | tokens: {sizes} | "
-        f"vocab {len(data.vocab):,}\n"
-        f"model: {model.cfg.cell} x{model.cfg.layers}, D={model.cfg.embed_dim} "
-        f"H={model.cfg.hidden}, {model.num_params():,} parameters | "
-        f"N={cfg.batch_size} T={cfg.bptt}, {trainer.windows_per_epoch:,} windows per epoch, "
-        f"{cfg.epochs} epochs | {cfg.optimizer} lr {cfg.lr:g} clip {cfg.clip:g} | "
-        f"out: {run_dir.path}"
-        + (
-            f"\nresuming at epoch {trainer.state.epoch + 1}, step {trainer.state.step}"
-            if resumed
-            else ""
-        ),
-        highlight=False,
-    )
+        f"vocab {len(data.vocab):,}",
+        f"model: {mc.cell} x{mc.layers}, D={mc.embed_dim} H={mc.hidden}, dropout {mc.dropout:g}"
+        f"{', tied' if mc.tie_weights else ''} | {model.num_params():,} parameters",
+        f"training: N={cfg.batch_size} T={cfg.bptt}, {trainer.windows_per_epoch:,} windows per "
+        f"epoch, {cfg.epochs} epochs | {cfg.optimizer} lr {cfg.lr:g} ({cfg.loss}) clip "
+        f"{cfg.clip:g} | out: {run_dir.path}",
+    ]
+    if resumed:
+        lines.append(f"resuming at epoch {trainer.state.epoch + 1}, step {trainer.state.step}")
+    err.print("\n".join(lines), highlight=False)
 
 
-def _report(data, trainer: Trainer, run_dir: RunDir, as_json: bool) -> None:
+def _report(data: Corpus, trainer: Trainer, run_dir: RunDir, as_json: bool) -> None:
     st = trainer.state
-    result = {
+    result: dict[str, Any] = {
         "best_valid_ppl": st.best_valid_ppl,
         "test_ppl": None,
         "epochs": st.epoch,
@@ -250,4 +328,3 @@ def _report(data, trainer: Trainer, run_dir: RunDir, as_json: bool) -> None:
     )
     if as_json:
         echo(json.dumps(result))
-    sys.stdout.flush()

@@ -14,7 +14,17 @@ Every layer follows one contract:
 from rnnlm.layers.affine import TimeAffine
 from rnnlm.layers.dropout import TimeDropout
 from rnnlm.layers.embedding import TimeEmbedding
+from rnnlm.layers.gru import TimeGRU
+from rnnlm.layers.lstm import TimeLSTM
 from rnnlm.layers.rnn import TimeRNN
 from rnnlm.layers.softmax import TimeSoftmaxWithLoss
 
-__all__ = ["TimeAffine", "TimeDropout", "TimeEmbedding", "TimeRNN", "TimeSoftmaxWithLoss"]
+__all__ = [
+    "TimeAffine",
+    "TimeDropout",
+    "TimeEmbedding",
+    "TimeGRU",
+    "TimeLSTM",
+    "TimeRNN",
+    "TimeSoftmaxWithLoss",
+]

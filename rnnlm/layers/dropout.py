@@ -12,11 +12,12 @@ class TimeDropout:
     keeps the last mask for every later forward: gradient checks need a fixed mask.
     """
 
-    def __init__(self, p: float, rng: np.random.Generator) -> None:
+    def __init__(self, p: float, rng: np.random.Generator, variational: bool = False) -> None:
         if not 0.0 <= p < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {p}")
         self.p = p
         self.rng = rng
+        self.variational = variational  # one mask per sequence, the same at every time step
         self.train = True
         self.reuse_mask = False
         self.params: list[np.ndarray] = []
@@ -32,10 +33,12 @@ class TimeDropout:
         """xs: (N, T, D) -> (N, T, D), same dtype."""
         if not self.active:
             return xs
-        if not (self.reuse_mask and self._keep is not None and self._keep.shape == xs.shape):
-            u = self._buf.get("u", xs.shape, xs.dtype)
+        N, T, D = xs.shape
+        mask_shape = (N, 1, D) if self.variational else (N, T, D)
+        if not (self.reuse_mask and self._keep is not None and self._keep.shape == mask_shape):
+            u = self._buf.get("u", mask_shape, xs.dtype)
             self.rng.random(out=u, dtype=u.dtype)
-            self._keep = self._buf.get("keep", xs.shape, np.bool_)
+            self._keep = self._buf.get("keep", mask_shape, np.bool_)
             np.greater_equal(u, self.p, out=self._keep)
         out = self._buf.get("out", xs.shape, xs.dtype)
         np.multiply(xs, self._keep, out=out)

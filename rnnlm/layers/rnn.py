@@ -31,6 +31,11 @@ class TimeRNN:
         self._hs: np.ndarray | None = None
         self._buf = Buffers()
 
+    @property
+    def state(self) -> np.ndarray | None:
+        """The carried state (N, H), a copy, or None."""
+        return None if self.h is None else self.h.copy()
+
     def set_state(self, h: np.ndarray) -> None:
         """Start the next forward from ``h`` (N, H)."""
         self.h = h.copy()
