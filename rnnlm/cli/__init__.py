@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from rnnlm import __version__
+from rnnlm.cli.bench import bench_command
 from rnnlm.cli.console import EXIT_SIGINT, EXIT_USAGE, err
 from rnnlm.cli.evaluate import eval_command
 from rnnlm.cli.generate import generate_command
@@ -30,6 +31,7 @@ app = typer.Typer(
 app.command("train")(train)
 app.command("eval")(eval_command)
 app.command("generate")(generate_command)
+app.command("bench")(bench_command)
 
 
 def _version(value: bool) -> None:

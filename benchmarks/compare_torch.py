@@ -1,0 +1,73 @@
+"""rnnlm against PyTorch's CPU path on the same configs, in the same run.
+
+    python benchmarks/compare_torch.py              # S, M, L; rnn and lstm
+    python benchmarks/compare_torch.py --configs M --cells rnn --repeats 7
+
+Prints a Markdown table (medians, with min-max spread) for the README. Run it on an otherwise
+idle machine: other processes, and OpenBLAS threads spinning between calls, move these numbers.
+"""
+
+import argparse
+import datetime
+import os
+import platform
+
+import numpy as np
+import torch
+
+from benchmarks.torch_reference import torch_train_tokens_per_s
+from rnnlm.bench import CONFIGS, bench
+from rnnlm.config import ModelConfig, TrainConfig
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--configs", default="S,M,L")
+    ap.add_argument("--cells", default="rnn,lstm")
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--steps", type=int, default=5)
+    ap.add_argument("--vocab", type=int, default=10_000)
+    args = ap.parse_args()
+    torch.set_num_threads(os.cpu_count() or 1)
+    print(
+        f"<!-- {datetime.date.today()} | {platform.processor() or platform.machine()} | "
+        f"{os.cpu_count()} CPUs | numpy {np.__version__} | torch {torch.__version__} -->"
+    )
+    print(
+        "| config | cell | rnnlm tokens/s | PyTorch tokens/s | ratio | rnnlm % of matmul roofline |"
+    )
+    print("|---|---|---:|---:|---:|---:|")
+    for name in args.configs.split(","):
+        c = CONFIGS[name]
+        for cell in args.cells.split(","):
+            mcfg = ModelConfig(
+                vocab_size=args.vocab,
+                embed_dim=c["embed_dim"],
+                hidden=c["hidden"],
+                cell=cell,
+                dropout=0.0,
+            )
+            tcfg = TrainConfig(batch_size=c["batch_size"], bptt=c["bptt"], optimizer="sgd", lr=0.1)
+            ours = bench(mcfg, tcfg, steps=args.steps, repeats=args.repeats)
+            theirs = torch_train_tokens_per_s(
+                args.vocab,
+                c["embed_dim"],
+                c["hidden"],
+                c["batch_size"],
+                c["bptt"],
+                cell,
+                steps=args.steps,
+                repeats=args.repeats,
+            )
+            t_med = float(np.median(theirs))
+            lo, hi = ours["tokens_per_s_range"]
+            print(
+                f"| {name} | {cell} | {ours['tokens_per_s']:,.0f} ({lo:,.0f}-{hi:,.0f}) | "
+                f"{t_med:,.0f} ({min(theirs):,.0f}-{max(theirs):,.0f}) | "
+                f"{ours['tokens_per_s'] / t_med:.2f}x | {ours['roofline_ratio']:.0%} |",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()

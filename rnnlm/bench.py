@@ -1,0 +1,153 @@
+"""Measuring this machine: training, evaluation and generation speed of a model config.
+
+Training speed is tokens per second of full steps (forward, backward, clipping, update) on a
+synthetic token stream; the matmul roofline is the time numpy needs for the same step's matrix
+products alone, at the same shapes, so ``roofline_ratio`` says how close the step gets to it.
+"""
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from rnnlm.batching import batchify, windows
+from rnnlm.config import ModelConfig, TrainConfig
+from rnnlm.evaluate import evaluate
+from rnnlm.generate import sample
+from rnnlm.model import CELLS, RNNLM
+from rnnlm.optim import OPTIMIZERS, clip_grads
+
+# The sizes of issue #3's table: D = H, batch N, window T, vocabulary 10,000 (PTB).
+CONFIGS = {
+    "S": {"embed_dim": 100, "hidden": 100, "batch_size": 20, "bptt": 35},
+    "M": {"embed_dim": 256, "hidden": 256, "batch_size": 32, "bptt": 35},
+    "L": {"embed_dim": 650, "hidden": 650, "batch_size": 20, "bptt": 35},
+}
+
+
+@dataclass(frozen=True)
+class Timing:
+    median: float
+    low: float
+    high: float
+
+    @classmethod
+    def of(cls, samples: list[float]) -> "Timing":
+        return cls(float(np.median(samples)), float(min(samples)), float(max(samples)))
+
+
+def repeat(fn: Callable[[], float], repeats: int, warmup: int) -> Timing:
+    """Run ``fn`` (which returns seconds) warmup + repeats times; keep the last ``repeats``."""
+    for _ in range(warmup):
+        fn()
+    return Timing.of([fn() for _ in range(repeats)])
+
+
+def step_flops(mcfg: ModelConfig, N: int, T: int) -> float:
+    """Floating-point operations of the matrix products of one training step."""
+    gates = CELLS[mcfg.cell][0]
+    D, H, V, M = mcfg.embed_dim, mcfg.hidden, mcfg.vocab_size, N * T
+    fwd = 2 * M * H * V
+    for i in range(mcfg.layers):
+        d_in = D if i == 0 else H
+        fwd += 2 * M * d_in * gates * H + 2 * M * H * gates * H
+    return 3.0 * fwd  # backward: two products of the same size per forward product
+
+
+def matmul_roofline(mcfg: ModelConfig, N: int, T: int, repeats: int, warmup: int) -> Timing:
+    """Seconds numpy needs for one step's matrix products alone, at the same shapes."""
+    gates = CELLS[mcfg.cell][0]
+    D, H, V, M = mcfg.embed_dim, mcfg.hidden, mcfg.vocab_size, N * T
+    rng = np.random.default_rng(0)
+    shapes = [(M, H, V)]  # (rows, inner, cols) of each forward product
+    for i in range(mcfg.layers):
+        shapes.append((M, D if i == 0 else H, gates * H))
+        shapes += [(N, H, gates * H)] * T  # the recurrence: T small products
+    ops = []
+    for m, k, n in shapes:
+        a = rng.random((m, k), dtype=np.float32)
+        b = rng.random((k, n), dtype=np.float32)
+        c = rng.random((m, n), dtype=np.float32)
+        ops.append((a, b, c))
+    da_out = {}
+
+    def run() -> float:
+        t0 = time.perf_counter()
+        for a, b, c in ops:
+            np.matmul(a, b, out=c)  # forward
+            key = (a.shape, b.shape)
+            if key not in da_out:
+                da_out[key] = (np.empty_like(b), np.empty_like(a))
+            db, dx = da_out[key]
+            np.matmul(a.T, c, out=db)  # weight gradient
+            np.matmul(c, b.T, out=dx)  # input gradient
+        return time.perf_counter() - t0
+
+    return repeat(run, repeats, warmup)
+
+
+def bench(
+    mcfg: ModelConfig,
+    tcfg: TrainConfig,
+    steps: int = 5,
+    repeats: int = 5,
+    warmup: int = 2,
+    gen_tokens: int = 200,
+    eval_tokens: int = 20_000,
+) -> dict:
+    """Measure; every figure is a median over ``repeats`` after ``warmup`` runs."""
+    rng = np.random.default_rng(tcfg.seed)
+    model = RNNLM(mcfg, rng)
+    N, T, V = tcfg.batch_size, tcfg.bptt, mcfg.vocab_size
+    ids = rng.integers(0, V, N * T * (steps + 1) + 1).astype(np.int32)
+    inputs, targets = batchify(ids, N)
+    batches = list(windows(inputs, targets, T))[:steps]
+    opt = OPTIMIZERS[tcfg.optimizer](tcfg.lr)
+
+    def train_steps() -> float:
+        model.train(True)
+        t0 = time.perf_counter()
+        for xs, ts in batches:
+            model.forward(xs, ts)
+            model.backward()
+            clip_grads(model.grads, tcfg.clip)
+            opt.step(model.params, model.grads)
+        return time.perf_counter() - t0
+
+    train = repeat(train_steps, repeats, warmup)
+    tokens = steps * N * T
+    eval_ids = ids[: eval_tokens + 1]
+
+    def eval_once() -> float:
+        t0 = time.perf_counter()
+        evaluate(model, eval_ids, tcfg.eval_batch_size, tcfg.eval_bptt)
+        return time.perf_counter() - t0
+
+    ev = repeat(eval_once, max(1, repeats // 2), 1)
+
+    def generate_once() -> float:
+        t0 = time.perf_counter()
+        for _ in sample(model, [1], gen_tokens, np.random.default_rng(0)):
+            pass
+        return time.perf_counter() - t0
+
+    gen = repeat(generate_once, repeats, 1)
+    roof = matmul_roofline(mcfg, N, T, repeats, warmup)
+    flops = step_flops(mcfg, N, T)
+    step_s = train.median / steps
+    return {
+        "config": {"cell": mcfg.cell, "layers": mcfg.layers, "embed_dim": mcfg.embed_dim,
+                   "hidden": mcfg.hidden, "vocab": V, "batch_size": N, "bptt": T,
+                   "optimizer": tcfg.optimizer},
+        "tokens_per_s": tokens / train.median,
+        "tokens_per_s_range": [tokens / train.high, tokens / train.low],
+        "eval_tokens_per_s": eval_tokens / ev.median,
+        "generate_ms_per_token": 1e3 * gen.median / gen_tokens,
+        "step_ms": 1e3 * step_s,
+        "gflops": flops / step_s / 1e9,
+        "matmul_gflops": flops / roof.median / 1e9,
+        "roofline_tokens_per_s": N * T / roof.median,
+        "roofline_ratio": roof.median / step_s,
+        "repeats": repeats,
+    }  # fmt: skip

@@ -1,0 +1,75 @@
+"""``rnnlm bench``: how fast this machine trains, evaluates and samples a model config."""
+
+import json
+import os
+from typing import Annotated
+
+import typer
+
+from rnnlm.bench import CONFIGS, bench
+from rnnlm.cli.console import echo, err, user_errors
+from rnnlm.config import ModelConfig, TrainConfig
+from rnnlm.errors import ConfigError
+
+
+def bench_command(
+    config: Annotated[
+        str, typer.Option(help=f"Named size: {', '.join(CONFIGS)} (D = H, N, T as in the README).")
+    ] = "M",
+    cell: Annotated[str, typer.Option(help="rnn, lstm or gru.")] = "rnn",
+    layers: Annotated[int, typer.Option(help="Recurrent layers.")] = 1,
+    vocab: Annotated[int, typer.Option(help="Vocabulary size V.")] = 10_000,
+    embed_dim: Annotated[int | None, typer.Option(help="D (default: the config's).")] = None,
+    hidden: Annotated[int | None, typer.Option(help="H (default: the config's).")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="N (default: the config's).")] = None,
+    bptt: Annotated[int | None, typer.Option(help="T (default: the config's).")] = None,
+    optimizer: Annotated[str, typer.Option(help="sgd or adam.")] = "sgd",
+    steps: Annotated[int, typer.Option(help="Training steps per timed repeat.")] = 5,
+    repeats: Annotated[int, typer.Option(help="Timed repeats; the median is reported.")] = 5,
+    warmup: Annotated[int, typer.Option(help="Untimed repeats first.")] = 2,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Measure training tokens/s, evaluation tokens/s and generation ms/token, with the
+    achieved GFLOP/s against numpy's own matmul speed at the same shapes (the roofline).
+
+    Example: rnnlm bench --config M --json
+    """
+    with user_errors():
+        if config not in CONFIGS:
+            raise ConfigError(f"unknown --config '{config}' (choose from: {', '.join(CONFIGS)})")
+        if min(steps, repeats) < 1 or warmup < 0:
+            raise ConfigError("--steps and --repeats must be >= 1, --warmup >= 0")
+        size = dict(CONFIGS[config])
+        for key, value in (("embed_dim", embed_dim), ("hidden", hidden),
+                           ("batch_size", batch_size), ("bptt", bptt)):  # fmt: skip
+            if value is not None:
+                size[key] = value
+        mcfg = ModelConfig(vocab_size=vocab, embed_dim=size["embed_dim"], hidden=size["hidden"],
+                           cell=cell, layers=layers, dropout=0.0)  # fmt: skip
+        tcfg = TrainConfig(batch_size=size["batch_size"], bptt=size["bptt"], optimizer=optimizer,
+                           lr=0.1 if optimizer == "sgd" else 1e-3)  # fmt: skip
+        mcfg.validate()
+        tcfg.validate()
+        err.print(
+            f"benchmarking {config}: {mcfg.cell} D={mcfg.embed_dim} H={mcfg.hidden} "
+            f"V={vocab} N={tcfg.batch_size} T={tcfg.bptt} ...",
+            highlight=False,
+        )
+        result = bench(mcfg, tcfg, steps=steps, repeats=repeats, warmup=warmup)
+    result["config"]["name"] = config
+    result["cpus"] = os.cpu_count()
+    if as_json:
+        echo(json.dumps(result))
+        return
+    lo, hi = result["tokens_per_s_range"]
+    echo(
+        f"train     {result['tokens_per_s']:>10,.0f} tokens/s  (range {lo:,.0f}-{hi:,.0f}; "
+        f"{result['step_ms']:.1f} ms/step)"
+    )
+    echo(f"eval      {result['eval_tokens_per_s']:>10,.0f} tokens/s")
+    echo(f"generate  {result['generate_ms_per_token']:>10.3f} ms/token")
+    echo(
+        f"compute   {result['gflops']:>10.1f} GFLOP/s in matmuls; numpy matmul alone "
+        f"{result['matmul_gflops']:.1f} GFLOP/s -> {result['roofline_ratio']:.0%} of roofline "
+        f"({result['roofline_tokens_per_s']:,.0f} tokens/s)"
+    )
