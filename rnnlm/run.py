@@ -32,6 +32,8 @@ class RunDir:
             raise ConfigError(f"--out {self.path}: cannot create ({exc.strerror or exc})") from None
         if not os.access(self.path, os.W_OK):
             raise ConfigError(f"--out {self.path}: folder is not writable")
+        for stale in self.path.glob(".*.npz.tmp-*"):  # left by a process killed mid-save
+            stale.unlink(missing_ok=True)
 
     @property
     def best(self) -> Path:

@@ -8,19 +8,21 @@ optimizer, schedule, position in the data, carried hidden state, RNG) goes into 
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
 
 from rnnlm.batching import batchify, num_windows, windows
 from rnnlm.checkpoint import Checkpoint
 from rnnlm.config import TrainConfig
-from rnnlm.errors import CorpusError, RnnlmError
+from rnnlm.errors import CheckpointError, CorpusError, RnnlmError
 from rnnlm.evaluate import evaluate
 from rnnlm.model import RNNLM
 from rnnlm.optim import OPTIMIZERS, clip_grads
 from rnnlm.run import RunDir
 from rnnlm.vocab import Vocabulary
+
+SAVE_SECONDS = 300.0  # default interval of the periodic last.npz
 
 
 class TrainingDivergedError(RnnlmError):
@@ -35,7 +37,8 @@ class TrainState:
     window: int = 0  # next window of the current epoch
     step: int = 0  # parameter updates so far
     lr: float = 0.0
-    best_valid_ppl: float | None = None
+    best_valid_ppl: float | None = None  # of best.npz, over every validation
+    plateau_ppl: float | None = None  # best at an epoch's end: drives the lr schedule
     epoch_nll: float = 0.0  # summed over the current epoch so far
     epoch_tokens: int = 0
     epoch_seconds: float = 0.0
@@ -111,6 +114,7 @@ class Trainer:
         self.optimizer = OPTIMIZERS[cfg.optimizer](cfg.lr)
         self.state = TrainState(lr=cfg.lr)
         self._stop = False
+        self._last_save = time.monotonic()
 
     def request_stop(self) -> None:
         """Finish the current step, save a resumable ``last.npz`` and return (Ctrl-C)."""
@@ -134,6 +138,7 @@ class Trainer:
 
     def restore(self, ckpt: Checkpoint) -> None:
         """Continue from a resumable checkpoint written by ``checkpoint()``."""
+        self._check_resumable(ckpt)
         for name, value in ckpt.params.items():
             self.model.params[name][...] = value
         self.state = TrainState(**ckpt.progress)
@@ -142,26 +147,55 @@ class Trainer:
             self.rng.bit_generator.state = self.state.rng
         self.model.set_state(ckpt.state if ckpt.state else [None] * len(self.model.cells))
 
+    def _check_resumable(self, ckpt: Checkpoint) -> None:
+        """Everything ``restore`` uses has the names and shapes this run expects."""
+        names = {f.name for f in fields(TrainState)}
+        progress = ckpt.progress
+        if not progress or set(progress) - names or "step" not in progress:
+            raise CheckpointError("not a resumable checkpoint (no training progress)")
+        if not 0 <= int(progress.get("window", 0)) <= self.windows_per_epoch:
+            raise CheckpointError("training position does not fit this corpus and batch size")
+        params = self.model.params
+        for key, value in ckpt.optim.items():
+            if key[:2] in ("m.", "v."):  # per-parameter moments (Adam)
+                ok = key[2:] in params and value.shape == params[key[2:]].shape
+            else:  # scalars: lr, step count
+                ok = value.shape == ()
+            if not ok:
+                raise CheckpointError(f"optimizer state '{key}' does not match the model")
+        N = self.cfg.batch_size
+        for h in ckpt.state:
+            if h.shape[-2:] != (N, self.model.cfg.hidden) or h.dtype != self.model.dtype:
+                raise CheckpointError("hidden state does not match the batch size and model")
+
     # -- the loop ----------------------------------------------------------------------------
     def fit(self) -> TrainState:
-        """Train until ``cfg.epochs`` epochs or ``cfg.max_steps`` updates; return the state."""
+        """Train until ``cfg.epochs`` epochs or ``cfg.max_steps`` updates; return the state.
+
+        Reaching ``max_steps`` mid-epoch validates and saves without ending the epoch, so a
+        resumed run (with a larger ``max_steps``) goes on from the same position.
+        """
         cfg, st = self.cfg, self.state
-        while st.epoch < cfg.epochs and not st.finished:
+        while st.epoch < cfg.epochs and not self._max_reached():
             if st.window == 0:
                 self.model.reset_state()
             self.model.train(True)
-            hit_max = self._train_windows()
+            self._train_windows()
             if self._stop:
                 self._save("last")
                 return st
-            self._end_epoch(partial=hit_max)
-            if hit_max:
-                st.finished = True
-        st.finished = True
+            if st.window < self.windows_per_epoch:  # max_steps reached mid-epoch
+                self._validate(end_of_epoch=False)
+                break
+            self._validate(end_of_epoch=True)
+        st.finished = st.epoch >= cfg.epochs
         return st
 
-    def _train_windows(self) -> bool:
-        """Run the rest of the current epoch; True if ``max_steps`` was reached."""
+    def _max_reached(self) -> bool:
+        return bool(self.cfg.max_steps) and self.state.step >= self.cfg.max_steps
+
+    def _train_windows(self) -> None:
+        """Run the rest of the current epoch, or up to ``max_steps`` or a stop request."""
         cfg, st, model = self.cfg, self.state, self.model
         for xs, ts in windows(self.inputs, self.targets, cfg.bptt, start=st.window):
             t0 = time.perf_counter()
@@ -199,28 +233,39 @@ class Trainer:
                         epoch_seconds=st.epoch_seconds,
                     )
                 )
-            if cfg.max_steps and st.step >= cfg.max_steps:
-                return True
-            if self._stop:
-                return False
-        return False
+            if self._max_reached() or self._stop:
+                return
+            if self._save_due():
+                self._save("last")
 
-    def _end_epoch(self, partial: bool) -> None:
+    def _validate(self, end_of_epoch: bool) -> None:
+        """Validate, save best/last and log; at an epoch's end also step the lr schedule.
+
+        Only end-of-epoch results drive the schedule (``plateau_ppl``), so stopping and
+        resuming mid-epoch trains exactly as an uninterrupted run does.
+        """
         cfg, st = self.cfg, self.state
         t0 = time.perf_counter()
+        carried = self.model.get_state()
         valid = evaluate(
             self.model, self.valid_ids, cfg.eval_batch_size, cfg.eval_bptt, self.on_eval
         )
+        self.model.set_state(carried)
         st.seconds += time.perf_counter() - t0
-        improved = st.best_valid_ppl is None or valid.perplexity < st.best_valid_ppl
-        lr_used = self.optimizer.lr
+        ppl = valid.perplexity
+        improved = st.best_valid_ppl is None or ppl < st.best_valid_ppl
         if improved:
-            st.best_valid_ppl = valid.perplexity
-        if cfg.decay_after:  # fixed schedule: divide after every epoch past decay_after
-            if st.epoch + 1 >= cfg.decay_after:
+            st.best_valid_ppl = ppl
+        lr_used = self.optimizer.lr
+        if end_of_epoch:
+            plateaued = st.plateau_ppl is not None and ppl >= st.plateau_ppl
+            if st.plateau_ppl is None or ppl < st.plateau_ppl:
+                st.plateau_ppl = ppl
+            if cfg.decay_after:  # fixed schedule: divide after every epoch past decay_after
+                if st.epoch + 1 >= cfg.decay_after:
+                    self.optimizer.lr /= cfg.lr_decay
+            elif plateaued:  # divide when validation did not improve on the best epoch
                 self.optimizer.lr /= cfg.lr_decay
-        elif not improved:  # plateau: divide when validation did not improve
-            self.optimizer.lr /= cfg.lr_decay
         train_loss = st.epoch_nll / max(st.epoch_tokens, 1)
         report = EpochReport(
             epoch=st.epoch + 1,
@@ -228,18 +273,19 @@ class Trainer:
             train_loss=train_loss,
             train_ppl=math.exp(min(train_loss, 700.0)),
             valid_loss=valid.loss,
-            valid_ppl=valid.perplexity,
+            valid_ppl=ppl,
             lr=lr_used,
             tokens_per_s=st.epoch_tokens / max(st.epoch_seconds, 1e-9),
             seconds=st.epoch_seconds,
             best_valid_ppl=st.best_valid_ppl,
             improved=improved,
-            partial=partial,
+            partial=not end_of_epoch,
         )
-        st.epoch += 1
-        st.window = 0
-        st.epoch_nll, st.epoch_tokens, st.epoch_seconds = 0.0, 0, 0.0
-        self.model.reset_state()
+        if end_of_epoch:
+            st.epoch += 1
+            st.window = 0
+            st.epoch_nll, st.epoch_tokens, st.epoch_seconds = 0.0, 0, 0.0
+            self.model.reset_state()
         if improved:
             self._save("best", resumable=False)
         self._save("last")
@@ -248,6 +294,14 @@ class Trainer:
         if self.on_epoch:
             self.on_epoch(report)
 
+    def _save_due(self) -> bool:
+        """Periodic ``last.npz``: every ``save_every`` steps, or every few minutes if 0."""
+        if self.cfg.save_every:
+            return self.state.step % self.cfg.save_every == 0
+        return time.monotonic() - self._last_save >= SAVE_SECONDS
+
     def _save(self, which: str, resumable: bool = True) -> None:
+        if which == "last":
+            self._last_save = time.monotonic()
         if self.run:
             self.run.save(which, self.checkpoint(resumable))

@@ -201,6 +201,8 @@ def test_resume_continues_a_run(tmp_path, word_corpus):
     other = tmp_path / "other.txt"
     other.write_text("completely different words here\n" * 200)
     assert_one_line_error(run("train", other, "--out", out, "--resume"), 1, "vocabulary")
+    changed = run("train", word_corpus, "--out", out, "--resume", "--hidden", "16")
+    assert_one_line_error(changed, 2, "--hidden 16 (the run has 8)")
 
 
 def test_help_and_version():

@@ -105,3 +105,19 @@ def test_resume_is_bit_identical(tmp_path, stop_after):
     cut_metrics = RunDir(tmp_path / "cut", resume=True).read_metrics()
     key = ["epoch", "step", "train_loss", "valid_ppl", "lr"]
     assert [[m[k] for k in key] for m in cut_metrics] == [[m[k] for k in key] for m in full_metrics]
+
+
+def test_max_steps_then_resume_matches_uninterrupted(tmp_path):
+    """--max-steps mid-epoch validates and saves, but resuming trains on exactly as before."""
+    full = toy_trainer(run=RunDir(tmp_path / "full"))
+    full.fit()
+    first = toy_trainer(run=RunDir(tmp_path / "cut"), max_steps=150)
+    first.fit()
+    assert first.state.window == 50 and first.state.epoch == 1
+    second = toy_trainer(run=RunDir(tmp_path / "cut", resume=True))
+    second.restore(checkpoint.load(tmp_path / "cut" / "last.npz"))
+    second.fit()
+    for name, value in full.model.params.items():
+        np.testing.assert_array_equal(second.model.params[name], value, err_msg=name)
+    partial = [m for m in RunDir(tmp_path / "cut", resume=True).read_metrics() if m["partial"]]
+    assert [m["step"] for m in partial] == [150]

@@ -17,7 +17,7 @@ from rnnlm.cli.console import EXIT_SIGINT, EXIT_SIGTERM, echo, err, stop_signals
 from rnnlm.cli.progress import TrainDisplay
 from rnnlm.config import ModelConfig, TrainConfig
 from rnnlm.corpus import Corpus, load_corpus, resolve_files
-from rnnlm.errors import CheckpointError
+from rnnlm.errors import CheckpointError, ConfigError
 from rnnlm.evaluate import evaluate
 from rnnlm.model import RNNLM
 from rnnlm.presets import PRESETS, preset
@@ -204,6 +204,13 @@ def train(
             rich_help_panel=RUN,
         ),
     ] = TR.max_steps,
+    save_every: Annotated[
+        int,
+        typer.Option(
+            help="Write a resumable last.npz every this many steps (0: every 5 minutes).",
+            rich_help_panel=RUN,
+        ),
+    ] = TR.save_every,
     resume: Annotated[
         bool,
         typer.Option(
@@ -239,7 +246,7 @@ def train(
                     f"{run_dir.last}: vocabulary or unit differs from this corpus's; "
                     "resume with the same corpus and options"
                 )
-            mcfg, tcfg = ckpt.model, ckpt.train
+            mcfg, tcfg = ckpt.model, _resumed_config(ckpt, _explicit(ctx, given), given)
         else:
             mcfg, tcfg = _configs(ctx, given, len(data.vocab))
         tcfg.validate()
@@ -265,14 +272,44 @@ def train(
         _report(data, trainer, run_dir, as_json)
 
 
+RESUME_OVERRIDES = ("epochs", "max_steps", "save_every")  # how long to go on and how often to save
+
+
+def _explicit(ctx: typer.Context, given: dict[str, Any]) -> set[str]:
+    """The options the user typed (rather than left at their defaults)."""
+    return {
+        name for name in given
+        if (src := ctx.get_parameter_source(name)) is not None and src.name != "DEFAULT"
+    }  # fmt: skip
+
+
+def _resumed_config(ckpt: checkpoint.Checkpoint, explicit: set[str], given: dict) -> TrainConfig:
+    """A resumed run keeps its config; only how long it runs and how often it saves may change.
+
+    Options repeated with the run's own values (the same command plus --resume) are fine.
+    """
+    asked = preset(given["preset_name"]) if given["preset_name"] else {}
+    asked.update({k: given[k] for k in explicit if k in MODEL_FIELDS | TRAIN_FIELDS})
+    stored = {**dataclasses.asdict(ckpt.model), **dataclasses.asdict(ckpt.train)}
+    changed = [
+        f"--{k.replace('_', '-')} {v} (the run has {stored[k]})"
+        for k, v in sorted(asked.items())
+        if k not in RESUME_OVERRIDES and v != stored[k]
+    ]
+    if changed:
+        raise ConfigError(
+            f"cannot change {', '.join(changed)} when resuming; "
+            "only --epochs, --max-steps and --save-every may change"
+        )
+    overrides = {k: given[k] for k in RESUME_OVERRIDES if k in explicit}
+    return dataclasses.replace(ckpt.train, **overrides)
+
+
 def _configs(ctx: typer.Context, given: dict[str, Any], vocab_size: int):
     """Defaults, then the preset, then the flags given on the command line."""
     values = dict(given)
     if given["preset_name"]:
-        explicit = {
-            name for name in given
-            if (src := ctx.get_parameter_source(name)) is not None and src.name != "DEFAULT"
-        }  # fmt: skip
+        explicit = _explicit(ctx, given)
         values.update({k: v for k, v in preset(given["preset_name"]).items() if k not in explicit})
     mcfg = ModelConfig(vocab_size=vocab_size, **{k: values[k] for k in MODEL_FIELDS})
     tcfg = TrainConfig(**{k: values[k] for k in TRAIN_FIELDS if k in values})
