@@ -8,7 +8,7 @@ import numpy as np
 
 from rnnlm import checkpoint
 from rnnlm.evaluate import EvalResult, evaluate
-from rnnlm.generate import sample
+from rnnlm.generate import continuation_logprob, sample
 from rnnlm.model import RNNLM
 from rnnlm.text import EOS, detokenize, tokenize
 from rnnlm.vocab import Vocabulary
@@ -51,8 +51,12 @@ class LanguageModel:
             ids = np.concatenate([np.array([start], dtype=np.int32), ids])
         return ids, oov
 
-    def score_ids(self, ids: np.ndarray, oov: int = 0, **kwargs) -> Score:
-        return Score(evaluate(self.model, ids, **kwargs), oov)
+    def score_ids(self, ids: np.ndarray, oov: int = 0, per_token: bool = False) -> Score:
+        """Score ids (boundary token first) with the checkpoint's evaluation settings."""
+        tc = self.ckpt.train
+        return Score(
+            evaluate(self.model, ids, tc.eval_batch_size, tc.eval_bptt, per_token=per_token), oov
+        )
 
     def perplexity(self, text: str) -> Score:
         """Score a whole text in order, carrying the state."""
@@ -78,13 +82,29 @@ class LanguageModel:
         temperature: float = 1.0,
         top_k: int = 0,
         greedy: bool = False,
+        top_p: float = 1.0,
+        rng: np.random.Generator | None = None,
     ) -> Iterator[str]:
         """Yield sampled tokens one at a time (never ``<unk>``)."""
         context, _ = self.prompt_ids(prompt)
-        rng = np.random.default_rng(seed)
+        rng = rng if rng is not None else np.random.default_rng(seed)
         banned = (self.vocab.unk_id,) if len(self.vocab) > 1 else ()
-        for tok in sample(self.model, context, length, rng, temperature, top_k, greedy, banned):
+        for tok in sample(
+            self.model, context, length, rng, temperature, top_k, greedy, banned, top_p
+        ):
             yield self.vocab.tokens[tok]
+
+    def score(self, prompt: str, continuation: str) -> tuple[float, int]:
+        """(log-probability in nats, token count) of ``continuation`` right after ``prompt``."""
+        context, _ = self.prompt_ids(prompt)
+        toks = tokenize(continuation, self.unit)
+        if self.unit == "word" and toks and toks[-1] == EOS and not continuation.endswith("\n"):
+            toks.pop()
+        ids, _ = self.vocab.encode(toks)
+        if ids.size == 0:
+            return 0.0, 0
+        logp = continuation_logprob(self.model, context, ids.tolist())
+        return float(logp.sum()), int(ids.size)
 
     def generate(self, prompt: str = "", length: int = 100, seed: int = 0, **kwargs) -> str:
         """The prompt followed by ``length`` sampled tokens, as text."""

@@ -9,7 +9,8 @@ key                dtype                       content
 ``vocab``          (V,) unicode                token of each id
 ``param/NAME``     float32                     parameters: ``embed.W``, ``rnn.0.Wx`` ... ``out.b``
 ``optim/NAME``     float64 / float32           optimizer state (resumable checkpoints)
-``state/I``        float32 (N, H)              hidden state of recurrent layer I (resumable)
+``state/I``        float32 (N, H) / (2, N, H)  carried state of recurrent layer I (resumable)
+``stats/NAME``      int64                       training-split unigram and bigram counts
 =================  ==========================  ===============================================
 
 Writes go to a temporary file in the same folder, are fsync'ed, then renamed over the target,
@@ -48,6 +49,7 @@ class Checkpoint:
     progress: dict[str, Any] = field(default_factory=dict)  # epoch, step, lr, best ...
     optim: dict[str, np.ndarray] = field(default_factory=dict)
     state: list[np.ndarray] = field(default_factory=list)
+    stats: dict[str, np.ndarray] = field(default_factory=dict)  # n-gram counts for baselines
     extra: dict[str, Any] = field(default_factory=dict)  # anything else JSON-able
 
 
@@ -71,6 +73,7 @@ def save(path: Path | str, ckpt: Checkpoint) -> None:
     arrays.update({f"param/{k}": v for k, v in ckpt.params.items()})
     arrays.update({f"optim/{k}": v for k, v in ckpt.optim.items()})
     arrays.update({f"state/{i}": h for i, h in enumerate(ckpt.state)})
+    arrays.update({f"stats/{k}": v for k, v in ckpt.stats.items()})
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
         with open(tmp, "wb") as f:
@@ -179,6 +182,9 @@ def _validate(arrays: dict[str, np.ndarray]) -> Checkpoint:
     state = [arrays[k] for k in state_keys]
     if state and (len(state) != model.layers or any(h.shape[-1] != model.hidden for h in state)):
         raise CheckpointError("hidden state does not match the model")
+    stats = {k[len("stats/") :]: v for k, v in arrays.items() if k.startswith("stats/")}
+    if stats and not _valid_stats(stats, model.vocab_size):
+        raise CheckpointError("n-gram statistics are malformed")
     return Checkpoint(
         model=model,
         train=train,
@@ -188,5 +194,20 @@ def _validate(arrays: dict[str, np.ndarray]) -> Checkpoint:
         progress=meta.get("progress") or {},
         optim=optim,
         state=state,
+        stats=stats,
         extra=meta.get("extra") or {},
+    )
+
+
+def _valid_stats(stats: dict[str, np.ndarray], V: int) -> bool:
+    try:
+        uni, codes, counts = stats["unigram"], stats["bigram_codes"], stats["bigram_counts"]
+    except KeyError:
+        return False
+    return (
+        all(a.dtype == np.int64 and a.ndim == 1 for a in (uni, codes, counts))
+        and uni.shape == (V,)
+        and codes.shape == counts.shape
+        and (codes.size == 0 or (codes.min() >= 0 and codes.max() < V * V))
+        and bool(np.all(np.diff(codes) > 0))
     )

@@ -58,6 +58,7 @@ class TrainConfig:
     decay_after: int = 0  # ... or, if > 0, after every epoch past this one (Zaremba's schedule)
     seed: int = 1234
     max_steps: int = 0  # stop after this many updates (0: no limit)
+    log_every: int = 0  # also log a step record to metrics.jsonl every this many steps (0: off)
     save_every: int = 0  # write a resumable last.npz every this many steps (0: every 5 minutes)
     eval_batch_size: int = 1  # streams at evaluation; 1 scores every token in order
     eval_bptt: int = 128  # window at evaluation (no gradient, so any length gives the same result)
@@ -80,6 +81,8 @@ class TrainConfig:
             raise ConfigError(f"--decay-after must be >= 0, got {self.decay_after}")
         if self.max_steps < 0:
             raise ConfigError(f"--max-steps must be >= 0, got {self.max_steps}")
+        if self.log_every < 0:
+            raise ConfigError(f"--log-every must be >= 0, got {self.log_every}")
         if self.save_every < 0:
             raise ConfigError(f"--save-every must be >= 0, got {self.save_every}")
 

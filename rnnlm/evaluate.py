@@ -2,7 +2,7 @@
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -14,6 +14,7 @@ from rnnlm.model import RNNLM
 class EvalResult:
     nll: float  # total negative log-likelihood, nats
     tokens: int  # tokens predicted
+    token_nll: np.ndarray | None = field(default=None, repr=False)  # per token, in text order
 
     @property
     def loss(self) -> float:
@@ -35,6 +36,7 @@ def evaluate(
     batch_size: int = 1,
     bptt: int = 128,
     on_progress: Callable[[int, int], None] | None = None,
+    per_token: bool = False,
 ) -> EvalResult:
     """Score every token of ``ids`` after the first, from a zero state.
 
@@ -48,13 +50,18 @@ def evaluate(
     inputs, targets = batchify(ids, batch_size)
     total, count, done = 0.0, 0, 0
     steps = inputs.shape[1]
+    pieces = []
     for xs, ts in windows(inputs, targets, bptt):
         loss = model.forward(xs, ts)
         total += loss * ts.size
         count += ts.size
         done += ts.shape[1]
+        if per_token:
+            pieces.append(model.loss_layer.token_nll.astype(np.float64))
         if on_progress:
             on_progress(done, steps)
     model.reset_state()
     model.train(True)
-    return EvalResult(nll=total, tokens=count)
+    # stream i holds the i-th contiguous slice, so row-major order is text order
+    token_nll = np.concatenate(pieces, axis=1).reshape(-1) if per_token else None
+    return EvalResult(nll=total, tokens=count, token_nll=token_nll)

@@ -8,16 +8,25 @@ from rnnlm.model import RNNLM
 
 
 def next_token_distribution(
-    scores: np.ndarray, temperature: float = 1.0, top_k: int = 0
+    scores: np.ndarray, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0
 ) -> np.ndarray:
-    """scores (V,) -> probabilities (V,) float64, after temperature and top-k truncation."""
+    """scores (V,) -> probabilities (V,) float64, after temperature, top-k and top-p (nucleus)."""
     z = scores.astype(np.float64) / temperature
     if 0 < top_k < z.size:
         kth = np.partition(z, -top_k)[-top_k]
         z[z < kth] = -np.inf
     z -= z.max()
     p = np.exp(z)
-    return p / p.sum()
+    p /= p.sum()
+    if top_p < 1.0:
+        order = np.argsort(-p, kind="stable")
+        # keep the smallest set of most likely tokens whose mass reaches top_p
+        keep = np.cumsum(p[order]) - p[order] < top_p
+        mask = np.zeros_like(p, dtype=bool)
+        mask[order[keep]] = True
+        p[~mask] = 0.0
+        p /= p.sum()
+    return p
 
 
 def sample(
@@ -29,6 +38,7 @@ def sample(
     top_k: int = 0,
     greedy: bool = False,
     banned: tuple[int, ...] = (),
+    top_p: float = 1.0,
 ) -> Iterator[int]:
     """Yield ``length`` token ids that continue ``context`` (at least one id).
 
@@ -46,7 +56,19 @@ def sample(
         if greedy:
             tok = int(np.argmax(s))
         else:
-            p = next_token_distribution(s, temperature, top_k)
+            p = next_token_distribution(s, temperature, top_k, top_p)
             tok = int(rng.choice(p.size, p=p))
         yield tok
         scores = model.scores(np.asarray([[tok]], dtype=np.int32))[0, -1]
+
+
+def continuation_logprob(model: RNNLM, context: list[int], continuation: list[int]) -> np.ndarray:
+    """Log-probability (nats) of each token of ``continuation`` given ``context`` and the rest."""
+    model.train(False)
+    model.reset_state()
+    ids = np.asarray([context + continuation], dtype=np.int32)
+    scores = model.scores(ids[:, :-1])[0, len(context) - 1 :].astype(np.float64)
+    scores -= scores.max(axis=1, keepdims=True)
+    logp = scores - np.log(np.exp(scores).sum(axis=1, keepdims=True))
+    model.reset_state()
+    return logp[np.arange(len(continuation)), continuation]

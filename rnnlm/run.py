@@ -60,7 +60,16 @@ class RunDir:
             os.fsync(f.fileno())
 
     def read_metrics(self) -> list[dict[str, Any]]:
-        if not self.metrics.exists():
-            return []
-        with open(self.metrics, encoding="utf-8") as f:
-            return [json.loads(line) for line in f if line.strip()]
+        return self.parse_metrics(self.metrics) if self.metrics.exists() else []
+
+    @staticmethod
+    def parse_metrics(path: Path) -> list[dict[str, Any]]:
+        """Records of a metrics.jsonl; a line cut short by a crash is skipped."""
+        records = []
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                try:
+                    records.append(json.loads(line))
+                except json.JSONDecodeError:
+                    continue
+        return records

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
 
+from rnnlm.baselines import NGramStats
 from rnnlm.batching import batchify, num_windows, windows
 from rnnlm.checkpoint import Checkpoint
 from rnnlm.config import TrainConfig
@@ -75,9 +76,11 @@ class EpochReport:
     best_valid_ppl: float
     improved: bool
     partial: bool
+    tokens_seen: int  # training tokens so far, all epochs
+    wall_seconds: float  # training and validation time so far, all epochs
 
     def record(self) -> dict:
-        return asdict(self)
+        return {"kind": "epoch", **asdict(self)}
 
 
 class Trainer:
@@ -111,6 +114,7 @@ class Trainer:
         if len(valid_ids) < 2:
             raise CorpusError("validation split needs at least 2 tokens")
         self.windows_per_epoch = num_windows(self.inputs.shape[1], cfg.bptt)
+        self.stats = NGramStats.from_ids(train_ids, len(vocab)).to_arrays()
         self.optimizer = OPTIMIZERS[cfg.optimizer](cfg.lr)
         self.state = TrainState(lr=cfg.lr)
         self._stop = False
@@ -134,6 +138,7 @@ class Trainer:
             progress=asdict(self.state),
             optim=self.optimizer.state_dict() if resumable else {},
             state=state,
+            stats=self.stats,
         )
 
     def restore(self, ckpt: Checkpoint) -> None:
@@ -233,6 +238,11 @@ class Trainer:
                         epoch_seconds=st.epoch_seconds,
                     )
                 )
+            if self.run and cfg.log_every and st.step % cfg.log_every == 0:
+                record = {"kind": "step", "epoch": st.epoch + 1, "step": st.step, "loss": loss,
+                          "lr": self.optimizer.lr, "grad_norm": norm,
+                          "tokens_seen": st.tokens_seen, "wall_seconds": st.seconds}  # fmt: skip
+                self.run.log(record)
             if self._max_reached() or self._stop:
                 return
             if self._save_due():
@@ -280,6 +290,8 @@ class Trainer:
             best_valid_ppl=st.best_valid_ppl,
             improved=improved,
             partial=not end_of_epoch,
+            tokens_seen=st.tokens_seen,
+            wall_seconds=st.seconds,
         )
         if end_of_epoch:
             st.epoch += 1

@@ -14,6 +14,8 @@ from rnnlm.cli.bench import bench_command
 from rnnlm.cli.console import EXIT_SIGINT, EXIT_USAGE, err
 from rnnlm.cli.evaluate import eval_command
 from rnnlm.cli.generate import generate_command
+from rnnlm.cli.info import info_command
+from rnnlm.cli.plot import plot_command
 from rnnlm.cli.train import train
 
 try:  # typer >= 0.22 ships its own copy of click
@@ -31,6 +33,8 @@ app = typer.Typer(
 app.command("train")(train)
 app.command("eval")(eval_command)
 app.command("generate")(generate_command)
+app.command("info")(info_command)
+app.command("plot")(plot_command)
 app.command("bench")(bench_command)
 
 

@@ -1,4 +1,4 @@
-"""``rnnlm eval``: perplexity of a checkpoint on text files."""
+"""``rnnlm eval``: perplexity of a checkpoint on text files, beside n-gram baselines."""
 
 import json
 import math
@@ -6,68 +6,162 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
+from rich.table import Table
 
-from rnnlm.api import load
+from rnnlm.api import LanguageModel, load
+from rnnlm.baselines import NGramStats
 from rnnlm.cli.console import echo, user_errors, warn
+from rnnlm.errors import CorpusError
 from rnnlm.evaluate import EvalResult
-from rnnlm.text import read_text
+from rnnlm.text import read_text, tokenize
 
-OOV_WARN = 0.2
+OOV_WARN, OOV_REFUSE = 0.05, 0.5
 
 
 def eval_command(
     checkpoint: Annotated[Path, typer.Argument(help="A checkpoint written by rnnlm train.")],
-    files: Annotated[list[Path], typer.Argument(help="Text files to score, in order.")],
+    files: Annotated[list[Path], typer.Argument(help="Text files to score, each from its start.")],
     as_json: Annotated[
-        bool, typer.Option("--json", help="Print one JSON object instead of text.")
+        bool, typer.Option("--json", help="Print one JSON object instead of a table.")
+    ] = False,
+    per_token: Annotated[
+        Path | None,
+        typer.Option(
+            help="Write one JSON line per token (file, token, id, logprob, surprisal "
+            "in bits) to this file."
+        ),
+    ] = None,
+    baseline_from: Annotated[
+        Path | None,
+        typer.Option(
+            help="Fit the unigram/bigram baselines on this training file instead of "
+            "the counts stored in the checkpoint."
+        ),
+    ] = None,
+    allow_oov: Annotated[
+        bool,
+        typer.Option(
+            "--allow-oov",
+            help=f"Score a file even if over {OOV_REFUSE:.0%} "
+            "of its tokens are unknown (likely the wrong checkpoint).",
+        ),
     ] = False,
 ) -> None:
-    """Report perplexity, token count and OOV rate (and bits per character for char models).
+    """Report perplexity, token count and OOV rate (bits per character for char models), with
+    unigram and add-0.1 bigram baselines from the training data.
 
-    Each file is scored from its start, every token predicted from all before it.
-    Example: rnnlm eval runs/ptb/best.npz ptb.test.txt
-    """
+    Every token of a file is predicted from all before it (the first from a line start).
+    Example: rnnlm eval runs/ptb/best.npz ptb.test.txt ptb.valid.txt
+    """  # fmt: skip
     with user_errors():
         lm = load(checkpoint)
+        stats = _baseline_stats(lm, baseline_from)
         rows = []
         for path in files:
-            score = lm.perplexity(read_text(path))
-            rows.append((path, score))
-            if score.oov_rate > OOV_WARN:
-                warn(
-                    f"{path}: {score.oov_rate:.0%} of tokens are not in the checkpoint's "
-                    f"vocabulary ({lm.unit} level); is it the right checkpoint?"
+            ids, oov = lm.encode(read_text(path))
+            rate = oov / max(len(ids) - (lm.boundary_id() is not None), 1)
+            if rate > OOV_REFUSE and not allow_oov:
+                raise CorpusError(
+                    f"{path}: {rate:.0%} of its tokens are not in the checkpoint's {lm.unit}-level "
+                    "vocabulary; wrong checkpoint? (--allow-oov scores it anyway)"
                 )
-    total = EvalResult(
-        nll=sum(s.result.nll for _, s in rows), tokens=sum(s.result.tokens for _, s in rows)
-    )
-    oov = sum(s.oov for _, s in rows)
-    summary = {
-        "perplexity": total.perplexity,
-        "tokens": total.tokens,
-        "oov_rate": oov / total.tokens if total.tokens else 0.0,
-        "bits_per_token": total.bits_per_token,
-        "unit": lm.unit,
-        "files": [
-            {
-                "file": str(p),
-                "perplexity": s.perplexity,
-                "tokens": s.result.tokens,
-                "oov_rate": s.oov_rate,
-                "bits_per_token": s.result.bits_per_token,
-            }
-            for p, s in rows
-        ],
-    }
+            if rate > OOV_WARN:
+                warn(f"{path}: {rate:.1%} of tokens are not in the vocabulary (scored as <unk>)")
+            score = lm.score_ids(ids, oov, per_token=per_token is not None)
+            rows.append((path, ids, score, stats))
+        if per_token is not None:
+            _write_per_token(per_token, lm, rows)
+    summary = _summary(lm, rows)
     if as_json:
         echo(json.dumps(summary))
-        return
-    for entry in summary["files"] + ([{**summary, "file": "total"}] if len(rows) > 1 else []):
-        bpc = f"  bits/char {entry['bits_per_token']:.4f}" if lm.unit == "char" else ""
-        ppl = entry["perplexity"]
-        echo(
-            f"{entry['file']}: perplexity {ppl:.2f}{bpc}  tokens {entry['tokens']:,}  "
-            f"oov {entry['oov_rate']:.2%}"
-            if math.isfinite(ppl)
-            else f"{entry['file']}: {ppl}"
+    else:
+        _table(summary, lm.unit)
+
+
+def _baseline_stats(lm: LanguageModel, train_file: Path | None) -> NGramStats | None:
+    if train_file is not None:
+        ids, _ = lm.vocab.encode(tokenize(read_text(train_file), lm.unit))
+        return NGramStats.from_ids(ids, len(lm.vocab))
+    return NGramStats.from_arrays(lm.ckpt.stats)
+
+
+def _entry(name: str, result: EvalResult, oov: int, baselines: dict) -> dict:
+    return {
+        "file": name,
+        "perplexity": result.perplexity,
+        "tokens": result.tokens,
+        "oov_rate": oov / result.tokens if result.tokens else 0.0,
+        "bits_per_token": result.bits_per_token,
+        **baselines,
+    }
+
+
+def _summary(lm: LanguageModel, rows: list) -> dict:
+    files = []
+    for path, ids, score, stats in rows:
+        base = {}
+        if stats is not None:
+            base = {"unigram_perplexity": stats.unigram_perplexity(ids),
+                    "bigram_perplexity": stats.bigram_perplexity(ids)}  # fmt: skip
+        files.append(_entry(str(path), score.result, score.oov, base))
+    total = EvalResult(
+        nll=sum(s.result.nll for _, _, s, _ in rows),
+        tokens=sum(s.result.tokens for _, _, s, _ in rows),
+    )
+    out = _entry("total", total, sum(s.oov for _, _, s, _ in rows), {})
+    del out["file"]
+    out["unit"] = lm.unit
+    out["files"] = files
+    return out
+
+
+def _table(summary: dict, unit: str) -> None:
+    table = Table(box=None, header_style="bold")
+    for col in ("file", "perplexity", "bits/char" if unit == "char" else "bits/token",
+                "tokens", "OOV", "unigram ppl", "bigram ppl"):  # fmt: skip
+        table.add_column(col, justify="left" if col == "file" else "right")
+
+    def fmt(x):
+        return (
+            f"{x:,.2f}"
+            if isinstance(x, float) and math.isfinite(x)
+            else "-"
+            if x is None
+            else str(x)
         )
+
+    entries = summary["files"] + (
+        [{**summary, "file": "total"}] if len(summary["files"]) > 1 else []
+    )
+    for e in entries:
+        table.add_row(
+            e["file"],
+            fmt(e["perplexity"]),
+            f"{e['bits_per_token']:.4f}",
+            f"{e['tokens']:,}",
+            f"{e['oov_rate']:.2%}",
+            fmt(e.get("unigram_perplexity")),
+            fmt(e.get("bigram_perplexity")),
+        )
+    Console(highlight=False, soft_wrap=True).print(table)
+
+
+def _write_per_token(path: Path, lm: LanguageModel, rows: list) -> None:
+    try:
+        with open(path, "w", encoding="utf-8") as f:
+            for src, ids, score, _ in rows:
+                predicted = ids[1:]
+                for tok_id, nll in zip(
+                    predicted.tolist(), score.result.token_nll.tolist(), strict=True
+                ):
+                    record = {
+                        "file": str(src),
+                        "token": lm.vocab.tokens[tok_id],
+                        "id": tok_id,
+                        "logprob": -nll,
+                        "surprisal_bits": nll / math.log(2),
+                    }
+                    f.write(json.dumps(record) + "\n")
+    except OSError as exc:
+        raise CorpusError(f"--per-token {path}: cannot write ({exc.strerror or exc})") from None

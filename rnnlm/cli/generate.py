@@ -1,53 +1,93 @@
-"""``rnnlm generate``: sample text from a checkpoint."""
+"""``rnnlm generate``: sample text from a checkpoint, or score a continuation."""
 
+import json
+import math
 import sys
 from pathlib import Path
 from typing import Annotated
 
+import numpy as np
 import typer
 
 from rnnlm.api import load
-from rnnlm.cli.console import user_errors, warn
+from rnnlm.cli.console import echo, user_errors, warn
 from rnnlm.errors import ConfigError
-from rnnlm.text import detokenize
+from rnnlm.text import EOS, detokenize
 
 
 def generate_command(
     checkpoint: Annotated[Path, typer.Argument(help="A checkpoint written by rnnlm train.")],
     prompt: Annotated[str, typer.Option(help="Text to continue (empty: start of a line).")] = "",
-    length: Annotated[int, typer.Option(help="Tokens to sample.")] = 100,
+    length: Annotated[int, typer.Option(help="Tokens to sample per sample.")] = 100,
     temperature: Annotated[
         float, typer.Option(help="Below 1 is more conservative, above 1 more random.")
     ] = 1.0,
     top_k: Annotated[int, typer.Option(help="Sample among the k most likely tokens (0: all).")] = 0,
+    top_p: Annotated[
+        float,
+        typer.Option(
+            help="Sample among the most likely tokens holding this much "
+            "probability (nucleus sampling; 1: all)."
+        ),
+    ] = 1.0,
     greedy: Annotated[
         bool, typer.Option("--greedy", help="Always take the most likely token.")
     ] = False,
+    num_samples: Annotated[int, typer.Option(help="Independent samples, one after another.")] = 1,
+    stop: Annotated[
+        str | None,
+        typer.Option(help="End a sample once it produces this string (or token, e.g. <eos>)."),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same text.")] = 0,
+    score: Annotated[
+        str | None,
+        typer.Option(
+            help="Instead of sampling, print the log-probability of this continuation of --prompt."
+        ),
+    ] = None,
 ) -> None:
-    """Continue a prompt with sampled tokens; word models print <eos> as a newline.
+    """Continue a prompt with sampled tokens, printed as they come; word models print <eos> as
+    a newline. Unknown prompt tokens are read as <unk> (with a warning).
 
     Example: rnnlm generate runs/ptb/best.npz --prompt "the company said" --length 50
-    """
+    """  # fmt: skip
     with user_errors():
         if length < 0:
             raise ConfigError(f"--length must be >= 0, got {length}")
-        if not temperature > 0 or temperature == float("inf"):
+        if not 0 < temperature < math.inf:
             raise ConfigError(f"--temperature must be a positive number, got {temperature}")
         if top_k < 0:
             raise ConfigError(f"--top-k must be >= 0, got {top_k}")
+        if not 0 < top_p <= 1:
+            raise ConfigError(f"--top-p must be in (0, 1], got {top_p}")
+        if num_samples < 1:
+            raise ConfigError(f"--num-samples must be >= 1, got {num_samples}")
         lm = load(checkpoint)
         _, unknown = lm.prompt_ids(prompt)
         if unknown:
             shown = ", ".join(sorted(set(unknown))[:5])
             warn(f"{len(unknown)} prompt token(s) not in the vocabulary, read as <unk>: {shown}")
+    if score is not None:
+        logp, n = lm.score(prompt, score)
+        echo(json.dumps({"prompt": prompt, "continuation": score, "tokens": n, "logprob": logp,
+                         "bits": -logp / math.log(2),
+                         "perplexity": math.exp(-logp / n) if n else None}))  # fmt: skip
+        return
+    rng = np.random.default_rng(seed)
     out = sys.stdout
-    out.write(prompt)
-    written = prompt
-    for tok in lm.stream(prompt, length, seed, temperature, top_k, greedy):
-        piece = detokenize([tok], lm.unit, before=written)  # streamed as sampled
-        out.write(piece)
-        out.flush()
-        written = piece or written
-    if not written.endswith("\n"):
-        out.write("\n")
+    stop_text = "\n" if stop == EOS and lm.unit == "word" else stop
+    for k in range(num_samples):
+        if k:
+            out.write("\n")
+        out.write(prompt)
+        written = prompt
+        for tok in lm.stream(prompt, length, seed, temperature, top_k, greedy, top_p, rng=rng):
+            piece = detokenize([tok], lm.unit, before=written)  # streamed as sampled
+            out.write(piece)
+            out.flush()
+            written += piece
+            if stop_text and stop_text in written[len(prompt) :]:
+                break
+        if not written.endswith("\n"):
+            out.write("\n")
+    out.flush()

@@ -5,7 +5,6 @@ import time
 
 from rich.progress import (
     BarColumn,
-    MofNCompleteColumn,
     Progress,
     TextColumn,
     TimeElapsedColumn,
@@ -21,7 +20,11 @@ def fmt_ppl(ppl: float) -> str:
 
 
 class TrainDisplay:
-    """Callbacks for the Trainer that draw a bar per epoch and print one line per epoch."""
+    """Trainer callbacks: one bar for the whole run (ETA to the end) and a line per epoch.
+
+    On a terminal the bar is live; otherwise (a log file, a pipe) a plain progress line is
+    printed every ``log_every`` seconds, with no control characters.
+    """
 
     def __init__(self, epochs: int, unit: str) -> None:
         self.epochs = epochs
@@ -30,7 +33,7 @@ class TrainDisplay:
         self.progress = Progress(
             TextColumn("[bold]epoch {task.fields[epoch]}/{task.fields[epochs]}"),
             BarColumn(),
-            MofNCompleteColumn(),
+            TextColumn("{task.fields[window]}"),
             TextColumn("{task.fields[tps]:>7,.0f} tok/s"),
             TextColumn("loss {task.fields[loss]:.3f}"),
             TextColumn("ppl {task.fields[ppl]:>8.2f}"),
@@ -40,10 +43,10 @@ class TrainDisplay:
             TimeRemainingColumn(),
             console=err,
             disable=not self.live,
-            transient=False,
         )
         self.task = None
-        self.log_every = 60.0  # seconds between progress lines when stderr is not a terminal
+        self.windows = 1
+        self.log_every = 60.0
         self._last_log = time.monotonic()
 
     def __enter__(self) -> "TrainDisplay":
@@ -52,6 +55,17 @@ class TrainDisplay:
 
     def __exit__(self, *exc) -> None:
         self.progress.__exit__(*exc)
+
+    def start(self, trainer) -> None:
+        """One task spanning every remaining window of the run."""
+        self.windows = trainer.windows_per_epoch
+        st = trainer.state
+        done = st.epoch * self.windows + st.window
+        self.task = self.progress.add_task(
+            "train", total=self.epochs * self.windows, completed=done, epoch=st.epoch + 1,
+            epochs=self.epochs, window="", tps=0.0, loss=float("nan"), ppl=float("nan"),
+            lr=trainer.optimizer.lr,
+        )  # fmt: skip
 
     def step(self, r: StepReport) -> None:
         if not self.live:
@@ -65,19 +79,13 @@ class TrainDisplay:
                     highlight=False,
                 )
             return
-        fields = dict(
-            epoch=r.epoch,
-            epochs=self.epochs,
-            tps=r.tokens_per_s,
-            loss=r.loss,
-            ppl=math.exp(min(r.loss, 700.0)),
-            lr=r.lr,
-        )
-        if self.task is None or self.progress.tasks[self.task].fields["epoch"] != r.epoch:
-            if self.task is not None:
-                self.progress.remove_task(self.task)
-            self.task = self.progress.add_task("train", total=r.windows, **fields)
-        self.progress.update(self.task, completed=r.window, **fields)
+        if self.task is None:
+            return
+        self.progress.update(
+            self.task, completed=(r.epoch - 1) * r.windows + r.window, epoch=r.epoch,
+            window=f"{r.window:,}/{r.windows:,}", tps=r.tokens_per_s, loss=r.loss,
+            ppl=math.exp(min(r.loss, 700.0)), lr=r.lr,
+        )  # fmt: skip
 
     def epoch(self, r: EpochReport) -> None:
         best = " *" if r.improved else ""

@@ -4,6 +4,7 @@ import dataclasses
 import json
 import math
 import signal
+import tempfile
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
@@ -19,7 +20,8 @@ from rnnlm.config import ModelConfig, TrainConfig
 from rnnlm.corpus import Corpus, load_corpus, resolve_files
 from rnnlm.errors import CheckpointError, ConfigError
 from rnnlm.evaluate import evaluate
-from rnnlm.model import RNNLM
+from rnnlm.model import CELLS, RNNLM, param_shapes
+from rnnlm.plot import sparkline
 from rnnlm.presets import PRESETS, preset
 from rnnlm.run import RunDir
 from rnnlm.trainer import Trainer
@@ -204,6 +206,13 @@ def train(
             rich_help_panel=RUN,
         ),
     ] = TR.max_steps,
+    log_every: Annotated[
+        int,
+        typer.Option(
+            help="Also log a step record to metrics.jsonl every this many steps (0: off).",
+            rich_help_panel=RUN,
+        ),
+    ] = TR.log_every,
     save_every: Annotated[
         int,
         typer.Option(
@@ -225,6 +234,15 @@ def train(
             "--json", help="End stdout with one JSON object of the results.", rich_help_panel=RUN
         ),
     ] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Run one step of everything (train, validate, save, reload, sample) in a "
+            "temporary folder and exit: a smoke test.",
+            rich_help_panel=RUN,
+        ),
+    ] = False,
 ) -> None:
     """Train a language model with stateful truncated BPTT; report validation and test perplexity.
 
@@ -233,46 +251,77 @@ def train(
     """  # fmt: skip
     given = {k: v.value if isinstance(v, Enum) else v for k, v in locals().items()}
     with user_errors():
-        files, named_unit = resolve_files(corpus, data_dir)
-        files.update({k: p for k, p in (("valid", valid), ("test", test)) if p is not None})
-        the_unit = unit.value if unit else (named_unit or "word")
-        run_dir = RunDir(out or Path("runs") / Path(corpus).stem, resume=resume)
-        data = load_corpus(files, the_unit, max_vocab, min_count, valid_fraction)
-        ckpt = None
+        if not dry_run:
+            _train(ctx, given, out or Path("runs") / Path(corpus).stem)
+            return
         if resume:
-            ckpt = checkpoint.load(run_dir.last)
-            if ckpt.vocab.tokens != data.vocab.tokens or ckpt.unit != the_unit:
-                raise CheckpointError(
-                    f"{run_dir.last}: vocabulary or unit differs from this corpus's; "
-                    "resume with the same corpus and options"
-                )
-            mcfg, tcfg = ckpt.model, _resumed_config(ckpt, _explicit(ctx, given), given)
-        else:
-            mcfg, tcfg = _configs(ctx, given, len(data.vocab))
-        tcfg.validate()
-        rng = np.random.default_rng(tcfg.seed)
-        model = RNNLM(mcfg, rng)
-        with TrainDisplay(tcfg.epochs, the_unit) as display:
-            trainer = Trainer(
-                model, tcfg, data["train"], data["valid"], data.vocab, the_unit, rng,
-                run=run_dir, on_step=display.step, on_epoch=display.epoch,
-            )  # fmt: skip
-            if ckpt is not None:
-                trainer.restore(ckpt)
-            _summary(data, model, trainer, run_dir, resumed=ckpt is not None)
-            with stop_signals(trainer.request_stop) as got:
-                state = trainer.fit()
-        if got["signal"] is not None:
-            err.print(
-                f"interrupted at step {state.step}; {run_dir.last} holds the run. Resume with:\n"
-                f"  rnnlm train {corpus} --out {run_dir.path} --resume",
-                highlight=False,
+            raise ConfigError("--dry-run starts a fresh run in a temporary folder; drop --resume")
+        with tempfile.TemporaryDirectory(prefix="rnnlm-dry-run-") as tmp:
+            _train(ctx, given, Path(tmp) / "run", dry_run=True)
+
+
+def _train(ctx: typer.Context, given: dict[str, Any], out: Path, dry_run: bool = False) -> None:
+    g = given
+    files, named_unit = resolve_files(g["corpus"], g["data_dir"])
+    files.update({k: g[k] for k in ("valid", "test") if g[k] is not None})
+    unit = g["unit"] or named_unit or "word"
+    run_dir = RunDir(out, resume=g["resume"])
+    data = load_corpus(files, unit, g["max_vocab"], g["min_count"], g["valid_fraction"])
+    ckpt = None
+    if g["resume"]:
+        ckpt = checkpoint.load(run_dir.last)
+        if ckpt.vocab.tokens != data.vocab.tokens or ckpt.unit != unit:
+            raise CheckpointError(
+                f"{run_dir.last}: vocabulary or unit differs from this corpus's; "
+                "resume with the same corpus and options"
             )
-            raise typer.Exit(EXIT_SIGINT if got["signal"] == signal.SIGINT else EXIT_SIGTERM)
-        _report(data, trainer, run_dir, as_json)
+        mcfg, tcfg = ckpt.model, _resumed_config(ckpt, _explicit(ctx, given), given)
+    else:
+        mcfg, tcfg = _configs(ctx, given, len(data.vocab))
+    if dry_run:  # one step of everything: train, validate, save, reload, sample
+        tcfg = dataclasses.replace(tcfg, epochs=1, max_steps=1)
+        for split in ("valid", "test"):
+            if split in data:
+                data.splits[split] = data.splits[split][: 2 * tcfg.eval_bptt + 1]
+    tcfg.validate()
+    rng = np.random.default_rng(tcfg.seed)
+    model = RNNLM(mcfg, rng)
+    with TrainDisplay(tcfg.epochs, unit) as display:
+        trainer = Trainer(
+            model, tcfg, data["train"], data["valid"], data.vocab, unit, rng,
+            run=run_dir, on_step=display.step, on_epoch=display.epoch,
+        )  # fmt: skip
+        if ckpt is not None:
+            trainer.restore(ckpt)
+        _summary(data, model, trainer, run_dir, resumed=ckpt is not None)
+        display.start(trainer)
+        with stop_signals(trainer.request_stop) as got:
+            state = trainer.fit()
+    if got["signal"] is not None:
+        err.print(
+            f"interrupted at step {state.step}; {run_dir.last} holds the run. Resume with:\n"
+            f"  rnnlm train {g['corpus']} --out {run_dir.path} --resume",
+            highlight=False,
+        )
+        raise typer.Exit(EXIT_SIGINT if got["signal"] == signal.SIGINT else EXIT_SIGTERM)
+    curve = [r["valid_ppl"] for r in run_dir.read_metrics() if r.get("kind") == "epoch"]
+    if len(curve) > 1:
+        err.print(
+            f"valid ppl {sparkline(curve)} {curve[0]:.2f} -> {curve[-1]:.2f}", highlight=False
+        )
+    _report(data, trainer, run_dir, g["as_json"])
+    if dry_run:
+        lm = LanguageModel(checkpoint.load(run_dir.best))
+        sample = lm.generate(length=3, seed=0)
+        echo(f"dry run ok: 1 step trained, validated, saved, reloaded and sampled ({sample!r})")
 
 
-RESUME_OVERRIDES = ("epochs", "max_steps", "save_every")  # how long to go on and how often to save
+RESUME_OVERRIDES = (
+    "epochs",
+    "max_steps",
+    "save_every",
+    "log_every",
+)  # how long to go on and how often to save
 
 
 def _explicit(ctx: typer.Context, given: dict[str, Any]) -> set[str]:
@@ -299,7 +348,7 @@ def _resumed_config(ckpt: checkpoint.Checkpoint, explicit: set[str], given: dict
     if changed:
         raise ConfigError(
             f"cannot change {', '.join(changed)} when resuming; "
-            "only --epochs, --max-steps and --save-every may change"
+            "only --epochs, --max-steps, --save-every and --log-every may change"
         )
     overrides = {k: given[k] for k in RESUME_OVERRIDES if k in explicit}
     return dataclasses.replace(ckpt.train, **overrides)
@@ -317,6 +366,16 @@ def _configs(ctx: typer.Context, given: dict[str, Any], vocab_size: int):
     return mcfg, tcfg
 
 
+def memory_estimate(mc: ModelConfig, cfg: TrainConfig) -> int:
+    """Bytes of the arrays training holds: parameters, gradients, optimizer state, buffers."""
+    params = sum(int(np.prod(s)) for s in param_shapes(mc).values())
+    copies = 2 + (3 if cfg.optimizer == "adam" else 1)  # weights, grads, optimizer state/temps
+    gates = CELLS[mc.cell][0]
+    M = cfg.batch_size * cfg.bptt
+    acts = 3 * M * mc.vocab_size + mc.layers * M * (6 * gates * mc.hidden) + 4 * M * mc.embed_dim
+    return 4 * (copies * params + acts)
+
+
 def _summary(data: Corpus, model: RNNLM, trainer: Trainer, run_dir: RunDir, resumed: bool) -> None:
     cfg, mc = trainer.cfg, model.cfg
     sizes = ", ".join(f"{s} {len(data[s]):,}" for s in ("train", "valid", "test") if s in data)
@@ -324,10 +383,12 @@ def _summary(data: Corpus, model: RNNLM, trainer: Trainer, run_dir: RunDir, resu
         f"corpus: {data.sources['train']} ({data.unit} level) | tokens: {sizes} | "
         f"vocab {len(data.vocab):,}",
         f"model: {mc.cell} x{mc.layers}, D={mc.embed_dim} H={mc.hidden}, dropout {mc.dropout:g}"
-        f"{', tied' if mc.tie_weights else ''} | {model.num_params():,} parameters",
-        f"training: N={cfg.batch_size} T={cfg.bptt}, {trainer.windows_per_epoch:,} windows per "
-        f"epoch, {cfg.epochs} epochs | {cfg.optimizer} lr {cfg.lr:g} ({cfg.loss}) clip "
-        f"{cfg.clip:g} | out: {run_dir.path}",
+        f"{', tied' if mc.tie_weights else ''} | {model.num_params():,} parameters | "
+        f"~{memory_estimate(mc, cfg) / 2**20:,.0f} MiB of arrays",
+        f"training: N={cfg.batch_size} T={cfg.bptt}, {trainer.windows_per_epoch:,} windows "
+        f"({trainer.windows_per_epoch * cfg.batch_size * cfg.bptt:,} tokens) per epoch, "
+        f"{cfg.epochs} epochs | {cfg.optimizer} lr {cfg.lr:g} ({cfg.loss}) clip {cfg.clip:g} | "
+        f"out: {run_dir.path}",
     ]
     if resumed:
         lines.append(f"resuming at epoch {trainer.state.epoch + 1}, step {trainer.state.step}")

@@ -1,0 +1,61 @@
+"""``rnnlm info``: what a checkpoint holds."""
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from rnnlm import checkpoint as ckpt_io
+from rnnlm.cli.console import echo, user_errors
+from rnnlm.config import to_dict
+
+
+def info_command(
+    checkpoint: Annotated[Path, typer.Argument(help="A checkpoint written by rnnlm train.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Show a checkpoint's model, vocabulary, training progress and format.
+
+    Example: rnnlm info runs/ptb/best.npz
+    """
+    with user_errors():
+        ck = ckpt_io.load(checkpoint)
+    p = ck.progress
+    info = {
+        "path": str(checkpoint),
+        "file_bytes": checkpoint.stat().st_size,
+        "format": ckpt_io.FORMAT_VERSION,
+        "unit": ck.unit,
+        "vocab_size": len(ck.vocab),
+        "parameters": int(sum(v.size for v in ck.params.values())),
+        "model": to_dict(ck.model),
+        "train": to_dict(ck.train),
+        "epoch": p.get("epoch"),
+        "step": p.get("step"),
+        "best_valid_ppl": p.get("best_valid_ppl"),
+        "lr": p.get("lr"),
+        "tokens_seen": p.get("tokens_seen"),
+        "train_seconds": p.get("seconds"),
+        "resumable": bool(ck.optim),
+    }
+    if as_json:
+        echo(json.dumps(info))
+        return
+    m, t = ck.model, ck.train
+    best = info["best_valid_ppl"]
+    lines = [
+        f"{info['path']}  ({info['file_bytes'] / 2**20:.1f} MiB, format {info['format']}"
+        f"{', resumable' if info['resumable'] else ''})",
+        f"model     {m.cell} x{m.layers}  D={m.embed_dim} H={m.hidden}  dropout {m.dropout:g}"
+        f"{'  tied' if m.tie_weights else ''}  {info['parameters']:,} parameters",
+        f"vocab     {info['vocab_size']:,} {ck.unit} tokens",
+        f"training  N={t.batch_size} T={t.bptt}  {t.optimizer} lr {t.lr:g} ({t.loss})  "
+        f"clip {t.clip:g}  {t.epochs} epochs",
+        f"progress  epoch {info['epoch']}  step {info['step']}  "
+        f"best valid ppl {best:.2f}  lr now {info['lr']:g}"
+        if best is not None
+        else f"progress  epoch {info['epoch']}  step {info['step']}",
+    ]
+    for line in lines:
+        echo(line)

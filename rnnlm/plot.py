@@ -1,0 +1,80 @@
+"""Learning curves of one or more runs, from their ``metrics.jsonl``: a PNG, or a terminal line."""
+
+from pathlib import Path
+
+from rnnlm.errors import ConfigError, RnnlmError
+from rnnlm.run import RunDir
+
+SPARKS = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: list[float]) -> str:
+    """A one-line curve, lowest value as ▁ and highest as █."""
+    if not values:
+        return ""
+    lo, hi = min(values), max(values)
+    span = (hi - lo) or 1.0
+    return "".join(SPARKS[round((v - lo) / span * (len(SPARKS) - 1))] for v in values)
+
+
+def epoch_records(run: Path) -> list[dict]:
+    """The epoch lines of a run's metrics.jsonl (step lines are left out)."""
+    path = Path(run) / "metrics.jsonl" if Path(run).is_dir() else Path(run)
+    if not path.exists():
+        raise ConfigError(f"{run}: no metrics.jsonl (is it a run folder written by rnnlm train?)")
+    return [r for r in RunDir.parse_metrics(path) if r.get("kind", "epoch") == "epoch"]
+
+
+def plot_runs(
+    runs: list[Path], out: Path, width: float = 10.0, height: float = 4.0, dpi: int = 100
+) -> Path:
+    """Train (dashed) and validation (solid) perplexity against tokens seen and wall time."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        import matplotlib.ticker
+    except ImportError:
+        raise RnnlmError(
+            "rnnlm plot needs matplotlib: pip install 'rnnlm-numpy[plot]' (or matplotlib itself)"
+        ) from None
+    fig, axes = plt.subplots(1, 2, figsize=(width, height), dpi=dpi)
+    for i, run in enumerate(runs):
+        recs = epoch_records(run)
+        color = f"C{i % 10}"
+        for ax, key, scale in ((axes[0], "tokens_seen", 1e6), (axes[1], "wall_seconds", 60.0)):
+            xs = [r.get(key, 0) / scale for r in recs]
+            ax.plot(
+                xs,
+                [r["valid_ppl"] for r in recs],
+                "-o",
+                color=color,
+                ms=3,
+                label=f"{Path(run).name} valid",
+            )
+            ax.plot(
+                xs,
+                [r["train_ppl"] for r in recs],
+                "--",
+                color=color,
+                alpha=0.6,
+                label=f"{Path(run).name} train",
+            )
+    axes[0].set_xlabel("training tokens (millions)")
+    axes[1].set_xlabel("wall time (minutes)")
+    for ax in axes:
+        ax.set_ylabel("perplexity")
+        ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+        ax.yaxis.set_minor_formatter(matplotlib.ticker.ScalarFormatter())
+        ax.grid(True, alpha=0.3)
+    axes[1].legend(fontsize=8)
+    fig.tight_layout()
+    try:
+        fig.savefig(out, dpi=dpi)
+    except OSError as exc:
+        raise ConfigError(f"--out {out}: cannot write ({exc.strerror or exc})") from None
+    finally:
+        plt.close(fig)
+    return Path(out)

@@ -1,0 +1,158 @@
+"""info, eval's table/baselines/per-token, generate's options, plot, dry-run, logs and pipes."""
+
+import json
+import re
+import subprocess
+import sys
+
+import pytest
+
+from tests.test_cli import SMALL, assert_one_line_error, run
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    from tests.conftest import write_word_corpus
+
+    tmp = tmp_path_factory.mktemp("tools")
+    corpus = write_word_corpus(tmp / "tiny.txt")
+    out = tmp / "run"
+    result = run("train", corpus, "--out", out, *SMALL, "--epochs", "3", "--log-every", "40")
+    assert result.exit_code == 0, result.output
+    return corpus, out
+
+
+def test_info(trained):
+    _, out = trained
+    result = run("info", out / "best.npz", "--json")
+    assert result.exit_code == 0, result.output
+    info = json.loads(result.stdout)
+    assert info["vocab_size"] == 15 and info["unit"] == "word" and info["format"] == 1
+    assert info["parameters"] == 15 * 8 + 8 * 8 + 8 * 8 + 8 + 8 * 15 + 15
+    assert info["step"] > 0 and info["best_valid_ppl"] > 1 and info["file_bytes"] > 0
+    assert info["model"]["hidden"] == 8 and info["train"]["optimizer"] == "sgd"
+    assert run("info", out / "last.npz", "--json").stdout.count('"resumable": true') == 1
+    text = run("info", out / "best.npz").stdout
+    assert "parameters" in text and "best valid ppl" in text
+
+
+def test_eval_table_baselines_and_per_token(trained, tmp_path):
+    corpus, out = trained
+    other = tmp_path / "other.txt"
+    other.write_text("the cat sat on a mat\nthe dog ran\n")
+    result = run(
+        "eval", out / "best.npz", corpus, other, "--json", "--per-token", tmp_path / "t.jsonl"
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert [f["file"] for f in summary["files"]] == [str(corpus), str(other)]
+    assert summary["tokens"] == sum(f["tokens"] for f in summary["files"])
+    first = summary["files"][0]
+    # a trained model beats a unigram model on its own training text
+    assert first["perplexity"] < first["unigram_perplexity"]
+    assert first["bigram_perplexity"] > 1
+    lines = [json.loads(x) for x in (tmp_path / "t.jsonl").read_text().splitlines()]
+    assert len(lines) == summary["tokens"]
+    assert lines[-3:] == [
+        {**lines[-3], "token": "dog"},
+        {**lines[-2], "token": "ran"},
+        {**lines[-1], "token": "<eos>"},
+    ]
+    mean_bits = sum(x["surprisal_bits"] for x in lines) / len(lines)
+    assert mean_bits == pytest.approx(summary["bits_per_token"], rel=1e-6)
+    table = run("eval", out / "best.npz", corpus, other).stdout
+    assert "unigram ppl" in table and "total" in table
+
+
+def test_eval_baseline_from_a_file(trained, tmp_path):
+    corpus, out = trained
+    result = run("eval", out / "best.npz", corpus, "--json", "--baseline-from", corpus)
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["files"][0]["unigram_perplexity"] > 1
+
+
+def test_eval_refuses_wrong_checkpoint_text(trained, tmp_path):
+    _, out = trained
+    alien = tmp_path / "alien.txt"
+    alien.write_text("lorem ipsum dolor sit amet consectetur\n")
+    assert_one_line_error(run("eval", out / "best.npz", alien), 1, "--allow-oov")
+    assert run("eval", out / "best.npz", alien, "--allow-oov").exit_code == 0
+
+
+def test_generate_options(trained):
+    _, out = trained
+    ck = out / "best.npz"
+    many = run(
+        "generate", ck, "--num-samples", "3", "--length", "30", "--stop", "<eos>", "--seed", "1"
+    )
+    assert many.exit_code == 0, many.output
+    samples = [s for s in many.stdout.split("\n\n") if s.strip()]
+    assert len(samples) == 3 and all(s.count("\n") <= 1 for s in samples)
+    p1 = run("generate", ck, "--top-p", "0.0001", "--length", "8").stdout
+    assert p1 == run("generate", ck, "--greedy", "--length", "8").stdout
+    assert_one_line_error(run("generate", ck, "--top-p", "0"), 2, "--top-p")
+    scored = json.loads(
+        run("generate", ck, "--prompt", "the cat", "--score", "sat on a mat").stdout
+    )
+    assert scored["tokens"] == 4 and scored["logprob"] < 0
+    assert scored["bits"] == pytest.approx(-scored["logprob"] / 0.6931471805599453)
+
+
+def test_metrics_has_step_records(trained):
+    _, out = trained
+    recs = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    steps = [r for r in recs if r["kind"] == "step"]
+    assert steps and all(r["step"] % 40 == 0 for r in steps)
+    epochs = [r for r in recs if r["kind"] == "epoch"]
+    assert [r["epoch"] for r in epochs] == [1, 2, 3]
+    assert epochs[-1]["tokens_seen"] > epochs[0]["tokens_seen"] > 0
+
+
+def test_plot_writes_a_png(trained, tmp_path):
+    pytest.importorskip("matplotlib")
+    _, out = trained
+    png = tmp_path / "c.png"
+    result = run("plot", out, out, "--out", png, "--width", "6", "--height", "3", "--dpi", "50")
+    assert result.exit_code == 0, result.output
+    data = png.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    assert (width, height) == (300, 150)
+    assert_one_line_error(run("plot", tmp_path, "--out", png), 2, "metrics.jsonl")
+
+
+def test_plot_without_matplotlib(trained, tmp_path, monkeypatch):
+    _, out = trained
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    assert_one_line_error(run("plot", out, "--out", tmp_path / "c.png"), 1, "pip install")
+
+
+def test_dry_run(tmp_path, word_corpus):
+    result = run("train", word_corpus, "--dry-run", "--embed-dim", "8", "--hidden", "8")
+    assert result.exit_code == 0, result.output
+    assert "dry run ok" in result.stdout
+    assert not (tmp_path / "runs").exists()
+
+
+def test_piped_output_has_no_control_characters(tmp_path, word_corpus):
+    """Logs and pipes get plain lines: no cursor movement, no colour."""
+    cmd = [sys.executable, "-m", "rnnlm", "train", str(word_corpus), "--out", str(tmp_path / "r"),
+           *SMALL]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "epoch   1" in proc.stderr and "best valid ppl" in proc.stdout
+    assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f]", proc.stderr + proc.stdout)
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"")
+    proc = subprocess.run([sys.executable, "-m", "rnnlm", "train", str(bad)], capture_output=True,
+                          text=True, timeout=60, env={"NO_COLOR": "1", "PATH": ""})  # fmt: skip
+    assert proc.returncode == 1 and "\x1b" not in proc.stderr
+
+
+def test_python_dash_m_and_version():
+    proc = subprocess.run(
+        [sys.executable, "-m", "rnnlm", "--version"], capture_output=True, text=True
+    )
+    assert proc.returncode == 0 and re.match(r"rnnlm \d+\.\d+\.\d+", proc.stdout)
+    for cmd in ("train", "eval", "generate", "info", "plot", "bench"):
+        assert run(cmd, "--help").exit_code == 0
