@@ -8,6 +8,13 @@ Library use (the CLI is built on the same calls)::
     print(lm.generate("the company said", length=20, seed=1))
 """
 
+import os
+
+# OpenBLAS threads spin ~0.1 s after each matrix product (2**28 cycles), stealing the cores
+# that rnnlm's elementwise work runs on (rnnlm/parallel.py); 2**4 cycles makes them sleep at
+# once. Read when numpy first loads, so it only takes effect if rnnlm is imported first.
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+
 __version__ = "0.1.0"
 
 from rnnlm.api import LanguageModel, load

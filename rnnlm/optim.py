@@ -1,6 +1,12 @@
-"""Optimizers and gradient clipping; one interface: ``step(params, grads)`` over named arrays."""
+"""Optimizers and gradient clipping; one interface: ``step(params, grads)`` over named arrays.
+
+Updates run in parallel blocks of each flattened parameter (``rnnlm.parallel``), into
+preallocated temporaries: no allocation per step.
+"""
 
 import numpy as np
+
+from rnnlm.parallel import for_blocks
 
 
 def clip_grads(grads: dict[str, np.ndarray], max_norm: float) -> float:
@@ -32,8 +38,13 @@ class SGD:
             tmp = self._tmp.get(name)
             if tmp is None or tmp.shape != W.shape or tmp.dtype != W.dtype:
                 tmp = self._tmp[name] = np.empty_like(W)
-            np.multiply(grads[name], self.lr, out=tmp)
-            W -= tmp
+            w, g, t = W.reshape(-1), grads[name].reshape(-1), tmp.reshape(-1)
+
+            def update(b: slice, w=w, g=g, t=t) -> None:
+                np.multiply(g[b], self.lr, out=t[b])
+                w[b] -= t[b]
+
+            for_blocks(update, w.size, w.size)
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """Arrays to store for an exact resume (SGD keeps none beyond the learning rate)."""
@@ -60,24 +71,33 @@ class Adam:
         step = self.lr * np.sqrt(1 - b2**self.t) / (1 - b1**self.t)
         eps = self.eps * np.sqrt(1 - b2**self.t)
         for name, W in params.items():
-            g = grads[name]
             if name not in self.m:
                 self.m[name] = np.zeros_like(W)
                 self.v[name] = np.zeros_like(W)
+            if name not in self._tmp:
                 self._tmp[name] = np.empty_like(W)
-            m, v, tmp = self.m[name], self.v[name], self._tmp[name]
-            m *= b1
-            np.multiply(g, 1 - b1, out=tmp)
-            m += tmp
-            v *= b2
-            np.multiply(g, g, out=tmp)
-            tmp *= 1 - b2
-            v += tmp
-            np.sqrt(v, out=tmp)
-            tmp += eps
-            np.divide(m, tmp, out=tmp)
-            tmp *= step
-            W -= tmp
+            w, g = W.reshape(-1), grads[name].reshape(-1)
+            m, v = self.m[name].reshape(-1), self.v[name].reshape(-1)
+            tmp = self._tmp[name].reshape(-1)
+
+            def update(b: slice, w=w, g=g, m=m, v=v, tmp=tmp) -> None:
+                mb, vb, tb, gb = m[b], v[b], tmp[b], g[b]
+                # m += (1 - b1) (g - m);  v += (1 - b2) (g^2 - v)
+                np.subtract(gb, mb, out=tb)
+                tb *= 1 - b1
+                mb += tb
+                np.multiply(gb, gb, out=tb)
+                tb -= vb
+                tb *= 1 - b2
+                vb += tb
+                # w -= step * m / (sqrt(v) + eps)
+                np.sqrt(vb, out=tb)
+                tb += eps
+                np.divide(mb, tb, out=tb)
+                tb *= step
+                w[b] -= tb
+
+            for_blocks(update, w.size, w.size)
 
     def state_dict(self) -> dict[str, np.ndarray]:
         state = {"lr": np.array(self.lr, dtype=np.float64), "t": np.array(self.t, dtype=np.int64)}
@@ -90,7 +110,6 @@ class Adam:
         self.t = int(state.get("t", 0))
         self.m = {k[2:]: np.array(v) for k, v in state.items() if k.startswith("m.")}
         self.v = {k[2:]: np.array(v) for k, v in state.items() if k.startswith("v.")}
-        self._tmp = {k: np.empty_like(v) for k, v in self.m.items()}
 
 
 OPTIMIZERS = {"sgd": SGD, "adam": Adam}

@@ -2,7 +2,6 @@
 
 import dataclasses
 import json
-import math
 import signal
 import tempfile
 from enum import Enum
@@ -17,14 +16,11 @@ from rnnlm.api import LanguageModel
 from rnnlm.cli.console import EXIT_SIGINT, EXIT_SIGTERM, echo, err, stop_signals, user_errors
 from rnnlm.cli.progress import TrainDisplay
 from rnnlm.config import ModelConfig, TrainConfig
-from rnnlm.corpus import Corpus, load_corpus, resolve_files
-from rnnlm.errors import CheckpointError, ConfigError
-from rnnlm.evaluate import evaluate
-from rnnlm.model import CELLS, RNNLM, param_shapes
+from rnnlm.errors import ConfigError
+from rnnlm.model import CELLS, param_shapes
 from rnnlm.plot import sparkline
 from rnnlm.presets import PRESETS, preset
-from rnnlm.run import RunDir
-from rnnlm.trainer import Trainer
+from rnnlm.training import TrainingRun, prepare
 
 M, TR = ModelConfig(vocab_size=1), TrainConfig()
 MODEL_FIELDS = {f.name for f in dataclasses.fields(ModelConfig)} - {"vocab_size"}
@@ -262,66 +258,51 @@ def train(
 
 def _train(ctx: typer.Context, given: dict[str, Any], out: Path, dry_run: bool = False) -> None:
     g = given
-    files, named_unit = resolve_files(g["corpus"], g["data_dir"])
-    files.update({k: g[k] for k in ("valid", "test") if g[k] is not None})
-    unit = g["unit"] or named_unit or "word"
-    run_dir = RunDir(out, resume=g["resume"])
-    data = load_corpus(files, unit, g["max_vocab"], g["min_count"], g["valid_fraction"])
-    ckpt = None
-    if g["resume"]:
-        ckpt = checkpoint.load(run_dir.last)
-        if ckpt.vocab.tokens != data.vocab.tokens or ckpt.unit != unit:
-            raise CheckpointError(
-                f"{run_dir.last}: vocabulary or unit differs from this corpus's; "
-                "resume with the same corpus and options"
-            )
-        mcfg, tcfg = ckpt.model, _resumed_config(ckpt, _explicit(ctx, given), given)
-    else:
-        mcfg, tcfg = _configs(ctx, given, len(data.vocab))
-    if dry_run:  # one step of everything: train, validate, save, reload, sample
-        tcfg = dataclasses.replace(tcfg, epochs=1, max_steps=1)
-        for split in ("valid", "test"):
-            if split in data:
-                data.splits[split] = data.splits[split][: 2 * tcfg.eval_bptt + 1]
-    tcfg.validate()
-    rng = np.random.default_rng(tcfg.seed)
-    model = RNNLM(mcfg, rng)
-    with TrainDisplay(tcfg.epochs, unit) as display:
-        trainer = Trainer(
-            model, tcfg, data["train"], data["valid"], data.vocab, unit, rng,
-            run=run_dir, on_step=display.step, on_epoch=display.epoch,
+    model, train = _options(ctx, given)
+    with TrainDisplay(g["epochs"], g["unit"] or "word") as display:
+        run = prepare(
+            g["corpus"], out, model=model, train=train, unit=g["unit"], valid=g["valid"],
+            test=g["test"], valid_fraction=g["valid_fraction"], data_dir=g["data_dir"],
+            max_vocab=g["max_vocab"], min_count=g["min_count"], resume=g["resume"],
+            smoke=dry_run, on_step=display.step, on_epoch=display.epoch,
         )  # fmt: skip
-        if ckpt is not None:
-            trainer.restore(ckpt)
-        _summary(data, model, trainer, run_dir, resumed=ckpt is not None)
-        display.start(trainer)
-        with stop_signals(trainer.request_stop) as got:
-            state = trainer.fit()
+        display.epochs, display.unit = run.trainer.cfg.epochs, run.corpus.unit
+        _summary(run)
+        display.start(run.trainer)
+        with stop_signals(run.trainer.request_stop) as got:
+            state = run.fit()
     if got["signal"] is not None:
         err.print(
-            f"interrupted at step {state.step}; {run_dir.last} holds the run. Resume with:\n"
-            f"  rnnlm train {g['corpus']} --out {run_dir.path} --resume",
+            f"interrupted at step {state.step}; {run.run.last} holds the run. Resume with:\n"
+            f"  rnnlm train {g['corpus']} --out {run.run.path} --resume",
             highlight=False,
         )
         raise typer.Exit(EXIT_SIGINT if got["signal"] == signal.SIGINT else EXIT_SIGTERM)
-    curve = [r["valid_ppl"] for r in run_dir.read_metrics() if r.get("kind") == "epoch"]
+    curve = [r["valid_ppl"] for r in run.run.read_metrics() if r.get("kind") == "epoch"]
     if len(curve) > 1:
         err.print(
             f"valid ppl {sparkline(curve)} {curve[0]:.2f} -> {curve[-1]:.2f}", highlight=False
         )
-    _report(data, trainer, run_dir, g["as_json"])
+    _report(run.results(), run, g["as_json"])
     if dry_run:
-        lm = LanguageModel(checkpoint.load(run_dir.best))
-        sample = lm.generate(length=3, seed=0)
+        sample = LanguageModel(checkpoint.load(run.run.best)).generate(length=3, seed=0)
         echo(f"dry run ok: 1 step trained, validated, saved, reloaded and sampled ({sample!r})")
 
 
-RESUME_OVERRIDES = (
-    "epochs",
-    "max_steps",
-    "save_every",
-    "log_every",
-)  # how long to go on and how often to save
+def _options(ctx: typer.Context, given: dict[str, Any]) -> tuple[dict, dict]:
+    """ModelConfig and TrainConfig fields: defaults, then the preset, then typed flags.
+
+    When resuming, only what the user asked for (preset or flags) is passed on, to be checked
+    against the run's stored configuration.
+    """
+    explicit = _explicit(ctx, given)
+    values = preset(given["preset_name"]) if given["preset_name"] else {}
+    values.update({k: given[k] for k in explicit})
+    if not given["resume"]:
+        values = {**{k: given[k] for k in MODEL_FIELDS | TRAIN_FIELDS if k in given}, **values}
+    model = {k: v for k, v in values.items() if k in MODEL_FIELDS}
+    train = {k: v for k, v in values.items() if k in TRAIN_FIELDS}
+    return model, train
 
 
 def _explicit(ctx: typer.Context, given: dict[str, Any]) -> set[str]:
@@ -330,40 +311,6 @@ def _explicit(ctx: typer.Context, given: dict[str, Any]) -> set[str]:
         name for name in given
         if (src := ctx.get_parameter_source(name)) is not None and src.name != "DEFAULT"
     }  # fmt: skip
-
-
-def _resumed_config(ckpt: checkpoint.Checkpoint, explicit: set[str], given: dict) -> TrainConfig:
-    """A resumed run keeps its config; only how long it runs and how often it saves may change.
-
-    Options repeated with the run's own values (the same command plus --resume) are fine.
-    """
-    asked = preset(given["preset_name"]) if given["preset_name"] else {}
-    asked.update({k: given[k] for k in explicit if k in MODEL_FIELDS | TRAIN_FIELDS})
-    stored = {**dataclasses.asdict(ckpt.model), **dataclasses.asdict(ckpt.train)}
-    changed = [
-        f"--{k.replace('_', '-')} {v} (the run has {stored[k]})"
-        for k, v in sorted(asked.items())
-        if k not in RESUME_OVERRIDES and v != stored[k]
-    ]
-    if changed:
-        raise ConfigError(
-            f"cannot change {', '.join(changed)} when resuming; "
-            "only --epochs, --max-steps, --save-every and --log-every may change"
-        )
-    overrides = {k: given[k] for k in RESUME_OVERRIDES if k in explicit}
-    return dataclasses.replace(ckpt.train, **overrides)
-
-
-def _configs(ctx: typer.Context, given: dict[str, Any], vocab_size: int):
-    """Defaults, then the preset, then the flags given on the command line."""
-    values = dict(given)
-    if given["preset_name"]:
-        explicit = _explicit(ctx, given)
-        values.update({k: v for k, v in preset(given["preset_name"]).items() if k not in explicit})
-    mcfg = ModelConfig(vocab_size=vocab_size, **{k: values[k] for k in MODEL_FIELDS})
-    tcfg = TrainConfig(**{k: values[k] for k in TRAIN_FIELDS if k in values})
-    mcfg.validate()
-    return mcfg, tcfg
 
 
 def memory_estimate(mc: ModelConfig, cfg: TrainConfig) -> int:
@@ -376,53 +323,34 @@ def memory_estimate(mc: ModelConfig, cfg: TrainConfig) -> int:
     return 4 * (copies * params + acts)
 
 
-def _summary(data: Corpus, model: RNNLM, trainer: Trainer, run_dir: RunDir, resumed: bool) -> None:
-    cfg, mc = trainer.cfg, model.cfg
+def _summary(run: TrainingRun) -> None:
+    data, trainer = run.corpus, run.trainer
+    cfg, mc = trainer.cfg, trainer.model.cfg
     sizes = ", ".join(f"{s} {len(data[s]):,}" for s in ("train", "valid", "test") if s in data)
     lines = [
         f"corpus: {data.sources['train']} ({data.unit} level) | tokens: {sizes} | "
         f"vocab {len(data.vocab):,}",
         f"model: {mc.cell} x{mc.layers}, D={mc.embed_dim} H={mc.hidden}, dropout {mc.dropout:g}"
-        f"{', tied' if mc.tie_weights else ''} | {model.num_params():,} parameters | "
+        f"{', tied' if mc.tie_weights else ''} | {trainer.model.num_params():,} parameters | "
         f"~{memory_estimate(mc, cfg) / 2**20:,.0f} MiB of arrays",
         f"training: N={cfg.batch_size} T={cfg.bptt}, {trainer.windows_per_epoch:,} windows "
         f"({trainer.windows_per_epoch * cfg.batch_size * cfg.bptt:,} tokens) per epoch, "
         f"{cfg.epochs} epochs | {cfg.optimizer} lr {cfg.lr:g} ({cfg.loss}) clip {cfg.clip:g} | "
-        f"out: {run_dir.path}",
+        f"out: {run.run.path}",
     ]
-    if resumed:
+    if run.resumed:
         lines.append(f"resuming at epoch {trainer.state.epoch + 1}, step {trainer.state.step}")
     err.print("\n".join(lines), highlight=False)
 
 
-def _report(data: Corpus, trainer: Trainer, run_dir: RunDir, as_json: bool) -> None:
-    st = trainer.state
-    result: dict[str, Any] = {
-        "best_valid_ppl": st.best_valid_ppl,
-        "test_ppl": None,
-        "epochs": st.epoch,
-        "steps": st.step,
-        "tokens_per_s": st.tokens_seen / st.seconds if st.seconds else 0.0,
-        "seconds": round(st.seconds, 3),
-        "checkpoint": str(run_dir.best),
-        "unit": data.unit,
-        "vocab_size": len(data.vocab),
-    }
-    if "test" in data:
-        lm = LanguageModel(checkpoint.load(run_dir.best))
-        res = evaluate(lm.model, data["test"], trainer.cfg.eval_batch_size, trainer.cfg.eval_bptt)
-        result["test_ppl"] = res.perplexity
-        result["test_tokens"] = res.tokens
-        if data.unit == "char":
-            result["test_bits_per_token"] = res.bits_per_token
-    if data.unit == "char" and st.best_valid_ppl:
-        result["best_valid_bits_per_token"] = math.log2(st.best_valid_ppl)
+def _report(result: dict[str, Any], run: TrainingRun, as_json: bool) -> None:
+    st = run.trainer.state
     echo(f"best valid ppl {result['best_valid_ppl']:.2f}")
     if result["test_ppl"] is not None:
         echo(f"test ppl {result['test_ppl']:.2f}")
     echo(
         f"{st.step} steps, {result['tokens_per_s']:,.0f} tokens/s, {st.seconds:.1f} s; "
-        f"best model: {run_dir.best}"
+        f"best model: {run.run.best}"
     )
     if as_json:
         echo(json.dumps(result))

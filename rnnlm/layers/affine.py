@@ -3,6 +3,7 @@
 import numpy as np
 
 from rnnlm.layers.buffers import Buffers
+from rnnlm.parallel import MIN_ELEMENTS, blocks, for_blocks, workers
 
 
 class TimeAffine:
@@ -21,7 +22,11 @@ class TimeAffine:
         self._x2 = x2 = xs.reshape(N * T, H)
         out = self._buf.get("out", (N * T, W.shape[1]), xs.dtype)
         np.matmul(x2, W, out=out)
-        out += b
+
+        def add_bias(rows: slice) -> None:
+            out[rows] += b
+
+        for_blocks(add_bias, N * T, out.size)
         return out.reshape(N, T, -1)
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
@@ -31,7 +36,16 @@ class TimeAffine:
         N, T, V = dout.shape
         d2 = dout.reshape(N * T, V)
         np.matmul(self._x2.T, d2, out=dW)
-        np.sum(d2, axis=0, out=db)
+        # db = column sums of d2: partial sums over row blocks, in parallel, then added
+        parts = blocks(N * T, workers() if d2.size >= MIN_ELEMENTS else 1)
+        partial = self._buf.get("db_parts", (len(parts), V), dout.dtype)
+
+        def col_sums(k: slice) -> None:
+            for i in range(k.start, k.stop):
+                np.sum(d2[parts[i]], axis=0, out=partial[i])
+
+        for_blocks(col_sums, len(parts), d2.size)
+        np.sum(partial, axis=0, out=db)
         dx = self._buf.get("dx", (N * T, W.shape[0]), dout.dtype)
         np.matmul(d2, W.T, out=dx)
         return dx.reshape(N, T, -1)

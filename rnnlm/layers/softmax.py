@@ -3,16 +3,23 @@
 import numpy as np
 
 from rnnlm.layers.buffers import Buffers
+from rnnlm.parallel import for_blocks
 
 
 class TimeSoftmaxWithLoss:
-    """Mean negative log-likelihood of the targets; backward gives (p - onehot) / (N·T)."""
+    """Mean negative log-likelihood of the targets; backward gives (p - onehot) / (N·T).
+
+    Forward keeps ``exp(s - max)`` and its row sums; the division that makes probabilities
+    happens once, in backward, fused with the scaling (one pass over the (N·T, V) array
+    instead of two). Rows are processed in parallel blocks (``rnnlm.parallel``).
+    """
 
     def __init__(self) -> None:
         self.params: list[np.ndarray] = []
         self.grads: list[np.ndarray] = []
         self.token_nll: np.ndarray | None = None  # (N, T): per-token loss of the last forward
-        self._probs: np.ndarray | None = None
+        self._exp: np.ndarray | None = None  # (N·T, V): exp(s - rowmax)
+        self._sums: np.ndarray | None = None  # (N·T,): its row sums
         self._ts: np.ndarray | None = None
         self._buf = Buffers()
 
@@ -22,26 +29,37 @@ class TimeSoftmaxWithLoss:
         M = N * T
         s2 = scores.reshape(M, V)
         t = ts.reshape(M)
-        rows = np.arange(M)
-        probs = self._buf.get("probs", (M, V), scores.dtype)
-        smax = np.max(s2, axis=1, keepdims=True)
-        np.subtract(s2, smax, out=probs)
-        target_shifted = probs[rows, t]  # s_t - max, read before probs is exponentiated
-        np.exp(probs, out=probs)
-        sums = np.sum(probs, axis=1, keepdims=True)
-        # log-sum-exp form: stays finite even when a target's probability underflows to 0.
-        nll = np.log(sums[:, 0]) - target_shifted
-        probs *= 1.0 / sums
-        self._probs, self._ts = probs, t
+        e = self._buf.get("exp", (M, V), scores.dtype)
+        sums = self._buf.get("sums", (M,), scores.dtype)
+        nll = self._buf.get("nll", (M,), scores.dtype)
+
+        def rows(b: slice) -> None:
+            eb = e[b]
+            np.subtract(s2[b], np.max(s2[b], axis=1, keepdims=True), out=eb)
+            target = eb[np.arange(eb.shape[0]), t[b]]  # s_t - max, before exponentiation
+            np.exp(eb, out=eb)
+            np.sum(eb, axis=1, out=sums[b])
+            # log-sum-exp form: finite even when a target's probability underflows to 0
+            np.log(sums[b], out=nll[b])
+            nll[b] -= target
+
+        for_blocks(rows, M, M * V)
+        self._exp, self._sums, self._ts = e, sums, t
         self.token_nll = nll.reshape(N, T)
         return float(np.mean(nll, dtype=np.float64))
 
     def backward(self, dout: float = 1.0) -> np.ndarray:
         """dout: scalar -> dscores (N, T, V)."""
-        probs, t = self._probs, self._ts
-        M, V = probs.shape
+        e, sums, t = self._exp, self._sums, self._ts
+        M, V = e.shape
         N, T = self.token_nll.shape
-        dx = self._buf.get("dx", (M, V), probs.dtype)
-        np.multiply(probs, dout / M, out=dx)
-        dx[np.arange(M), t] -= dout / M
+        dx = self._buf.get("dx", (M, V), e.dtype)
+        scale = self._buf.get("scale", (M, 1), e.dtype)
+        np.divide(dout / M, sums[:, None], out=scale)
+
+        def rows(b: slice) -> None:
+            np.multiply(e[b], scale[b], out=dx[b])
+            dx[np.arange(b.start, b.stop), t[b]] -= dout / M
+
+        for_blocks(rows, M, M * V)
         return dx.reshape(N, T, V)

@@ -1,0 +1,55 @@
+"""Running numpy's elementwise work on every core.
+
+numpy's ufuncs use one core, and release the GIL while they run, so splitting a large array
+into row blocks and handing the blocks to a small thread pool makes exp, the softmax and the
+optimizer's updates use all cores, as BLAS already does for the matrix products.
+
+OpenBLAS worker threads busy-wait for about 0.1 s after each matrix product, which would
+steal those cores; ``rnnlm`` therefore sets ``OPENBLAS_THREAD_TIMEOUT`` before numpy is first
+imported (see ``rnnlm/__init__.py``). ``RNNLM_THREADS`` sets the pool size (1 disables it).
+"""
+
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+MIN_ELEMENTS = 1 << 16  # below this, splitting costs more than it saves
+
+_pool: ThreadPoolExecutor | None = None
+
+
+def workers() -> int:
+    env = os.environ.get("RNNLM_THREADS", "")
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    return max(1, min(os.cpu_count() or 1, 8))
+
+
+def _executor() -> ThreadPoolExecutor:
+    global _pool
+    if _pool is None:
+        _pool = ThreadPoolExecutor(max_workers=max(workers() - 1, 1), thread_name_prefix="rnnlm")
+    return _pool
+
+
+def blocks(n: int, parts: int) -> list[slice]:
+    """``parts`` contiguous slices covering range(n), as equal as possible (none empty)."""
+    parts = max(1, min(parts, n))
+    edges = [n * i // parts for i in range(parts + 1)]
+    return [slice(edges[i], edges[i + 1]) for i in range(parts)]
+
+
+def for_blocks(fn: Callable[[slice], None], n: int, size: int) -> None:
+    """Call ``fn(block)`` for row blocks of range(n), in parallel when ``size`` is large.
+
+    ``fn`` must only touch rows in its block. The calling thread runs the first block.
+    """
+    k = workers()
+    if k == 1 or size < MIN_ELEMENTS or n < 2:
+        fn(slice(0, n))
+        return
+    parts = blocks(n, k)
+    futures = [_executor().submit(fn, b) for b in parts[1:]]
+    fn(parts[0])
+    for f in futures:
+        f.result()

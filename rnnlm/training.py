@@ -1,0 +1,150 @@
+"""A training run from a CORPUS argument to checkpoints and results: what ``rnnlm train`` does.
+
+    from rnnlm.training import train
+    results = train("ptb", "runs/ptb", model={"hidden": 256}, train={"epochs": 10})
+
+``prepare`` does everything up to the first step (corpus, vocabulary, configs, model, trainer,
+restore when resuming); ``TrainingRun.fit`` trains; ``TrainingRun.results`` scores the best
+model on the test split. The CLI adds flags, progress display and signal handling on top.
+"""
+
+import dataclasses
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rnnlm import checkpoint
+from rnnlm.config import ModelConfig, TrainConfig
+from rnnlm.corpus import Corpus, load_corpus, resolve_files
+from rnnlm.errors import CheckpointError, ConfigError
+from rnnlm.evaluate import evaluate
+from rnnlm.model import RNNLM
+from rnnlm.run import RunDir
+from rnnlm.trainer import EpochReport, StepReport, Trainer, TrainState
+
+# What a resumed run may change: how long it goes on, how often it saves and logs.
+RESUME_OVERRIDES = ("epochs", "max_steps", "save_every", "log_every")
+
+
+@dataclass
+class TrainingRun:
+    corpus: Corpus
+    trainer: Trainer
+    run: RunDir
+    resumed: bool
+
+    def fit(self) -> TrainState:
+        return self.trainer.fit()
+
+    def results(self) -> dict[str, Any]:
+        """Best validation perplexity, test perplexity of best.npz, steps, speed, paths."""
+        st, data = self.trainer.state, self.corpus
+        result: dict[str, Any] = {
+            "best_valid_ppl": st.best_valid_ppl,
+            "test_ppl": None,
+            "epochs": st.epoch,
+            "steps": st.step,
+            "tokens_per_s": st.tokens_seen / st.seconds if st.seconds else 0.0,
+            "seconds": round(st.seconds, 3),
+            "checkpoint": str(self.run.best),
+            "unit": data.unit,
+            "vocab_size": len(data.vocab),
+        }
+        if data.unit == "char" and st.best_valid_ppl:
+            result["best_valid_bits_per_token"] = math.log2(st.best_valid_ppl)
+        if "test" in data and self.run.best.exists():
+            best = checkpoint.load(self.run.best)
+            model = RNNLM(best.model, np.random.default_rng(0), params=best.params)
+            tc = self.trainer.cfg
+            res = evaluate(model, data["test"], tc.eval_batch_size, tc.eval_bptt)
+            result.update(test_ppl=res.perplexity, test_tokens=res.tokens)
+            if data.unit == "char":
+                result["test_bits_per_token"] = res.bits_per_token
+        return result
+
+
+def prepare(
+    corpus: str,
+    out: Path | str,
+    *,
+    model: dict[str, Any] | None = None,
+    train: dict[str, Any] | None = None,
+    unit: str | None = None,
+    valid: Path | None = None,
+    test: Path | None = None,
+    valid_fraction: float = 0.1,
+    data_dir: Path | None = None,
+    max_vocab: int = 0,
+    min_count: int = 1,
+    resume: bool = False,
+    smoke: bool = False,
+    on_step: Callable[[StepReport], None] | None = None,
+    on_epoch: Callable[[EpochReport], None] | None = None,
+) -> TrainingRun:
+    """Load the corpus and build everything a run needs; nothing is trained yet.
+
+    ``model`` and ``train`` hold ModelConfig/TrainConfig fields (defaults for the rest). When
+    resuming, the run keeps its stored configs; options given here must agree with them, except
+    those in ``RESUME_OVERRIDES``. ``smoke`` trains one step and validates on a slice.
+    """
+    model, train = dict(model or {}), dict(train or {})
+    files, named_unit = resolve_files(corpus, data_dir)
+    files.update({k: p for k, p in (("valid", valid), ("test", test)) if p is not None})
+    unit = unit or named_unit or "word"
+    run = RunDir(out, resume=resume)
+    data = load_corpus(files, unit, max_vocab, min_count, valid_fraction)
+    ckpt = None
+    if resume:
+        ckpt = checkpoint.load(run.last)
+        if ckpt.vocab.tokens != data.vocab.tokens or ckpt.unit != unit:
+            raise CheckpointError(
+                f"{run.last}: vocabulary or unit differs from this corpus's; "
+                "resume with the same corpus and options"
+            )
+        mcfg, tcfg = ckpt.model, _resumed_train_config(ckpt, model, train)
+    else:
+        mcfg = ModelConfig(vocab_size=len(data.vocab), **model)
+        tcfg = TrainConfig(**train)
+    if smoke:
+        tcfg = dataclasses.replace(tcfg, epochs=1, max_steps=1)
+        for split in ("valid", "test"):
+            if split in data:
+                data.splits[split] = data.splits[split][: 2 * tcfg.eval_bptt + 1]
+    mcfg.validate()
+    tcfg.validate()
+    rng = np.random.default_rng(tcfg.seed)
+    trainer = Trainer(
+        RNNLM(mcfg, rng), tcfg, data["train"], data["valid"], data.vocab, unit, rng,
+        run=run, on_step=on_step, on_epoch=on_epoch,
+    )  # fmt: skip
+    if ckpt is not None:
+        trainer.restore(ckpt)
+    return TrainingRun(corpus=data, trainer=trainer, run=run, resumed=ckpt is not None)
+
+
+def _resumed_train_config(
+    ckpt: checkpoint.Checkpoint, model: dict[str, Any], train: dict[str, Any]
+) -> TrainConfig:
+    stored = {**dataclasses.asdict(ckpt.model), **dataclasses.asdict(ckpt.train)}
+    changed = [
+        f"--{k.replace('_', '-')} {v} (the run has {stored[k]})"
+        for k, v in sorted({**model, **train}.items())
+        if k not in RESUME_OVERRIDES and k in stored and v != stored[k]
+    ]
+    if changed:
+        raise ConfigError(
+            f"cannot change {', '.join(changed)} when resuming; "
+            "only --epochs, --max-steps, --save-every and --log-every may change"
+        )
+    return dataclasses.replace(ckpt.train, **{k: train[k] for k in RESUME_OVERRIDES if k in train})
+
+
+def train(corpus: str, out: Path | str, **kwargs: Any) -> dict[str, Any]:
+    """Prepare, train to the end and return ``results()`` (see ``prepare`` for the options)."""
+    run = prepare(corpus, out, **kwargs)
+    run.fit()
+    return run.results()
