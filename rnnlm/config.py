@@ -12,6 +12,7 @@ CELLS = ("rnn", "lstm", "gru")
 UNITS = ("word", "char")
 OPTIMIZER_NAMES = ("sgd", "adam")
 LOSSES = ("mean", "time-sum")
+SOFTMAXES = ("full", "class")
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,8 @@ class ModelConfig:
     variational_dropout: bool = False  # one dropout mask per sequence, shared by all T steps
     tie_weights: bool = False  # output matrix = embedding matrix transposed (needs D = H)
     init_scale: float = 0.0  # > 0: every parameter uniform in ±init_scale; 0: per-layer default
+    softmax: str = "full"  # full | class (factored by word frequency classes, exact probabilities)
+    class_bounds: tuple[int, ...] = ()  # class softmax: first id of each class, then V
 
     def validate(self) -> None:
         _positive(self, "vocab_size", "embed_dim", "hidden", "layers")
@@ -36,6 +39,14 @@ class ModelConfig:
             raise ConfigError(f"--dropout must be in [0, 1), got {self.dropout}")
         if not self.init_scale >= 0.0:
             raise ConfigError(f"--init-scale must be >= 0, got {self.init_scale}")
+        if self.softmax not in SOFTMAXES:
+            raise ConfigError(
+                f"unknown --softmax '{self.softmax}' (choose from: {', '.join(SOFTMAXES)})"
+            )
+        if self.softmax == "class":
+            b = list(self.class_bounds)
+            if len(b) < 2 or b[0] != 0 or b[-1] != self.vocab_size or b != sorted(set(b)):
+                raise ConfigError("class softmax needs class bounds 0 < ... < vocab size")
         if self.tie_weights and self.embed_dim != self.hidden:
             raise ConfigError(
                 "--tie-weights needs --embed-dim = --hidden "
@@ -102,4 +113,5 @@ def to_dict(cfg: Any) -> dict[str, Any]:
 def from_dict(cls: type, data: dict[str, Any]) -> Any:
     """Rebuild a config, ignoring unknown keys and keeping defaults for missing ones."""
     names = {f.name for f in fields(cls)}
-    return cls(**{k: v for k, v in data.items() if k in names})
+    # JSON turns tuples into lists
+    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in names})

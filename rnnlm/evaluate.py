@@ -57,7 +57,7 @@ def evaluate(
         count += ts.size
         done += ts.shape[1]
         if per_token:
-            pieces.append(model.loss_layer.token_nll.astype(np.float64))
+            pieces.append(model.token_nll.astype(np.float64))
         if on_progress:
             on_progress(done, steps)
     model.reset_state()

@@ -13,6 +13,7 @@ import numpy as np
 from rnnlm.config import ModelConfig
 from rnnlm.layers import (
     TimeAffine,
+    TimeClassSoftmax,
     TimeDropout,
     TimeEmbedding,
     TimeGRU,
@@ -41,6 +42,9 @@ def param_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
             {p + "Wx": (d_in, gates * H), p + "Wh": (H, gates * H), p + "b": (gates * H,)}
         )
         shapes.update({p + name: (H,) for name in extra})
+    if cfg.softmax == "class":  # class layer of the factored softmax
+        C = len(cfg.class_bounds) - 1
+        shapes.update({"cls.W": (H, C), "cls.b": (C,)})
     if not cfg.tie_weights:  # tied: the output matrix is embed.W transposed
         shapes["out.W"] = (H, V)
     shapes["out.b"] = (V,)
@@ -97,16 +101,24 @@ class RNNLM:
             for _ in range(cfg.layers + 1)
         ]
         W_out = p["embed.W"].T if cfg.tie_weights else p["out.W"]
-        self.affine = TimeAffine(W_out, p["out.b"])
-        self.loss_layer = TimeSoftmaxWithLoss()
-        self.layers = [self.embed]
+        self.layers = [self.embed]  # the body: ids -> last hidden states
         for drop, cell in zip(self.drops, self.cells, strict=False):
             self.layers += [drop, cell]
-        self.layers += [self.drops[-1], self.affine]
+        self.layers.append(self.drops[-1])
+        # the head: hidden states -> scores and loss, over the full vocabulary or by class
+        if cfg.softmax == "class":
+            bounds = np.asarray(cfg.class_bounds)
+            self.head = [TimeClassSoftmax(p["cls.W"], p["cls.b"], W_out, p["out.b"], bounds)]
+            self.out_grad = self.head[0].grads[2]
+        else:
+            self.affine = TimeAffine(W_out, p["out.b"])
+            self.loss_layer = TimeSoftmaxWithLoss()
+            self.head = [self.affine, self.loss_layer]
+            self.out_grad = self.affine.grads[0]
         # The same gradient arrays, by parameter name (a tied output matrix has none of its own).
         by_id = {id(v): k for k, v in self.params.items()}
         self.grads: dict[str, np.ndarray] = {}
-        for layer in self.layers:
+        for layer in self.layers + self.head:
             for param, grad in zip(layer.params, layer.grads, strict=True):
                 if id(param) in by_id:
                     self.grads[by_id[id(param)]] = grad
@@ -123,24 +135,39 @@ class RNNLM:
         for drop in self.drops:
             drop.train = mode
 
-    def scores(self, xs: np.ndarray) -> np.ndarray:
-        """xs: (N, T) int ids -> unnormalised next-token scores (N, T, V); carries the state."""
+    def _body(self, xs: np.ndarray) -> np.ndarray:
         h = xs
         for layer in self.layers:
             h = layer.forward(h)
         return h
 
+    def scores(self, xs: np.ndarray) -> np.ndarray:
+        """xs: (N, T) int ids -> next-token scores (N, T, V), softmax-able; carries the state.
+
+        Full softmax: logits. Class softmax: log-probabilities.
+        """
+        h = self._body(xs)
+        return self.head[0].scores(h) if self.cfg.softmax == "class" else self.affine.forward(h)
+
     def forward(self, xs: np.ndarray, ts: np.ndarray) -> float:
         """xs, ts: (N, T) int ids (targets are inputs shifted by one) -> mean NLL in nats."""
-        return self.loss_layer.forward(self.scores(xs), ts)
+        h = self._body(xs)
+        if self.cfg.softmax == "class":
+            return self.head[0].forward(h, ts)
+        return self.loss_layer.forward(self.affine.forward(h), ts)
+
+    @property
+    def token_nll(self) -> np.ndarray:
+        """(N, T) per-token NLL of the last forward."""
+        return self.head[-1].token_nll
 
     def backward(self) -> None:
         """Write every gradient of the last forward's loss into ``grads``."""
-        d = self.loss_layer.backward()
-        for layer in reversed(self.layers):
+        d = self.head[-1].backward()
+        for layer in reversed(self.layers + self.head[:-1]):
             d = layer.backward(d)
         if self.cfg.tie_weights:
-            self.grads["embed.W"] += self.affine.grads[0].T
+            self.grads["embed.W"] += self.out_grad.T
 
     def reset_state(self) -> None:
         for cell in self.cells:

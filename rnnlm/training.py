@@ -22,6 +22,7 @@ from rnnlm.config import ModelConfig, TrainConfig
 from rnnlm.corpus import Corpus, load_corpus, resolve_files
 from rnnlm.errors import CheckpointError, ConfigError
 from rnnlm.evaluate import evaluate
+from rnnlm.layers.class_softmax import frequency_classes
 from rnnlm.model import RNNLM
 from rnnlm.run import RunDir
 from rnnlm.trainer import EpochReport, StepReport, Trainer, TrainState
@@ -82,6 +83,7 @@ def prepare(
     min_count: int = 1,
     resume: bool = False,
     smoke: bool = False,
+    classes: int = 0,
     on_step: Callable[[StepReport], None] | None = None,
     on_epoch: Callable[[EpochReport], None] | None = None,
 ) -> TrainingRun:
@@ -90,6 +92,8 @@ def prepare(
     ``model`` and ``train`` hold ModelConfig/TrainConfig fields (defaults for the rest). When
     resuming, the run keeps its stored configs; options given here must agree with them, except
     those in ``RESUME_OVERRIDES``. ``smoke`` trains one step and validates on a slice.
+    ``classes``: with ``model["softmax"] == "class"``, the number of frequency classes
+    (0: about sqrt(V)), cut from the training split's counts.
     """
     model, train = dict(model or {}), dict(train or {})
     files, named_unit = resolve_files(corpus, data_dir)
@@ -107,7 +111,12 @@ def prepare(
             )
         mcfg, tcfg = ckpt.model, _resumed_train_config(ckpt, model, train)
     else:
-        mcfg = ModelConfig(vocab_size=len(data.vocab), **model)
+        V = len(data.vocab)
+        if model.get("softmax") == "class":
+            counts = np.bincount(data["train"], minlength=V)
+            bounds = frequency_classes(counts, classes or round(math.sqrt(V)))
+            model["class_bounds"] = tuple(int(b) for b in bounds)
+        mcfg = ModelConfig(vocab_size=V, **model)
         tcfg = TrainConfig(**train)
     if smoke:
         tcfg = dataclasses.replace(tcfg, epochs=1, max_steps=1)

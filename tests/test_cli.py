@@ -273,3 +273,15 @@ def test_cells_and_options_reach_the_checkpoint(tmp_path, word_corpus, cell):
 def test_tie_weights_needs_equal_sizes(tmp_path, word_corpus):
     result = run("train", word_corpus, "--tie-weights", "--embed-dim", "4", "--hidden", "8")
     assert_one_line_error(result, 2, "--tie-weights")
+
+
+def test_class_softmax_run(tmp_path, word_corpus):
+    out = tmp_path / "cls"
+    result = run("train", word_corpus, "--out", out, *SMALL, "--softmax", "class", "--classes", "4")
+    assert result.exit_code == 0, result.output
+    ck = checkpoint.load(out / "best.npz")
+    assert ck.model.softmax == "class" and len(ck.model.class_bounds) == 5
+    assert ck.model.class_bounds[0] == 0 and ck.model.class_bounds[-1] == len(ck.vocab)
+    ev = json.loads(run("eval", out / "best.npz", word_corpus, "--json").stdout)
+    assert 1 < ev["perplexity"] < 15
+    assert run("generate", out / "best.npz", "--length", "5").exit_code == 0

@@ -24,6 +24,7 @@ def bench_command(
     batch_size: Annotated[int | None, typer.Option(help="N (default: the config's).")] = None,
     bptt: Annotated[int | None, typer.Option(help="T (default: the config's).")] = None,
     optimizer: Annotated[str, typer.Option(help="sgd or adam.")] = "sgd",
+    softmax: Annotated[str, typer.Option(help="full or class (about sqrt(V) classes).")] = "full",
     steps: Annotated[int, typer.Option(help="Training steps per timed repeat.")] = 5,
     repeats: Annotated[int, typer.Option(help="Timed repeats; the median is reported.")] = 5,
     warmup: Annotated[int, typer.Option(help="Untimed repeats first.")] = 2,
@@ -45,7 +46,8 @@ def bench_command(
             if value is not None:
                 size[key] = value
         mcfg = ModelConfig(vocab_size=vocab, embed_dim=size["embed_dim"], hidden=size["hidden"],
-                           cell=cell, layers=layers, dropout=0.0)  # fmt: skip
+                           cell=cell, layers=layers, dropout=0.0, softmax=softmax,
+                           class_bounds=(0, vocab) if softmax == "class" else ())  # fmt: skip
         tcfg = TrainConfig(batch_size=size["batch_size"], bptt=size["bptt"], optimizer=optimizer,
                            lr=0.1 if optimizer == "sgd" else 1e-3)  # fmt: skip
         mcfg.validate()

@@ -29,6 +29,7 @@ Unit = Enum("Unit", {"word": "word", "char": "char"}, type=str)
 Cell = Enum("Cell", {"rnn": "rnn", "lstm": "lstm", "gru": "gru"}, type=str)
 Optim = Enum("Optim", {"adam": "adam", "sgd": "sgd"}, type=str)
 Loss = Enum("Loss", {"mean": "mean", "time-sum": "time-sum"}, type=str)
+Softmax = Enum("Softmax", {"full": "full", "class": "class"}, type=str)
 Preset = Enum("Preset", {name: name for name in PRESETS}, type=str)
 
 # Rich help panels, so `rnnlm train --help` reads in groups.
@@ -152,6 +153,20 @@ def train(
             rich_help_panel=MODEL,
         ),
     ] = M.init_scale,
+    softmax: Annotated[
+        Softmax,
+        typer.Option(
+            help="Output layer: full softmax over V, or factored by frequency classes (much "
+            "faster for large vocabularies; exact probabilities).",
+            rich_help_panel=MODEL,
+        ),
+    ] = Softmax(M.softmax),
+    classes: Annotated[
+        int,
+        typer.Option(
+            help="Classes of the class softmax (0: about sqrt(V)).", rich_help_panel=MODEL
+        ),
+    ] = 0,
     batch_size: Annotated[
         int, typer.Option(help="N parallel streams.", rich_help_panel=OPTIM)
     ] = TR.batch_size,
@@ -264,7 +279,7 @@ def _train(ctx: typer.Context, given: dict[str, Any], out: Path, dry_run: bool =
             g["corpus"], out, model=model, train=train, unit=g["unit"], valid=g["valid"],
             test=g["test"], valid_fraction=g["valid_fraction"], data_dir=g["data_dir"],
             max_vocab=g["max_vocab"], min_count=g["min_count"], resume=g["resume"],
-            smoke=dry_run, on_step=display.step, on_epoch=display.epoch,
+            smoke=dry_run, classes=g["classes"], on_step=display.step, on_epoch=display.epoch,
         )  # fmt: skip
         display.epochs, display.unit = run.trainer.cfg.epochs, run.corpus.unit
         _summary(run)

@@ -12,6 +12,7 @@ Every layer follows one contract:
 """
 
 from rnnlm.layers.affine import TimeAffine
+from rnnlm.layers.class_softmax import TimeClassSoftmax
 from rnnlm.layers.dropout import TimeDropout
 from rnnlm.layers.embedding import TimeEmbedding
 from rnnlm.layers.gru import TimeGRU
@@ -21,6 +22,7 @@ from rnnlm.layers.softmax import TimeSoftmaxWithLoss
 
 __all__ = [
     "TimeAffine",
+    "TimeClassSoftmax",
     "TimeDropout",
     "TimeEmbedding",
     "TimeGRU",
