@@ -26,14 +26,18 @@ class RunDir:
             )
         if resume and not (self.path / "last.npz").exists():
             raise ConfigError(f"--resume: {self.path / 'last.npz'} does not exist")
+        existing_parent = next(p for p in (self.path, *self.path.parents) if p.exists())
+        if not existing_parent.is_dir() or not os.access(existing_parent, os.W_OK):
+            raise ConfigError(f"--out {self.path}: {existing_parent} is not a writable folder")
+        for stale in self.path.glob(".*.npz.tmp-*"):  # left by a process killed mid-save
+            stale.unlink(missing_ok=True)
+
+    def _ensure(self) -> None:
+        """Create the folder at the first write, so a run that fails to start leaves nothing."""
         try:
             self.path.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise ConfigError(f"--out {self.path}: cannot create ({exc.strerror or exc})") from None
-        if not os.access(self.path, os.W_OK):
-            raise ConfigError(f"--out {self.path}: folder is not writable")
-        for stale in self.path.glob(".*.npz.tmp-*"):  # left by a process killed mid-save
-            stale.unlink(missing_ok=True)
 
     @property
     def best(self) -> Path:
@@ -48,12 +52,14 @@ class RunDir:
         return self.path / "metrics.jsonl"
 
     def save(self, which: str, ckpt: checkpoint.Checkpoint) -> Path:
+        self._ensure()
         path = self.path / f"{which}.npz"
         checkpoint.save(path, ckpt)
         return path
 
     def log(self, record: dict[str, Any]) -> None:
         """Append one JSON line to metrics.jsonl and flush it to disk."""
+        self._ensure()
         with open(self.metrics, "a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")
             f.flush()

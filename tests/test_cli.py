@@ -285,3 +285,12 @@ def test_class_softmax_run(tmp_path, word_corpus):
     ev = json.loads(run("eval", out / "best.npz", word_corpus, "--json").stdout)
     assert 1 < ev["perplexity"] < 15
     assert run("generate", out / "best.npz", "--length", "5").exit_code == 0
+
+
+def test_failed_start_leaves_no_folder(tmp_path, word_corpus):
+    out = tmp_path / "never"
+    result = run("train", word_corpus, "--out", out, "--tie-weights", "--embed-dim", "4")
+    assert result.exit_code == 2 and not out.exists()
+    blocked = tmp_path / "file"
+    blocked.write_text("x")
+    assert_one_line_error(run("train", word_corpus, "--out", blocked / "sub"), 2, "not a writable")
