@@ -90,3 +90,15 @@ def test_read_text_errors(tmp_path):
 def test_read_text_normalises_line_endings(tmp_path):
     (tmp_path / "crlf.txt").write_bytes(b"a b\r\nc\r\n")
     assert read_text(tmp_path / "crlf.txt") == "a b\nc\n"
+
+
+def test_unreadable_file(tmp_path, monkeypatch):
+    path = tmp_path / "locked.txt"
+    path.write_text("a b c\n")
+
+    def denied(self):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(type(path), "read_bytes", denied)
+    with pytest.raises(CorpusError, match="cannot read.*Permission denied"):
+        read_text(path)
