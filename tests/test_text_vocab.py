@@ -100,5 +100,5 @@ def test_unreadable_file(tmp_path, monkeypatch):
         raise PermissionError(13, "Permission denied")
 
     monkeypatch.setattr(type(path), "read_bytes", denied)
-    with pytest.raises(CorpusError, match="cannot read.*Permission denied"):
+    with pytest.raises(CorpusError, match=r"cannot read.*Permission denied"):
         read_text(path)
