@@ -1,7 +1,7 @@
 """rnnlm against PyTorch's CPU path on the same configs, in the same run.
 
-    python benchmarks/compare_torch.py              # S, M, L; rnn and lstm
-    python benchmarks/compare_torch.py --configs M --cells rnn --repeats 7
+    python -m benchmarks.compare_torch              # S, M, L; rnn and lstm
+    python -m benchmarks.compare_torch --configs M --cells rnn --repeats 7
 
 Prints a Markdown table (medians, with min-max spread) for the README. Run it on an otherwise
 idle machine: other processes, and OpenBLAS threads spinning between calls, move these numbers.

@@ -1,0 +1,68 @@
+"""Where the time of one training step goes, layer by layer (median of repeated steps).
+
+python benchmarks/profile_step.py --config M
+python benchmarks/profile_step.py --config M --optimizer adam --cell lstm
+"""
+
+import argparse
+import time
+from collections import defaultdict
+
+import numpy as np
+
+from rnnlm.bench import CONFIGS, zipf_stream
+from rnnlm.config import ModelConfig
+from rnnlm.model import RNNLM
+from rnnlm.optim import OPTIMIZERS, clip_grads
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--config", default="M", choices=list(CONFIGS))
+    ap.add_argument("--cell", default="rnn")
+    ap.add_argument("--optimizer", default="sgd")
+    ap.add_argument("--vocab", type=int, default=10_000)
+    ap.add_argument("--steps", type=int, default=12)
+    args = ap.parse_args()
+    c = CONFIGS[args.config]
+    N, T = c["batch_size"], c["bptt"]
+    rng = np.random.default_rng(0)
+    cfg = ModelConfig(vocab_size=args.vocab, embed_dim=c["embed_dim"], hidden=c["hidden"],
+                      cell=args.cell, dropout=0.0)  # fmt: skip
+    model = RNNLM(cfg, rng)
+    opt = OPTIMIZERS[args.optimizer](0.1 if args.optimizer == "sgd" else 1e-3)
+    ids = zipf_stream(args.vocab, 2 * N * T, rng).reshape(2, N, T)
+    xs, ts = ids[0], ids[1]
+    times: dict[str, list[float]] = defaultdict(list)
+
+    def timed(name, fn, *a):
+        t0 = time.perf_counter()
+        out = fn(*a)
+        times[name].append(time.perf_counter() - t0)
+        return out
+
+    for _ in range(args.steps):
+        t_start = time.perf_counter()
+        h = xs
+        for layer in model.layers + model.head[:-1]:
+            h = timed(f"forward  {type(layer).__name__}", layer.forward, h)
+        timed("forward  softmax + loss", model.head[-1].forward, h, ts)
+        d = timed("backward softmax + loss", model.head[-1].backward)
+        for layer in reversed(model.layers + model.head[:-1]):
+            d = timed(f"backward {type(layer).__name__}", layer.backward, d)
+        timed("clip", clip_grads, model.grads, 0.25)
+        timed(f"update ({args.optimizer})", opt.step, model.params, model.grads)
+        times["step"].append(time.perf_counter() - t_start)
+    total = float(np.median(times["step"][2:]))
+    print(f"config {args.config} ({args.cell}, D=H={c['hidden']}, N={N}, T={T}, V={args.vocab}): "
+          f"{total * 1e3:.1f} ms/step, {N * T / total:,.0f} tokens/s")  # fmt: skip
+    print("| part | ms | share |")
+    print("|---|---:|---:|")
+    for name, ts_ in times.items():
+        if name != "step":
+            ms = float(np.median(ts_[2:])) * 1e3
+            print(f"| {name} | {ms:.2f} | {ms / (total * 1e3):.0%} |")
+
+
+if __name__ == "__main__":
+    main()
