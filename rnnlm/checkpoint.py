@@ -128,6 +128,9 @@ def load(path: Path | str) -> Checkpoint:
         return _validate(arrays)
     except CheckpointError as exc:
         raise CheckpointError(f"{path}: {exc}") from None
+    except (TypeError, ValueError, AttributeError, KeyError, IndexError, OverflowError) as exc:
+        # a well-formed zip whose metadata or arrays were edited into nonsense
+        raise CheckpointError(f"{path}: invalid contents ({type(exc).__name__}: {exc})") from None
 
 
 def _validate(arrays: dict[str, np.ndarray]) -> Checkpoint:
@@ -145,10 +148,13 @@ def _validate(arrays: dict[str, np.ndarray]) -> Checkpoint:
             f"checkpoint format {fmt!r} is not supported by rnnlm {__version__} "
             f"(reads format {FORMAT_VERSION}); upgrade rnnlm"
         )
+    if not all(isinstance(meta.get(k, {}), dict) for k in ("model", "train", "progress", "extra")):
+        raise CheckpointError("invalid metadata (model, train, progress must be objects)")
     try:
         model = from_dict(ModelConfig, meta["model"])
         model.validate()
         train = from_dict(TrainConfig, meta.get("train", {}))
+        train.validate()
         unit = meta["unit"]
         if unit not in ("word", "char"):
             raise CheckpointError(f"unknown unit {unit!r}")
@@ -181,8 +187,16 @@ def _validate(arrays: dict[str, np.ndarray]) -> Checkpoint:
     optim = {k[len("optim/") :]: v for k, v in arrays.items() if k.startswith("optim/")}
     state_keys = [f"state/{i}" for i in range(len(arrays)) if f"state/{i}" in arrays]
     state = [arrays[k] for k in state_keys]
-    if state and (len(state) != model.layers or any(h.shape[-1] != model.hidden for h in state)):
+    state_ndim = 3 if model.cell == "lstm" else 2  # LSTM: h and c stacked
+    if state and (
+        len(state) != model.layers
+        or any(h.ndim != state_ndim or h.shape[-1] != model.hidden for h in state)
+        or any(h.dtype != np.float32 or not np.isfinite(h).all() for h in state)
+    ):
         raise CheckpointError("hidden state does not match the model")
+    for k, v in optim.items():
+        if v.dtype.kind not in "fi" or not np.isfinite(v).all():
+            raise CheckpointError(f"optimizer state {k} is not finite numbers")
     stats = {k[len("stats/") :]: v for k, v in arrays.items() if k.startswith("stats/")}
     if stats and not _valid_stats(stats, model.vocab_size):
         raise CheckpointError("n-gram statistics are malformed")

@@ -45,7 +45,14 @@ class ModelConfig:
             )
         if self.softmax == "class":
             b = list(self.class_bounds)
-            if len(b) < 2 or b[0] != 0 or b[-1] != self.vocab_size or b != sorted(set(b)):
+            ints = all(isinstance(x, int) and not isinstance(x, bool) for x in b)
+            if (
+                not ints
+                or len(b) < 2
+                or b[0] != 0
+                or b[-1] != self.vocab_size
+                or b != sorted(set(b))
+            ):
                 raise ConfigError("class softmax needs class bounds 0 < ... < vocab size")
         if self.tie_weights and self.embed_dim != self.hidden:
             raise ConfigError(
@@ -90,6 +97,12 @@ class TrainConfig:
             raise ConfigError(f"unknown --loss '{self.loss}' (choose from: {', '.join(LOSSES)})")
         if self.decay_after < 0:
             raise ConfigError(f"--decay-after must be >= 0, got {self.decay_after}")
+        for name in ("max_steps", "decay_after", "log_every", "save_every", "seed"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ConfigError(
+                    f"--{name.replace('_', '-')} must be a whole number, got {value!r}"
+                )
         if self.max_steps < 0:
             raise ConfigError(f"--max-steps must be >= 0, got {self.max_steps}")
         if self.log_every < 0:
@@ -101,6 +114,8 @@ class TrainConfig:
 def _positive(cfg: Any, *names: str) -> None:
     for name in names:
         value = getattr(cfg, name)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"--{name.replace('_', '-')} must be a whole number, got {value!r}")
         if not value > 0:
             flag = "--" + name.replace("_", "-")
             raise ConfigError(f"{flag} must be a positive number, got {value}")

@@ -2,6 +2,7 @@
 
 import contextlib
 import hashlib
+import http.client
 import os
 import urllib.error
 import urllib.request
@@ -36,7 +37,11 @@ def fetch(
     """
     dest = Path(dest)
     if dest.exists():
-        if sha256_of(dest) == sha256:
+        try:
+            actual = sha256_of(dest)
+        except OSError as exc:
+            raise DownloadError(f"cannot read {dest}: {exc.strerror or exc}") from None
+        if actual == sha256:
             return dest
         raise DownloadError(
             f"{dest} does not match its sha256 (expected {sha256[:12]}...); "
@@ -69,7 +74,7 @@ def fetch(
                 f"expected {sha256[:12]}...); nothing was saved"
             )
         os.replace(tmp, dest)
-    except (urllib.error.URLError, OSError, ValueError) as exc:
+    except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", None) or getattr(exc, "strerror", None) or exc
         raise DownloadError(f"cannot download {url}: {reason}") from None
     finally:

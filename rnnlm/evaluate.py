@@ -45,6 +45,7 @@ def evaluate(
     none: the state is carried through). More streams are faster but restart the state at each
     stream's start. Dropout is off; the model's training state is left reset.
     """
+    was_training = model.drops[0].train
     model.train(False)
     model.reset_state()
     inputs, targets = batchify(ids, batch_size)
@@ -61,7 +62,7 @@ def evaluate(
         if on_progress:
             on_progress(done, steps)
     model.reset_state()
-    model.train(True)
+    model.train(was_training)
     # stream i holds the i-th contiguous slice, so row-major order is text order
     token_nll = np.concatenate(pieces, axis=1).reshape(-1) if per_token else None
     return EvalResult(nll=total, tokens=count, token_nll=token_nll)

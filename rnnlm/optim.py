@@ -17,7 +17,10 @@ def clip_grads(grads: dict[str, np.ndarray], max_norm: float) -> float:
     total = 0.0
     for g in grads.values():
         flat = g.reshape(-1)
-        total += float(np.dot(flat, flat))
+        sq = float(np.dot(flat, flat))
+        if not np.isfinite(sq):  # float32 overflow: redo this one in float64
+            sq = float(np.dot(flat.astype(np.float64), flat.astype(np.float64)))
+        total += sq
     norm = float(np.sqrt(total))
     if max_norm > 0 and norm > max_norm:
         scale = max_norm / (norm + 1e-6)

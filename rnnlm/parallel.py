@@ -10,12 +10,15 @@ imported (see ``rnnlm/__init__.py``). ``RNNLM_THREADS`` sets the pool size (1 di
 """
 
 import os
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 MIN_ELEMENTS = 1 << 16  # below this, splitting costs more than it saves
+REDUCE_PARTS = 4  # partial sums of a reduction: fixed, so sums do not depend on the core count
 
 _pool: ThreadPoolExecutor | None = None
+_lock = threading.Lock()
 
 
 def workers() -> int:
@@ -27,9 +30,12 @@ def workers() -> int:
 
 def _executor() -> ThreadPoolExecutor:
     global _pool
-    if _pool is None:
-        _pool = ThreadPoolExecutor(max_workers=max(workers() - 1, 1), thread_name_prefix="rnnlm")
-    return _pool
+    with _lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(
+                max_workers=max(workers() - 1, 1), thread_name_prefix="rnnlm"
+            )
+        return _pool
 
 
 def blocks(n: int, parts: int) -> list[slice]:
@@ -50,6 +56,8 @@ def for_blocks(fn: Callable[[slice], None], n: int, size: int) -> None:
         return
     parts = blocks(n, k)
     futures = [_executor().submit(fn, b) for b in parts[1:]]
-    fn(parts[0])
-    for f in futures:
-        f.result()
+    try:
+        fn(parts[0])
+    finally:
+        for f in futures:
+            f.result()

@@ -22,13 +22,19 @@ def epoch_records(run: Path) -> list[dict]:
     path = Path(run) / "metrics.jsonl" if Path(run).is_dir() else Path(run)
     if not path.exists():
         raise ConfigError(f"{run}: no metrics.jsonl (is it a run folder written by rnnlm train?)")
-    return [r for r in RunDir.parse_metrics(path) if r.get("kind", "epoch") == "epoch"]
+    recs = [r for r in RunDir.parse_metrics(path) if r.get("kind", "epoch") == "epoch"]
+    recs = [r for r in recs if isinstance(r.get("valid_ppl"), int | float)]
+    if not recs:
+        raise ConfigError(f"{run}: metrics.jsonl holds no epoch records yet")
+    return recs
 
 
 def plot_runs(
     runs: list[Path], out: Path, width: float = 10.0, height: float = 4.0, dpi: int = 100
 ) -> Path:
     """Train (dashed) and validation (solid) perplexity against tokens seen and wall time."""
+    if not (width > 0 and height > 0 and dpi > 0):
+        raise ConfigError("--width, --height and --dpi must be positive")
     try:
         import matplotlib
 
@@ -73,7 +79,7 @@ def plot_runs(
     fig.tight_layout()
     try:
         fig.savefig(out, dpi=dpi)
-    except OSError as exc:
+    except (OSError, ValueError) as exc:
         raise ConfigError(f"--out {out}: cannot write ({exc.strerror or exc})") from None
     finally:
         plt.close(fig)

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from rnnlm import checkpoint
-from rnnlm.errors import ConfigError
+from rnnlm.errors import CheckpointError, ConfigError
 
 RUN_FILES = ("best.npz", "last.npz", "metrics.jsonl")
 
@@ -60,10 +60,25 @@ class RunDir:
     def log(self, record: dict[str, Any]) -> None:
         """Append one JSON line to metrics.jsonl and flush it to disk."""
         self._ensure()
-        with open(self.metrics, "a", encoding="utf-8") as f:
-            f.write(json.dumps(record) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
+        try:
+            with open(self.metrics, "a", encoding="utf-8") as f:
+                f.write(json.dumps(record) + "\n")
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as exc:
+            raise CheckpointError(f"cannot write {self.metrics}: {exc.strerror or exc}") from None
+
+    def truncate_metrics(self, step: int) -> None:
+        """Drop records past ``step`` (logged after the checkpoint a resume starts from)."""
+        if not self.metrics.exists():
+            return
+        keep = [r for r in self.read_metrics() if r.get("step", 0) <= step]
+        tmp = self.metrics.with_name(".metrics.jsonl.tmp")
+        try:
+            tmp.write_text("".join(json.dumps(r) + "\n" for r in keep), encoding="utf-8")
+            os.replace(tmp, self.metrics)
+        except OSError as exc:
+            raise CheckpointError(f"cannot write {self.metrics}: {exc.strerror or exc}") from None
 
     def read_metrics(self) -> list[dict[str, Any]]:
         return self.parse_metrics(self.metrics) if self.metrics.exists() else []
@@ -72,10 +87,12 @@ class RunDir:
     def parse_metrics(path: Path) -> list[dict[str, Any]]:
         """Records of a metrics.jsonl; a line cut short by a crash is skipped."""
         records = []
-        with open(path, encoding="utf-8") as f:
+        with open(path, encoding="utf-8", errors="replace") as f:
             for line in f:
                 try:
-                    records.append(json.loads(line))
+                    record = json.loads(line)
                 except json.JSONDecodeError:
                     continue
+                if isinstance(record, dict):
+                    records.append(record)
         return records

@@ -5,6 +5,7 @@ draws the progress. Everything it needs to continue exactly where it stopped (pa
 optimizer, schedule, position in the data, carried hidden state, RNG) goes into ``last.npz``.
 """
 
+import hashlib
 import math
 import time
 from collections.abc import Callable
@@ -115,6 +116,9 @@ class Trainer:
             raise CorpusError("validation split needs at least 2 tokens")
         self.windows_per_epoch = num_windows(self.inputs.shape[1], cfg.bptt)
         self.stats = NGramStats.from_ids(train_ids, len(vocab)).to_arrays()
+        # what the data looked like, so a resume can check it is the same corpus
+        sha1 = hashlib.sha1(train_ids.tobytes()).hexdigest()
+        self.extra: dict = {"train_tokens": len(train_ids), "train_sha1": sha1}
         self.optimizer = OPTIMIZERS[cfg.optimizer](cfg.lr)
         self.state = TrainState(lr=cfg.lr)
         self._stop = False
@@ -139,27 +143,45 @@ class Trainer:
             optim=self.optimizer.state_dict() if resumable else {},
             state=state,
             stats=self.stats,
+            extra=self.extra,
         )
 
     def restore(self, ckpt: Checkpoint) -> None:
         """Continue from a resumable checkpoint written by ``checkpoint()``."""
         self._check_resumable(ckpt)
+        try:
+            state = TrainState(**ckpt.progress)
+            rng_state = self.rng.bit_generator.state
+            if state.rng:
+                self.rng.bit_generator.state = state.rng
+        except (TypeError, ValueError, KeyError) as exc:
+            self.rng.bit_generator.state = rng_state
+            raise CheckpointError(f"training progress is malformed ({exc})") from None
         for name, value in ckpt.params.items():
             self.model.params[name][...] = value
-        self.state = TrainState(**ckpt.progress)
-        self.optimizer.load_state_dict(ckpt.optim or {"lr": np.array(self.state.lr)})
-        if self.state.rng:
-            self.rng.bit_generator.state = self.state.rng
+        self.state = state
+        self.optimizer.load_state_dict(ckpt.optim)
         self.model.set_state(ckpt.state if ckpt.state else [None] * len(self.model.cells))
 
     def _check_resumable(self, ckpt: Checkpoint) -> None:
         """Everything ``restore`` uses has the names and shapes this run expects."""
+        sha = ckpt.extra.get("train_sha1")
+        if sha is not None and sha != self.extra["train_sha1"]:
+            raise CheckpointError(
+                "the training split differs from the one this run started on; resume with the "
+                "same corpus and data options"
+            )
         names = {f.name for f in fields(TrainState)}
         progress = ckpt.progress
-        if not progress or set(progress) - names or "step" not in progress:
+        if not progress or set(progress) - names or "step" not in progress or not ckpt.optim:
             raise CheckpointError("not a resumable checkpoint (no training progress)")
-        if not 0 <= int(progress.get("window", 0)) <= self.windows_per_epoch:
+        ints = ("epoch", "window", "step", "epoch_tokens", "tokens_seen")
+        if any(type(progress.get(k, 0)) is not int for k in ints):
+            raise CheckpointError("training progress is malformed")
+        if not 0 <= progress.get("window", 0) <= self.windows_per_epoch:
             raise CheckpointError("training position does not fit this corpus and batch size")
+        if "lr" not in ckpt.optim:
+            raise CheckpointError("optimizer state has no learning rate")
         params = self.model.params
         for key, value in ckpt.optim.items():
             if key[:2] in ("m.", "v."):  # per-parameter moments (Adam)
@@ -168,9 +190,10 @@ class Trainer:
                 ok = value.shape == ()
             if not ok:
                 raise CheckpointError(f"optimizer state '{key}' does not match the model")
-        N = self.cfg.batch_size
+        N, H = self.cfg.batch_size, self.model.cfg.hidden
+        expected = (2, N, H) if self.model.cfg.cell == "lstm" else (N, H)
         for h in ckpt.state:
-            if h.shape[-2:] != (N, self.model.cfg.hidden) or h.dtype != self.model.dtype:
+            if h.shape != expected or h.dtype != self.model.dtype:
                 raise CheckpointError("hidden state does not match the batch size and model")
 
     # -- the loop ----------------------------------------------------------------------------
@@ -193,6 +216,8 @@ class Trainer:
                 self._validate(end_of_epoch=False)
                 break
             self._validate(end_of_epoch=True)
+            if self._stop:  # asked to stop during validation: last.npz was just written
+                break
         st.finished = st.epoch >= cfg.epochs
         return st
 
@@ -215,6 +240,12 @@ class Trainer:
                 for g in model.grads.values():
                     g *= ts.shape[1]
             norm = clip_grads(model.grads, cfg.clip)
+            if not math.isfinite(norm):
+                raise TrainingDivergedError(
+                    f"gradient norm became {norm} at step {st.step + 1} "
+                    f"(lr {self.optimizer.lr:g}); stopped without saving; "
+                    "try a smaller --lr or --clip"
+                )
             self.optimizer.step(model.params, model.grads)
             dt = time.perf_counter() - t0
             st.window += 1
@@ -263,6 +294,11 @@ class Trainer:
         self.model.set_state(carried)
         st.seconds += time.perf_counter() - t0
         ppl = valid.perplexity
+        if not math.isfinite(valid.loss):
+            raise TrainingDivergedError(
+                f"validation loss became {valid.loss} at step {st.step}; stopped without saving; "
+                "try a smaller --lr or --clip"
+            )
         improved = st.best_valid_ppl is None or ppl < st.best_valid_ppl
         if improved:
             st.best_valid_ppl = ppl

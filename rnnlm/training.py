@@ -96,14 +96,25 @@ def prepare(
     (0: about sqrt(V)), cut from the training split's counts.
     """
     model, train = dict(model or {}), dict(train or {})
-    files, named_unit = resolve_files(corpus, data_dir)
-    files.update({k: p for k, p in (("valid", valid), ("test", test)) if p is not None})
-    unit = unit or named_unit or "word"
     run = RunDir(out, resume=resume)
-    data = load_corpus(files, unit, max_vocab, min_count, valid_fraction)
-    ckpt = None
-    if resume:
-        ckpt = checkpoint.load(run.last)
+    ckpt = checkpoint.load(run.last) if resume else None
+    data_opts = {"valid": valid, "test": test, "valid_fraction": valid_fraction,
+                 "max_vocab": max_vocab, "min_count": min_count}  # fmt: skip
+    if ckpt is not None:  # the run's own data options, unless given again
+        stored = ckpt.extra.get("data", {})
+        for k, default in (("valid_fraction", 0.1), ("max_vocab", 0), ("min_count", 1)):
+            if data_opts[k] == default and k in stored:
+                data_opts[k] = stored[k]
+        for k in ("valid", "test"):
+            if data_opts[k] is None and stored.get(k):
+                data_opts[k] = Path(stored[k])
+    files, named_unit = resolve_files(corpus, data_dir)
+    files.update({k: data_opts[k] for k in ("valid", "test") if data_opts[k] is not None})
+    unit = unit or (ckpt.unit if ckpt else None) or named_unit or "word"
+    data = load_corpus(
+        files, unit, data_opts["max_vocab"], data_opts["min_count"], data_opts["valid_fraction"]
+    )
+    if ckpt is not None:
         if ckpt.vocab.tokens != data.vocab.tokens or ckpt.unit != unit:
             raise CheckpointError(
                 f"{run.last}: vocabulary or unit differs from this corpus's; "
@@ -130,8 +141,10 @@ def prepare(
         RNNLM(mcfg, rng), tcfg, data["train"], data["valid"], data.vocab, unit, rng,
         run=run, on_step=on_step, on_epoch=on_epoch,
     )  # fmt: skip
+    trainer.extra["data"] = {k: str(v) if isinstance(v, Path) else v for k, v in data_opts.items()}
     if ckpt is not None:
         trainer.restore(ckpt)
+        run.truncate_metrics(trainer.state.step)
     return TrainingRun(corpus=data, trainer=trainer, run=run, resumed=ckpt is not None)
 
 

@@ -294,3 +294,12 @@ def test_failed_start_leaves_no_folder(tmp_path, word_corpus):
     blocked = tmp_path / "file"
     blocked.write_text("x")
     assert_one_line_error(run("train", word_corpus, "--out", blocked / "sub"), 2, "not a writable")
+
+
+def test_char_run_resumes_without_repeating_unit(tmp_path, char_corpus):
+    out = tmp_path / "c"
+    first = run("train", char_corpus, "--unit", "char", "--out", out, *SMALL, "--max-steps", "5")
+    assert first.exit_code == 0, first.output
+    resumed = run("train", char_corpus, "--out", out, "--resume", "--max-steps", "8")
+    assert resumed.exit_code == 0, resumed.output
+    assert checkpoint.load(out / "last.npz").progress["step"] == 8

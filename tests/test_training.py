@@ -8,6 +8,7 @@ import pytest
 
 from rnnlm import checkpoint
 from rnnlm.config import ModelConfig
+from rnnlm.errors import CheckpointError
 from rnnlm.model import RNNLM
 from rnnlm.optim import SGD, clip_grads
 from rnnlm.run import RunDir
@@ -121,3 +122,33 @@ def test_max_steps_then_resume_matches_uninterrupted(tmp_path):
         np.testing.assert_array_equal(second.model.params[name], value, err_msg=name)
     partial = [m for m in RunDir(tmp_path / "cut", resume=True).read_metrics() if m["partial"]]
     assert [m["step"] for m in partial] == [150]
+
+
+def test_crash_then_resume_leaves_no_duplicate_metrics(tmp_path):
+    """Records logged after the last periodic save are dropped, then logged again once."""
+    first = toy_trainer(run=RunDir(tmp_path / "r"), log_every=1, save_every=10)
+
+    def crash(report):
+        if report.step == 14:
+            raise KeyboardInterrupt  # dies without saving, like kill -9 after step 14
+
+    first.on_step = crash
+    with pytest.raises(KeyboardInterrupt):
+        first.fit()
+    ck = checkpoint.load(tmp_path / "r" / "last.npz")
+    assert ck.progress["step"] == 10
+    second = toy_trainer(run=RunDir(tmp_path / "r", resume=True), log_every=1, save_every=10)
+    second.restore(ck)
+    second.run.truncate_metrics(second.state.step)
+    second.fit()
+    steps = [r["step"] for r in second.run.read_metrics() if r["kind"] == "step"]
+    assert steps == list(range(1, second.state.step + 1))
+
+
+def test_resume_refuses_a_different_training_split(tmp_path):
+    first = toy_trainer(run=RunDir(tmp_path / "r"), max_steps=5)
+    first.fit()
+    other = toy_trainer(run=RunDir(tmp_path / "r", resume=True))
+    other.extra["train_sha1"] = "0" * 40
+    with pytest.raises(CheckpointError, match="training split differs"):
+        other.restore(checkpoint.load(tmp_path / "r" / "last.npz"))

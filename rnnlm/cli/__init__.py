@@ -4,6 +4,7 @@ Exit codes: 0 success, 1 a problem with input files or checkpoints, 2 bad option
 130 interrupted by Ctrl-C, 143 by SIGTERM (a resumable last.npz is written first).
 """
 
+import os
 import sys
 from typing import Annotated
 
@@ -73,4 +74,8 @@ def main() -> None:
     except (typer.Abort, KeyboardInterrupt):
         err.print("interrupted", highlight=False)
         sys.exit(EXIT_SIGINT)
+    except BrokenPipeError:  # e.g. `rnnlm generate ... | head`: the reader has gone, stop quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        sys.exit(0)
     sys.exit(code if isinstance(code, int) else 0)

@@ -29,14 +29,14 @@ def eval_command(
         Path | None,
         typer.Option(
             help="Write one JSON line per token (file, token, id, logprob, surprisal "
-            "in bits) to this file."
+            "in bits) to this file (default: none)."
         ),
     ] = None,
     baseline_from: Annotated[
         Path | None,
         typer.Option(
             help="Fit the unigram/bigram baselines on this training file instead of "
-            "the counts stored in the checkpoint."
+            "the counts stored in the checkpoint (default: stored counts)."
         ),
     ] = None,
     allow_oov: Annotated[

@@ -36,13 +36,16 @@ def generate_command(
     num_samples: Annotated[int, typer.Option(help="Independent samples, one after another.")] = 1,
     stop: Annotated[
         str | None,
-        typer.Option(help="End a sample once it produces this string (or token, e.g. <eos>)."),
+        typer.Option(
+            help="End a sample once it produces this string or token, e.g. <eos> (default: none)."
+        ),
     ] = None,
     seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same text.")] = 0,
     score: Annotated[
         str | None,
         typer.Option(
-            help="Instead of sampling, print the log-probability of this continuation of --prompt."
+            help="Instead of sampling, print the log-probability of this continuation of --prompt "
+            "(default: none)."
         ),
     ] = None,
 ) -> None:

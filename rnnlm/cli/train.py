@@ -106,7 +106,8 @@ def train(
         Preset | None,
         typer.Option(
             "--preset",
-            help="A published recipe (see README); explicit flags override it.",
+            help="A published recipe (see README); explicit flags override it (default: none, i.e. "
+            "ptb-rnn's values).",
             rich_help_panel=MODEL,
         ),
     ] = None,
@@ -286,14 +287,14 @@ def _train(ctx: typer.Context, given: dict[str, Any], out: Path, dry_run: bool =
         display.start(run.trainer)
         with stop_signals(run.trainer.request_stop) as got:
             state = run.fit()
-    if got["signal"] is not None:
+    if got["signal"] is not None and not state.finished:
         err.print(
             f"interrupted at step {state.step}; {run.run.last} holds the run. Resume with:\n"
             f"  rnnlm train {g['corpus']} --out {run.run.path} --resume",
             highlight=False,
         )
         raise typer.Exit(EXIT_SIGINT if got["signal"] == signal.SIGINT else EXIT_SIGTERM)
-    curve = [r["valid_ppl"] for r in run.run.read_metrics() if r.get("kind") == "epoch"]
+    curve = [r.get("valid_ppl", 0.0) for r in run.run.read_metrics() if r.get("kind") == "epoch"]
     if len(curve) > 1:
         err.print(
             f"valid ppl {sparkline(curve)} {curve[0]:.2f} -> {curve[-1]:.2f}", highlight=False
@@ -360,7 +361,8 @@ def _summary(run: TrainingRun) -> None:
 
 def _report(result: dict[str, Any], run: TrainingRun, as_json: bool) -> None:
     st = run.trainer.state
-    echo(f"best valid ppl {result['best_valid_ppl']:.2f}")
+    best = result["best_valid_ppl"]
+    echo(f"best valid ppl {best:.2f}" if best is not None else "not validated yet")
     if result["test_ppl"] is not None:
         echo(f"test ppl {result['test_ppl']:.2f}")
     echo(

@@ -3,7 +3,7 @@
 import numpy as np
 
 from rnnlm.layers.buffers import Buffers
-from rnnlm.parallel import MIN_ELEMENTS, blocks, for_blocks, workers
+from rnnlm.parallel import MIN_ELEMENTS, REDUCE_PARTS, blocks, for_blocks
 
 
 class TimeAffine:
@@ -37,7 +37,8 @@ class TimeAffine:
         d2 = dout.reshape(N * T, V)
         np.matmul(self._x2.T, d2, out=dW)
         # db = column sums of d2: partial sums over row blocks, in parallel, then added
-        parts = blocks(N * T, workers() if d2.size >= MIN_ELEMENTS else 1)
+        # a fixed split (not the core count), so results do not depend on the machine
+        parts = blocks(N * T, REDUCE_PARTS if d2.size >= MIN_ELEMENTS else 1)
         partial = self._buf.get("db_parts", (len(parts), V), dout.dtype)
 
         def col_sums(k: slice) -> None:
