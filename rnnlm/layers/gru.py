@@ -10,9 +10,10 @@ import numpy as np
 
 from rnnlm.layers.buffers import Buffers
 from rnnlm.layers.lstm import sigmoid
+from rnnlm.layers.recurrent import CarriedState, weight_grads
 
 
-class TimeGRU:
+class TimeGRU(CarriedState):
     """GRU layer; ``stateful`` carries h to the next window, with the gradient cut."""
 
     def __init__(
@@ -25,16 +26,6 @@ class TimeGRU:
         self.dh: np.ndarray | None = None
         self._buf = Buffers()
         self._cache: tuple | None = None
-
-    @property
-    def state(self) -> np.ndarray | None:
-        return None if self.h is None else self.h.copy()
-
-    def set_state(self, h: np.ndarray) -> None:
-        self.h = h.copy()
-
-    def reset_state(self) -> None:
-        self.h = None
 
     def forward(self, xs: np.ndarray) -> np.ndarray:
         """xs: (N, T, D) -> hs (N, T, H), in xs' dtype."""
@@ -80,7 +71,6 @@ class TimeGRU:
         dWx, dWh, db, dbhn = self.grads
         xs, h0, gates, hn, hs = self._cache
         N, T, H = dhs.shape
-        D = Wx.shape[0]
         dt = dhs.dtype
         dax = self._buf.get("dax", (N, T, 3 * H), dt)  # w.r.t. x Wx + b
         dah = self._buf.get("dah", (N, T, 3 * H), dt)  # w.r.t. h Wh (+ bhn)
@@ -118,14 +108,5 @@ class TimeGRU:
             np.multiply(dht, z, out=tmp)
             dh += tmp
         self.dh = dh.copy()
-        dax2, dah2 = dax.reshape(N * T, 3 * H), dah.reshape(N * T, 3 * H)
-        hprev = self._buf.get("hprev", (N, T, H), dt)
-        hprev[:, 0] = h0
-        hprev[:, 1:] = hs[:, :-1]
-        np.matmul(xs.reshape(N * T, D).T, dax2, out=dWx)
-        np.matmul(hprev.reshape(N * T, H).T, dah2, out=dWh)
-        np.sum(dax2, axis=0, out=db)
-        np.sum(dah2[:, 2 * H :], axis=0, out=dbhn)
-        dxs = self._buf.get("dxs", (N * T, D), dt)
-        np.matmul(dax2, Wx.T, out=dxs)
-        return dxs.reshape(N, T, D)
+        np.sum(dah[:, :, 2 * H :], axis=(0, 1), out=dbhn)
+        return weight_grads(self._buf, xs, h0, hs, dax, dah, Wx, dWx, dWh, db)

@@ -11,6 +11,7 @@ the elementwise gate arithmetic. Gate order (f, g, i, o) follows the seed's book
 import numpy as np
 
 from rnnlm.layers.buffers import Buffers
+from rnnlm.layers.recurrent import weight_grads
 
 
 def sigmoid(x: np.ndarray, out: np.ndarray) -> np.ndarray:
@@ -95,7 +96,6 @@ class TimeLSTM:
         dWx, dWh, db = self.grads
         xs, h0, c0, gates, hs, cs, tc = self._cache
         N, T, H = dhs.shape
-        D = Wx.shape[0]
         dt = dhs.dtype
         da = self._buf.get("da", (N, T, 4 * H), dt)
         dh = self._buf.zeros("dh", (N, H), dt)
@@ -136,13 +136,4 @@ class TimeLSTM:
             dc *= f  # gradient flowing to c_{t-1}
             np.matmul(d, Wh.T, out=dh)
         self.dh, self.dc = dh.copy(), dc.copy()
-        da2 = da.reshape(N * T, 4 * H)
-        hprev = self._buf.get("hprev", (N, T, H), dt)
-        hprev[:, 0] = h0
-        hprev[:, 1:] = hs[:, :-1]
-        np.matmul(xs.reshape(N * T, D).T, da2, out=dWx)
-        np.matmul(hprev.reshape(N * T, H).T, da2, out=dWh)
-        np.sum(da2, axis=0, out=db)
-        dxs = self._buf.get("dxs", (N * T, D), dt)
-        np.matmul(da2, Wx.T, out=dxs)
-        return dxs.reshape(N, T, D)
+        return weight_grads(self._buf, xs, h0, hs, da, da, Wx, dWx, dWh, db)

@@ -10,9 +10,10 @@ hidden-state gradients, then gets dWx, dWh, db and dxs with one matmul each.
 import numpy as np
 
 from rnnlm.layers.buffers import Buffers
+from rnnlm.layers.recurrent import CarriedState, weight_grads
 
 
-class TimeRNN:
+class TimeRNN(CarriedState):
     """Vanilla tanh RNN layer; ``stateful`` carries the last hidden state to the next window.
 
     Truncated BPTT is just this: with ``stateful=True`` the state ``h`` from the previous
@@ -30,19 +31,6 @@ class TimeRNN:
         self._h0: np.ndarray | None = None
         self._hs: np.ndarray | None = None
         self._buf = Buffers()
-
-    @property
-    def state(self) -> np.ndarray | None:
-        """The carried state (N, H), a copy, or None."""
-        return None if self.h is None else self.h.copy()
-
-    def set_state(self, h: np.ndarray) -> None:
-        """Start the next forward from ``h`` (N, H)."""
-        self.h = h.copy()
-
-    def reset_state(self) -> None:
-        """Start the next forward from zeros."""
-        self.h = None
 
     def forward(self, xs: np.ndarray) -> np.ndarray:
         """xs: (N, T, D) -> hs (N, T, H), in xs' dtype."""
@@ -76,7 +64,6 @@ class TimeRNN:
         dWx, dWh, db = self.grads
         xs, h0, hs = self._xs, self._h0, self._hs
         N, T, H = dhs.shape
-        D = Wx.shape[0]
         dtype = dhs.dtype
         # da_t: gradient of the pre-activation a_t, with tanh'(a_t) = 1 - h_t^2 for all t at once.
         da = self._buf.get("da", (N, T, H), dtype)
@@ -90,14 +77,4 @@ class TimeRNN:
             dat *= tmp
             np.matmul(dat, Wh.T, out=dh)
         self.dh = dh.copy()
-        da2 = da.reshape(N * T, H)
-        # h_{t-1} for every t: h0, then hs shifted by one step.
-        hprev = self._buf.get("hprev", (N, T, H), dtype)
-        hprev[:, 0] = h0
-        hprev[:, 1:] = hs[:, :-1]
-        np.matmul(xs.reshape(N * T, D).T, da2, out=dWx)
-        np.matmul(hprev.reshape(N * T, H).T, da2, out=dWh)
-        np.sum(da2, axis=0, out=db)
-        dxs = self._buf.get("dxs", (N * T, D), dtype)
-        np.matmul(da2, Wx.T, out=dxs)
-        return dxs.reshape(N, T, D)
+        return weight_grads(self._buf, xs, h0, hs, da, da, Wx, dWx, dWh, db)
