@@ -151,6 +151,8 @@ class Trainer:
         self._check_resumable(ckpt)
         try:
             state = TrainState(**ckpt.progress)
+            if state.plateau_ppl is None and state.epoch > 0:  # written before plateau_ppl existed
+                state.plateau_ppl = state.best_valid_ppl
             rng_state = self.rng.bit_generator.state
             if state.rng:
                 self.rng.bit_generator.state = state.rng
