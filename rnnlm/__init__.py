@@ -6,6 +6,7 @@ Library use (the CLI is built on the same calls)::
     lm = rnnlm.load("runs/ptb/best.npz")
     print(lm.perplexity("the company said it expects higher earnings\n"))
     print(lm.generate("the company said", length=20, seed=1))
+    results = rnnlm.train("ptb", "runs/ptb", train={"epochs": 2})  # what `rnnlm train` runs
 """
 
 import os
@@ -18,5 +19,6 @@ os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 __version__ = "0.1.0"
 
 from rnnlm.api import LanguageModel, load
+from rnnlm.training import train
 
-__all__ = ["LanguageModel", "__version__", "load"]
+__all__ = ["LanguageModel", "__version__", "load", "train"]

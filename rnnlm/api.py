@@ -52,11 +52,9 @@ class LanguageModel:
         return ids, oov
 
     def score_ids(self, ids: np.ndarray, oov: int = 0, per_token: bool = False) -> Score:
-        """Score ids (boundary token first) with the checkpoint's evaluation settings."""
-        tc = self.ckpt.train
-        return Score(
-            evaluate(self.model, ids, tc.eval_batch_size, tc.eval_bptt, per_token=per_token), oov
-        )
+        """Score ids (boundary token first) in order, every token from all before it."""
+        result = evaluate(self.model, ids, 1, self.ckpt.train.eval_bptt, per_token=per_token)
+        return Score(result, oov)
 
     def perplexity(self, text: str) -> Score:
         """Score a whole text in order, carrying the state."""

@@ -303,3 +303,22 @@ def test_char_run_resumes_without_repeating_unit(tmp_path, char_corpus):
     resumed = run("train", char_corpus, "--out", out, "--resume", "--max-steps", "8")
     assert resumed.exit_code == 0, resumed.output
     assert checkpoint.load(out / "last.npz").progress["step"] == 8
+
+
+def test_folder_where_a_file_is_expected(tmp_path, word_corpus):
+    result = run("train", word_corpus, "--valid", tmp_path, "--out", tmp_path / "o")
+    assert_one_line_error(result, 1, "is a folder")
+    assert not (tmp_path / "o").exists()
+
+
+def test_library_train_matches_the_cli_contract(tmp_path, word_corpus):
+    import rnnlm
+
+    results = rnnlm.train(
+        str(word_corpus), tmp_path / "lib",
+        model={"embed_dim": 8, "hidden": 8, "dropout": 0.0},
+        train={"batch_size": 4, "bptt": 6, "epochs": 1, "optimizer": "sgd", "lr": 1.0},
+    )  # fmt: skip
+    assert {"best_valid_ppl", "test_ppl", "epochs", "steps", "checkpoint"} <= set(results)
+    lm = rnnlm.load(results["checkpoint"])
+    assert lm.perplexity("the cat sat\n").perplexity > 1
