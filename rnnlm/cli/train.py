@@ -75,7 +75,8 @@ def train(
     test: Annotated[
         Path | None,
         typer.Option(
-            help="Test file, scored with the best model at the end.", rich_help_panel=DATA
+            help="Test file, scored with the best model at the end (default: the corpus's own).",
+            rich_help_panel=DATA,
         ),
     ] = None,
     valid_fraction: Annotated[
