@@ -295,7 +295,9 @@ def _train(ctx: typer.Context, given: dict[str, Any], out: Path, dry_run: bool =
             highlight=False,
         )
         raise typer.Exit(EXIT_SIGINT if got["signal"] == signal.SIGINT else EXIT_SIGTERM)
-    curve = [r.get("valid_ppl", 0.0) for r in run.run.read_metrics() if r.get("kind") == "epoch"]
+    curve = [
+        r.get("valid_ppl", 0.0) for r in run.run.read_metrics() if r.get("kind", "epoch") == "epoch"
+    ]
     if len(curve) > 1:
         err.print(
             f"valid ppl {sparkline(curve)} {curve[0]:.2f} -> {curve[-1]:.2f}", highlight=False
