@@ -144,7 +144,10 @@ def _table(summary: dict, unit: str) -> None:
             fmt(e.get("unigram_perplexity")),
             fmt(e.get("bigram_perplexity")),
         )
-    Console(highlight=False, soft_wrap=True).print(table)
+    out = Console(highlight=False)
+    if not out.is_terminal:  # a pipe or a file: never cut file names to fit 80 columns
+        out = Console(highlight=False, width=200)
+    out.print(table)
 
 
 def _write_per_token(path: Path, lm: LanguageModel, rows: list) -> None:
