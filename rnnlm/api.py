@@ -61,11 +61,16 @@ class LanguageModel:
         ids, oov = self.encode(text)
         return self.score_ids(ids, oov)
 
+    def _open_line_tokens(self, text: str) -> list[str]:
+        """Tokens of text that may stop mid-line: no ``<eos>`` unless it ends with a newline."""
+        toks = tokenize(text, self.unit) if text else []
+        if self.unit == "word" and toks and toks[-1] == EOS and not text.endswith("\n"):
+            toks.pop()
+        return toks
+
     def prompt_ids(self, prompt: str) -> tuple[list[int], list[str]]:
         """Prompt -> (context ids, prompt tokens not in the vocabulary)."""
-        toks = tokenize(prompt, self.unit) if prompt else []
-        if self.unit == "word" and toks and toks[-1] == EOS and not prompt.endswith("\n"):
-            toks.pop()  # a prompt is the start of a line, not a finished one
+        toks = self._open_line_tokens(prompt)
         unknown = [t for t in toks if t not in self.vocab.index]
         ids, _ = self.vocab.encode(toks)
         start = self.boundary_id()
@@ -95,10 +100,7 @@ class LanguageModel:
     def score(self, prompt: str, continuation: str) -> tuple[float, int]:
         """(log-probability in nats, token count) of ``continuation`` right after ``prompt``."""
         context, _ = self.prompt_ids(prompt)
-        toks = tokenize(continuation, self.unit)
-        if self.unit == "word" and toks and toks[-1] == EOS and not continuation.endswith("\n"):
-            toks.pop()
-        ids, _ = self.vocab.encode(toks)
+        ids, _ = self.vocab.encode(self._open_line_tokens(continuation))
         if ids.size == 0:
             return 0.0, 0
         logp = continuation_logprob(self.model, context, ids.tolist())

@@ -11,7 +11,7 @@ def next_token_distribution(
     scores: np.ndarray, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0
 ) -> np.ndarray:
     """scores (V,) -> probabilities (V,) float64, after temperature, top-k and top-p (nucleus)."""
-    z = scores.astype(np.float64) / temperature
+    z = np.asarray(scores, dtype=np.float64) / temperature  # a new array: scores stay as given
     if 0 < top_k < z.size:
         kth = np.partition(z, -top_k)[-top_k]
         z[z < kth] = -np.inf

@@ -69,10 +69,10 @@ def eval_command(
             if rate > OOV_WARN:
                 warn(f"{path}: {rate:.1%} of tokens are not in the vocabulary (scored as <unk>)")
             score = lm.score_ids(ids, oov, per_token=per_token is not None)
-            rows.append((path, ids, score, stats))
+            rows.append((path, ids, score))
         if per_token is not None:
             _write_per_token(per_token, lm, rows)
-    summary = _summary(lm, rows)
+    summary = _summary(lm, rows, stats)
     if as_json:
         echo(json.dumps(summary))
     else:
@@ -97,19 +97,19 @@ def _entry(name: str, result: EvalResult, oov: int, baselines: dict) -> dict:
     }
 
 
-def _summary(lm: LanguageModel, rows: list) -> dict:
+def _summary(lm: LanguageModel, rows: list, stats: NGramStats | None) -> dict:
     files = []
-    for path, ids, score, stats in rows:
+    for path, ids, score in rows:
         base = {}
         if stats is not None:
             base = {"unigram_perplexity": stats.unigram_perplexity(ids),
                     "bigram_perplexity": stats.bigram_perplexity(ids)}  # fmt: skip
         files.append(_entry(str(path), score.result, score.oov, base))
     total = EvalResult(
-        nll=sum(s.result.nll for _, _, s, _ in rows),
-        tokens=sum(s.result.tokens for _, _, s, _ in rows),
+        nll=sum(s.result.nll for _, _, s in rows),
+        tokens=sum(s.result.tokens for _, _, s in rows),
     )
-    out = _entry("total", total, sum(s.oov for _, _, s, _ in rows), {})
+    out = _entry("total", total, sum(s.oov for _, _, s in rows), {})
     del out["file"]
     out["unit"] = lm.unit
     out["files"] = files
@@ -153,7 +153,7 @@ def _table(summary: dict, unit: str) -> None:
 def _write_per_token(path: Path, lm: LanguageModel, rows: list) -> None:
     try:
         with open(path, "w", encoding="utf-8") as f:
-            for src, ids, score, _ in rows:
+            for src, ids, score in rows:
                 predicted = ids[1:]
                 for tok_id, nll in zip(
                     predicted.tolist(), score.result.token_nll.tolist(), strict=True

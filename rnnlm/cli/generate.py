@@ -83,14 +83,16 @@ def generate_command(
         if k:
             out.write("\n")
         out.write(prompt)
-        written = prompt
+        last, tail = prompt[-1:], ""  # the last character written; the end of the sample
         for tok in lm.stream(prompt, length, seed, temperature, top_k, greedy, top_p, rng=rng):
-            piece = detokenize([tok], lm.unit, before=written)  # streamed as sampled
+            piece = detokenize([tok], lm.unit, before=last)  # streamed as sampled
             out.write(piece)
             out.flush()
-            written += piece
-            if stop_text and stop_text in written[len(prompt) :]:
-                break
-        if not written.endswith("\n"):
+            last = piece[-1:] or last
+            if stop_text:  # the stop may start in the last len(stop) - 1 characters before
+                if stop_text in tail + piece:
+                    break
+                tail = (tail + piece)[max(0, len(tail + piece) - len(stop_text) + 1) :]
+        if last != "\n":
             out.write("\n")
     out.flush()
