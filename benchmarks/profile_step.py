@@ -13,7 +13,7 @@ import numpy as np
 from rnnlm.bench import CONFIGS, zipf_stream
 from rnnlm.config import ModelConfig
 from rnnlm.model import RNNLM
-from rnnlm.optim import OPTIMIZERS, clip_grads
+from rnnlm.optim import OPTIMIZERS, clip_scale
 
 
 def main() -> None:
@@ -44,14 +44,15 @@ def main() -> None:
     for _ in range(args.steps):
         t_start = time.perf_counter()
         h = xs
-        for layer in model.layers + model.head[:-1]:
+        for layer in model.layers:
             h = timed(f"forward  {type(layer).__name__}", layer.forward, h)
-        timed("forward  softmax + loss", model.head[-1].forward, h, ts)
-        d = timed("backward softmax + loss", model.head[-1].backward)
-        for layer in reversed(model.layers + model.head[:-1]):
+        head = type(model.head).__name__
+        timed(f"forward  {head} (output layer + loss)", model.head.forward, h, ts)
+        d = timed(f"backward {head}", model.head.backward)
+        for layer in reversed(model.layers):
             d = timed(f"backward {type(layer).__name__}", layer.backward, d)
-        timed("clip", clip_grads, model.grads, 0.25)
-        timed(f"update ({args.optimizer})", opt.step, model.params, model.grads)
+        _, scale = timed("clip (norm)", clip_scale, model.grads, 0.25)
+        timed(f"update ({args.optimizer})", opt.step, model.params, model.grads, scale)
         times["step"].append(time.perf_counter() - t_start)
     total = float(np.median(times["step"][2:]))
     print(f"config {args.config} ({args.cell}, D=H={c['hidden']}, N={N}, T={T}, V={args.vocab}): "

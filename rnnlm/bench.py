@@ -18,7 +18,7 @@ from rnnlm.evaluate import evaluate
 from rnnlm.generate import sample
 from rnnlm.layers.class_softmax import frequency_classes
 from rnnlm.model import CELLS, RNNLM
-from rnnlm.optim import OPTIMIZERS, clip_grads
+from rnnlm.optim import OPTIMIZERS, clip_scale
 
 # The sizes of issue #3's table: D = H, batch N, window T, vocabulary 10,000 (PTB).
 CONFIGS = {
@@ -122,8 +122,7 @@ def bench(
         for xs, ts in batches:
             model.forward(xs, ts)
             model.backward()
-            clip_grads(model.grads, tcfg.clip)
-            opt.step(model.params, model.grads)
+            opt.step(model.params, model.grads, clip_scale(model.grads, tcfg.clip)[1])
         return time.perf_counter() - t0
 
     train = repeat(train_steps, repeats, warmup)

@@ -12,14 +12,13 @@ import numpy as np
 
 from rnnlm.config import ModelConfig
 from rnnlm.layers import (
-    TimeAffine,
     TimeClassSoftmax,
     TimeDropout,
     TimeEmbedding,
     TimeGRU,
     TimeLSTM,
     TimeRNN,
-    TimeSoftmaxWithLoss,
+    TimeSoftmaxHead,
 )
 
 # cell -> (gate blocks per hidden unit, extra params beyond Wx/Wh/b, layer constructor)
@@ -106,19 +105,18 @@ class RNNLM:
             self.layers += [drop, cell]
         self.layers.append(self.drops[-1])
         # the head: hidden states -> scores and loss, over the full vocabulary or by class
+        # (full: TimeAffine and TimeSoftmaxWithLoss fused into one layer, see softmax_head.py)
         if cfg.softmax == "class":
             bounds = np.asarray(cfg.class_bounds)
-            self.head = [TimeClassSoftmax(p["cls.W"], p["cls.b"], W_out, p["out.b"], bounds)]
-            self.out_grad = self.head[0].grads[2]
+            self.head = TimeClassSoftmax(p["cls.W"], p["cls.b"], W_out, p["out.b"], bounds)
+            self.out_grad = self.head.grads[2]
         else:
-            self.affine = TimeAffine(W_out, p["out.b"])
-            self.loss_layer = TimeSoftmaxWithLoss()
-            self.head = [self.affine, self.loss_layer]
-            self.out_grad = self.affine.grads[0]
+            self.head = TimeSoftmaxHead(W_out, p["out.b"])
+            self.out_grad = self.head.grads[0]
         # The same gradient arrays, by parameter name (a tied output matrix has none of its own).
         by_id = {id(v): k for k, v in self.params.items()}
         self.grads: dict[str, np.ndarray] = {}
-        for layer in self.layers + self.head:
+        for layer in [*self.layers, self.head]:
             for param, grad in zip(layer.params, layer.grads, strict=True):
                 if id(param) in by_id:
                     self.grads[by_id[id(param)]] = grad
@@ -147,24 +145,21 @@ class RNNLM:
         Full softmax: logits. Class softmax: log-probabilities.
         """
         h = self._body(xs)
-        return self.head[0].scores(h) if self.cfg.softmax == "class" else self.affine.forward(h)
+        return self.head.scores(h)
 
     def forward(self, xs: np.ndarray, ts: np.ndarray) -> float:
         """xs, ts: (N, T) int ids (targets are inputs shifted by one) -> mean NLL in nats."""
-        h = self._body(xs)
-        if self.cfg.softmax == "class":
-            return self.head[0].forward(h, ts)
-        return self.loss_layer.forward(self.affine.forward(h), ts)
+        return self.head.forward(self._body(xs), ts)
 
     @property
     def token_nll(self) -> np.ndarray:
         """(N, T) per-token NLL of the last forward."""
-        return self.head[-1].token_nll
+        return self.head.token_nll
 
     def backward(self) -> None:
         """Write every gradient of the last forward's loss into ``grads``."""
-        d = self.head[-1].backward()
-        for layer in reversed(self.layers + self.head[:-1]):
+        d = self.head.backward()
+        for layer in reversed(self.layers):
             d = layer.backward(d)
         if self.cfg.tie_weights:
             self.grads["embed.W"] += self.out_grad.T

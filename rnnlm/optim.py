@@ -1,18 +1,27 @@
-"""Optimizers and gradient clipping; one interface: ``step(params, grads)`` over named arrays.
+"""Optimizers and gradient clipping; one interface: ``step(params, grads, scale)``.
 
-Updates run in parallel blocks of each flattened parameter (``rnnlm.parallel``), into
-preallocated temporaries: no allocation per step.
+Clipping does not rewrite the gradients: ``clip_scale`` measures their global norm and returns
+the factor that clips them, and the optimizer applies that factor inside its own update (for
+SGD it folds into the learning rate), so a step makes one pass over the gradients instead of
+three (time-sum scaling, clipping, update). Updates run in parallel blocks of each flattened
+parameter, walked in cache-sized pieces (``rnnlm.parallel``), into preallocated temporaries:
+no allocation per step.
 """
 
 import numpy as np
 
-from rnnlm.parallel import for_blocks
+from rnnlm.parallel import CACHE_ELEMENTS, for_blocks
+
+UPDATE_CHUNK = CACHE_ELEMENTS // 4  # an update touches up to 5 arrays; keep a piece of each cached
 
 
-def clip_grads(grads: dict[str, np.ndarray], max_norm: float) -> float:
-    """Scale all gradients together so their global L2 norm is at most ``max_norm``.
+def clip_scale(
+    grads: dict[str, np.ndarray], max_norm: float, scale: float = 1.0
+) -> tuple[float, float]:
+    """Global L2 norm of ``scale * grads``, and the factor that turns ``grads`` into the
+    clipped gradient: ``scale`` times ``max_norm / norm`` when the norm exceeds ``max_norm``.
 
-    Returns the norm before clipping; ``max_norm <= 0`` only measures it.
+    ``max_norm <= 0`` only measures. The gradients themselves are not modified.
     """
     total = 0.0
     for g in grads.values():
@@ -21,9 +30,19 @@ def clip_grads(grads: dict[str, np.ndarray], max_norm: float) -> float:
         if not np.isfinite(sq):  # float32 overflow: redo this one in float64
             sq = float(np.dot(flat.astype(np.float64), flat.astype(np.float64)))
         total += sq
-    norm = float(np.sqrt(total))
+    norm = abs(scale) * float(np.sqrt(total))
     if max_norm > 0 and norm > max_norm:
-        scale = max_norm / (norm + 1e-6)
+        return norm, scale * max_norm / (norm + 1e-6)
+    return norm, scale
+
+
+def clip_grads(grads: dict[str, np.ndarray], max_norm: float) -> float:
+    """Scale all gradients in place so their global L2 norm is at most ``max_norm``.
+
+    Returns the norm before clipping; ``max_norm <= 0`` only measures it.
+    """
+    norm, scale = clip_scale(grads, max_norm)
+    if scale != 1.0:
         for g in grads.values():
             g *= scale
     return norm
@@ -36,7 +55,11 @@ class SGD:
         self.lr = lr
         self._tmp: dict[str, np.ndarray] = {}
 
-    def step(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
+    def step(
+        self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray], scale: float = 1.0
+    ) -> None:
+        """``W -= lr * scale * dW`` for every parameter (``scale``: from ``clip_scale``)."""
+        rate = self.lr * scale
         for name, W in params.items():
             tmp = self._tmp.get(name)
             if tmp is None or tmp.shape != W.shape or tmp.dtype != W.dtype:
@@ -44,10 +67,10 @@ class SGD:
             w, g, t = W.reshape(-1), grads[name].reshape(-1), tmp.reshape(-1)
 
             def update(b: slice, w=w, g=g, t=t) -> None:
-                np.multiply(g[b], self.lr, out=t[b])
+                np.multiply(g[b], rate, out=t[b])
                 w[b] -= t[b]
 
-            for_blocks(update, w.size, w.size)
+            for_blocks(update, w.size, w.size, chunk=UPDATE_CHUNK)
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """Arrays to store for an exact resume (SGD keeps none beyond the learning rate)."""
@@ -67,7 +90,10 @@ class Adam:
         self.v: dict[str, np.ndarray] = {}
         self._tmp: dict[str, np.ndarray] = {}
 
-    def step(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
+    def step(
+        self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray], scale: float = 1.0
+    ) -> None:
+        """One Adam update with the gradient ``scale * grads`` (``scale``: from ``clip_scale``)."""
         self.t += 1
         b1, b2 = self.beta1, self.beta2
         # bias corrections folded into the step size and epsilon
@@ -85,13 +111,13 @@ class Adam:
 
             def update(b: slice, w=w, g=g, m=m, v=v, tmp=tmp) -> None:
                 mb, vb, tb, gb = m[b], v[b], tmp[b], g[b]
-                # m += (1 - b1) (g - m);  v += (1 - b2) (g^2 - v)
-                np.subtract(gb, mb, out=tb)
-                tb *= 1 - b1
+                # m = b1 m + (1 - b1) s g;  v = b2 v + (1 - b2) s^2 g^2
+                np.multiply(gb, (1 - b1) * scale, out=tb)
+                mb *= b1
                 mb += tb
                 np.multiply(gb, gb, out=tb)
-                tb -= vb
-                tb *= 1 - b2
+                tb *= (1 - b2) * scale * scale
+                vb *= b2
                 vb += tb
                 # w -= step * m / (sqrt(v) + eps)
                 np.sqrt(vb, out=tb)
@@ -100,7 +126,7 @@ class Adam:
                 tb *= step
                 w[b] -= tb
 
-            for_blocks(update, w.size, w.size)
+            for_blocks(update, w.size, w.size, chunk=UPDATE_CHUNK)
 
     def state_dict(self) -> dict[str, np.ndarray]:
         state = {"lr": np.array(self.lr, dtype=np.float64), "t": np.array(self.t, dtype=np.int64)}

@@ -15,6 +15,9 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 MIN_ELEMENTS = 1 << 16  # below this, splitting costs more than it saves
+# Elements of one cache-sized piece (1 MiB of float32). Smaller pieces lose more to Python
+# overhead and GIL hand-offs than they gain in cache hits (measured: benchmarks/README.md).
+CACHE_ELEMENTS = 1 << 18
 REDUCE_PARTS = 4  # partial sums of a reduction: fixed, so sums do not depend on the core count
 
 _pool: ThreadPoolExecutor | None = None
@@ -45,11 +48,21 @@ def blocks(n: int, parts: int) -> list[slice]:
     return [slice(edges[i], edges[i + 1]) for i in range(parts)]
 
 
-def for_blocks(fn: Callable[[slice], None], n: int, size: int) -> None:
+def for_blocks(fn: Callable[[slice], None], n: int, size: int, chunk: int = 0) -> None:
     """Call ``fn(block)`` for row blocks of range(n), in parallel when ``size`` is large.
 
     ``fn`` must only touch rows in its block. The calling thread runs the first block.
+    ``chunk > 0``: each block is walked in slices of at most ``chunk`` rows, so that a chain of
+    elementwise operations in ``fn`` runs on a piece that stays in cache, instead of making one
+    pass through main memory per operation.
     """
+    if chunk > 0:
+        whole = fn
+
+        def fn(block: slice) -> None:
+            for start in range(block.start, block.stop, chunk):
+                whole(slice(start, min(start + chunk, block.stop)))
+
     k = workers()
     if k == 1 or size < MIN_ELEMENTS or n < 2:
         fn(slice(0, n))

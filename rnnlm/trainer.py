@@ -20,7 +20,7 @@ from rnnlm.config import TrainConfig
 from rnnlm.errors import CheckpointError, CorpusError, RnnlmError
 from rnnlm.evaluate import evaluate
 from rnnlm.model import RNNLM
-from rnnlm.optim import OPTIMIZERS, clip_grads
+from rnnlm.optim import OPTIMIZERS, clip_scale
 from rnnlm.run import RunDir
 from rnnlm.vocab import Vocabulary
 
@@ -238,17 +238,17 @@ class Trainer:
                     "stopped without saving; try a smaller --lr or --clip"
                 )
             model.backward()
-            if cfg.loss == "time-sum":  # gradient of the loss summed over T: T x the mean's
-                for g in model.grads.values():
-                    g *= ts.shape[1]
-            norm = clip_grads(model.grads, cfg.clip)
+            # the gradient of the loss summed over T is T x the mean's; the optimizer applies
+            # that factor and the clipping in its update (optim.clip_scale)
+            factor = ts.shape[1] if cfg.loss == "time-sum" else 1.0
+            norm, scale = clip_scale(model.grads, cfg.clip, factor)
             if not math.isfinite(norm):
                 raise TrainingDivergedError(
                     f"gradient norm became {norm} at step {st.step + 1} "
                     f"(lr {self.optimizer.lr:g}); stopped without saving; "
                     "try a smaller --lr or --clip"
                 )
-            self.optimizer.step(model.params, model.grads)
+            self.optimizer.step(model.params, model.grads, scale)
             dt = time.perf_counter() - t0
             st.window += 1
             st.step += 1

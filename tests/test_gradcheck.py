@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from rnnlm import parallel
 from rnnlm.config import ModelConfig
 from rnnlm.gradcheck import numerical_grad, rel_error
 from rnnlm.layers import (
@@ -13,6 +14,7 @@ from rnnlm.layers import (
     TimeGRU,
     TimeLSTM,
     TimeRNN,
+    TimeSoftmaxHead,
     TimeSoftmaxWithLoss,
 )
 from rnnlm.model import RNNLM
@@ -161,6 +163,33 @@ def test_softmax_is_stable_for_huge_scores():
     layer = TimeSoftmaxWithLoss()
     scores = np.array([[[1000.0, 0.0, -1000.0]]], dtype=np.float32)
     assert np.isfinite(layer.forward(scores, np.array([[2]])))
+    assert np.isfinite(layer.backward()).all()
+
+
+@pytest.mark.parametrize("chunk", [1 << 16, 8])  # 8 scores: one row per cached chunk
+def test_softmax_head(monkeypatch, chunk):
+    monkeypatch.setattr(parallel, "CACHE_ELEMENTS", chunk)
+    rng = np.random.default_rng(6)
+    layer = TimeSoftmaxHead(rng.standard_normal((4, 6)), rng.standard_normal(6))
+    xs = rng.standard_normal((2, 3, 4)) * 2
+    ts = np.array([[0, 5, 5], [2, 1, 0]])
+
+    def f():
+        return layer.forward(xs, ts)
+
+    f()
+    dx = layer.backward()
+    assert rel_error(numerical_grad(f, xs), dx) < TOL
+    f()
+    layer.backward()
+    for p, g in zip(layer.params, layer.grads, strict=True):
+        assert rel_error(numerical_grad(f, p), g) < TOL
+
+
+def test_softmax_head_is_stable_for_huge_scores():
+    W = np.array([[1000.0, 0.0, -1000.0]], dtype=np.float32)
+    layer = TimeSoftmaxHead(W, np.zeros(3, np.float32))
+    assert np.isfinite(layer.forward(np.ones((1, 1, 1), np.float32), np.array([[2]])))
     assert np.isfinite(layer.backward()).all()
 
 

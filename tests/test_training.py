@@ -48,7 +48,9 @@ def test_clip_scales_to_max_norm():
 
 
 def test_training_lowers_validation_perplexity():
-    trainer = toy_trainer()
+    # Adam at a sane rate: the helper's lr 1 (for tests of the machinery) makes the outcome
+    # depend on float rounding, epoch to epoch
+    trainer = toy_trainer(lr=0.02)
     reports = []
     trainer.on_epoch = reports.append
     trainer.fit()

@@ -19,6 +19,7 @@ from rnnlm.layers.gru import TimeGRU
 from rnnlm.layers.lstm import TimeLSTM
 from rnnlm.layers.rnn import TimeRNN
 from rnnlm.layers.softmax import TimeSoftmaxWithLoss
+from rnnlm.layers.softmax_head import TimeSoftmaxHead
 
 __all__ = [
     "TimeAffine",
@@ -28,5 +29,6 @@ __all__ = [
     "TimeGRU",
     "TimeLSTM",
     "TimeRNN",
+    "TimeSoftmaxHead",
     "TimeSoftmaxWithLoss",
 ]

@@ -25,8 +25,12 @@ class TimeEmbedding:
     def backward(self, dout: np.ndarray) -> None:
         """dout: (N, T, D) -> None (ids have no gradient); writes dW (V, D).
 
-        Gradients of a repeated id accumulate, hence ``np.add.at`` rather than ``dW[ids] = dout``.
+        Gradients of a repeated id accumulate, hence ``np.add.at`` rather than ``dW[ids] = dout``;
+        on the flattened arrays (one index per element), where numpy's add.at is ~3x faster
+        than on rows, adding in the same order.
         """
         (dW,) = self.grads
+        D = dW.shape[1]
+        flat = (self._ids.reshape(-1, 1).astype(np.intp) * D + np.arange(D)).reshape(-1)
         dW.fill(0)
-        np.add.at(dW, self._ids.reshape(-1), dout.reshape(-1, dW.shape[1]))
+        np.add.at(dW.reshape(-1), flat, dout.reshape(-1))
