@@ -3,8 +3,11 @@
     python -m benchmarks.compare_torch              # S, M, L; rnn and lstm
     python -m benchmarks.compare_torch --configs M --cells rnn --repeats 7
 
-Prints a Markdown table (medians, with min-max spread) for the README. Run it on an otherwise
-idle machine: other processes, and OpenBLAS threads spinning between calls, move these numbers.
+Prints a Markdown table (medians, with min-max spread) for the README. rnnlm's and PyTorch's
+timed repeats alternate (and the matmul roofline runs after each of rnnlm's), so drift in the
+machine's speed hits both sides of a ratio alike; the ratios are medians of per-pair ratios.
+Run it on an otherwise idle machine: other processes, and OpenBLAS threads spinning between
+calls, move these numbers.
 """
 
 import argparse
@@ -15,7 +18,7 @@ import platform
 import numpy as np
 import torch
 
-from benchmarks.torch_reference import torch_train_tokens_per_s
+from benchmarks.torch_reference import torch_train_runner
 from rnnlm.bench import CONFIGS, bench
 from rnnlm.config import ModelConfig, TrainConfig
 
@@ -48,8 +51,7 @@ def main() -> None:
                 dropout=0.0,
             )
             tcfg = TrainConfig(batch_size=c["batch_size"], bptt=c["bptt"], optimizer="sgd", lr=0.1)
-            ours = bench(mcfg, tcfg, steps=args.steps, repeats=args.repeats)
-            theirs = torch_train_tokens_per_s(
+            theirs = torch_train_runner(
                 args.vocab,
                 c["embed_dim"],
                 c["hidden"],
@@ -57,14 +59,18 @@ def main() -> None:
                 c["bptt"],
                 cell,
                 steps=args.steps,
-                repeats=args.repeats,
             )
-            t_med = float(np.median(theirs))
+            ours = bench(mcfg, tcfg, steps=args.steps, repeats=args.repeats, alongside=theirs)
+            tokens = args.steps * c["batch_size"] * c["bptt"]
+            their_tps = [tokens / t for t in ours["alongside_s"]]
+            pairs = zip(ours["train_s"], ours["alongside_s"], strict=True)
+            ratio = float(np.median([theirs_s / ours_s for ours_s, theirs_s in pairs]))
             lo, hi = ours["tokens_per_s_range"]
+            rlo, rhi = ours["roofline_ratio_range"]
             print(
                 f"| {name} | {cell} | {ours['tokens_per_s']:,.0f} ({lo:,.0f}-{hi:,.0f}) | "
-                f"{t_med:,.0f} ({min(theirs):,.0f}-{max(theirs):,.0f}) | "
-                f"{ours['tokens_per_s'] / t_med:.2f}x | {ours['roofline_ratio']:.0%} |",
+                f"{np.median(their_tps):,.0f} ({min(their_tps):,.0f}-{max(their_tps):,.0f}) | "
+                f"{ratio:.2f}x | {ours['roofline_ratio']:.0%} ({rlo:.0%}-{rhi:.0%}) |",
                 flush=True,
             )
 

@@ -4,6 +4,7 @@ PyTorch is an optional extra (``pip install -e '.[torch]'``); rnnlm never import
 """
 
 import time
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -31,7 +32,7 @@ def detach(state):
     return tuple(s.detach() for s in state) if isinstance(state, tuple) else state.detach()
 
 
-def torch_train_tokens_per_s(
+def torch_train_runner(
     V: int,
     D: int,
     H: int,
@@ -40,12 +41,10 @@ def torch_train_tokens_per_s(
     cell: str = "rnn",
     layers: int = 1,
     steps: int = 5,
-    repeats: int = 5,
-    warmup: int = 2,
     lr: float = 0.1,
     clip: float = 0.25,
-) -> list[float]:
-    """Tokens/s of each timed repeat of ``steps`` stateful-TBPTT SGD steps."""
+) -> Callable[[], float]:
+    """A function that runs ``steps`` stateful-TBPTT SGD steps and returns their seconds."""
     torch.manual_seed(0)
     model = TorchLM(V, D, H, cell, layers)
     loss_fn = nn.CrossEntropyLoss()
@@ -69,6 +68,4 @@ def torch_train_tokens_per_s(
                     p.add_(p.grad, alpha=-lr)
         return time.perf_counter() - t0
 
-    for _ in range(warmup):
-        run()
-    return [steps * N * T / run() for _ in range(repeats)]  # fmt: skip
+    return run

@@ -57,7 +57,7 @@ def run_split(model, inputs, targets, T, train, lr=0.0, clip=0.0):
             with torch.no_grad():
                 for p in model.parameters():
                     p.add_(p.grad, alpha=-lr)
-        total += float(loss) * t.numel()
+        total += float(loss.detach()) * t.numel()
         count += t.numel()
     return total / count, time.perf_counter() - t0, count
 

@@ -63,8 +63,9 @@ def step_flops(mcfg: ModelConfig, N: int, T: int) -> float:
     return 3.0 * fwd  # backward: two products of the same size per forward product
 
 
-def matmul_roofline(mcfg: ModelConfig, N: int, T: int, repeats: int, warmup: int) -> Timing:
-    """Seconds numpy needs for one step's matrix products alone, at the same shapes."""
+def matmul_roofline(mcfg: ModelConfig, N: int, T: int) -> Callable[[], float]:
+    """A function that runs one step's matrix products alone, at the same shapes as the
+    model's, and returns the seconds they took."""
     gates = CELLS[mcfg.cell][0]
     D, H, V, M = mcfg.embed_dim, mcfg.hidden, mcfg.vocab_size, N * T
     rng = np.random.default_rng(0)
@@ -77,22 +78,17 @@ def matmul_roofline(mcfg: ModelConfig, N: int, T: int, repeats: int, warmup: int
         a = rng.random((m, k), dtype=np.float32)
         b = rng.random((k, n), dtype=np.float32)
         c = rng.random((m, n), dtype=np.float32)
-        ops.append((a, b, c))
-    da_out = {}
+        ops.append((a, b, c, np.empty_like(b), np.empty_like(a)))
 
     def run() -> float:
         t0 = time.perf_counter()
-        for a, b, c in ops:
+        for a, b, c, db, dx in ops:
             np.matmul(a, b, out=c)  # forward
-            key = (a.shape, b.shape)
-            if key not in da_out:
-                da_out[key] = (np.empty_like(b), np.empty_like(a))
-            db, dx = da_out[key]
             np.matmul(a.T, c, out=db)  # weight gradient
             np.matmul(c, b.T, out=dx)  # input gradient
         return time.perf_counter() - t0
 
-    return repeat(run, repeats, warmup)
+    return run
 
 
 def bench(
@@ -103,8 +99,13 @@ def bench(
     warmup: int = 2,
     gen_tokens: int = 200,
     eval_tokens: int = 20_000,
+    alongside: Callable[[], float] | None = None,
 ) -> dict:
-    """Measure; every figure is a median over ``repeats`` after ``warmup`` runs."""
+    """Measure; every figure is a median over ``repeats`` after ``warmup`` runs.
+
+    ``alongside``: another measurement (returning seconds) to interleave with the training
+    repeats, e.g. another library's step; its seconds come back as ``alongside_s``.
+    """
     rng = np.random.default_rng(tcfg.seed)
     N, T, V = tcfg.batch_size, tcfg.bptt, mcfg.vocab_size
     ids = zipf_stream(V, N * T * (steps + 1) + 1, rng)
@@ -125,7 +126,20 @@ def bench(
             opt.step(model.params, model.grads, clip_scale(model.grads, tcfg.clip)[1])
         return time.perf_counter() - t0
 
-    train = repeat(train_steps, repeats, warmup)
+    # the roofline's products run right after each timed training repeat, so that the
+    # machine's drift (±5-10% here, minute to minute) hits both sides of the ratio alike
+    full = mcfg.softmax == "full"  # the roofline model counts a full softmax's products
+    roof_run = matmul_roofline(mcfg, N, T) if full else None
+    train_s, roof_s, other_s = [], [], []
+    for k in range(warmup + repeats):
+        t = train_steps()
+        r = roof_run() if roof_run else 0.0
+        o = alongside() if alongside else 0.0
+        if k >= warmup:
+            train_s.append(t)
+            roof_s.append(r)
+            other_s.append(o)
+    train = Timing.of(train_s)
     tokens = steps * N * T
     eval_ids = ids[: eval_tokens + 1]
 
@@ -145,13 +159,15 @@ def bench(
     gen = repeat(generate_once, repeats, 1)
     step_s = train.median / steps
     roofline = {"gflops": None, "matmul_gflops": None, "roofline_tokens_per_s": None,
-                "roofline_ratio": None}  # fmt: skip
-    if mcfg.softmax == "full":  # the roofline model counts a full softmax's products
-        roof = matmul_roofline(mcfg, N, T, repeats, warmup)
+                "roofline_ratio": None, "roofline_ratio_range": None}  # fmt: skip
+    if full:
+        roof = Timing.of(roof_s)
+        ratios = Timing.of([r * steps / t for r, t in zip(roof_s, train_s, strict=True)])
         flops = step_flops(mcfg, N, T)
         roofline = {"gflops": flops / step_s / 1e9, "matmul_gflops": flops / roof.median / 1e9,
                     "roofline_tokens_per_s": N * T / roof.median,
-                    "roofline_ratio": roof.median / step_s}  # fmt: skip
+                    "roofline_ratio": ratios.median,
+                    "roofline_ratio_range": [ratios.low, ratios.high]}  # fmt: skip
     return {
         "config": {"cell": mcfg.cell, "layers": mcfg.layers, "embed_dim": mcfg.embed_dim,
                    "hidden": mcfg.hidden, "vocab": V, "batch_size": N, "bptt": T,
@@ -164,4 +180,5 @@ def bench(
         "step_ms": 1e3 * step_s,
         **roofline,
         "repeats": repeats,
+        **({"train_s": train_s, "alongside_s": other_s} if alongside else {}),
     }  # fmt: skip

@@ -156,3 +156,24 @@ def test_python_dash_m_and_version():
     assert proc.returncode == 0 and re.match(r"rnnlm \d+\.\d+\.\d+", proc.stdout)
     for cmd in ("train", "eval", "generate", "info", "plot", "bench"):
         assert run(cmd, "--help").exit_code == 0
+
+
+@pytest.mark.parametrize("softmax", ["full", "class"])
+def test_bench_json_has_the_documented_keys(softmax):
+    """Figures themselves are timings (never asserted); their presence and sanity are."""
+    result = run("bench", "--config", "S", "--vocab", "60", "--embed-dim", "8", "--hidden", "8",
+                 "--batch-size", "2", "--bptt", "3", "--steps", "2", "--repeats", "2",
+                 "--warmup", "1", "--softmax", softmax, "--json")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    r = json.loads(result.stdout)
+    for key in ("tokens_per_s", "eval_tokens_per_s", "generate_ms_per_token", "config"):
+        assert r[key] and (key == "config" or r[key] > 0), key
+    assert r["config"]["hidden"] == 8 and r["config"]["vocab"] == 60
+    lo, hi = r["tokens_per_s_range"]
+    assert lo <= r["tokens_per_s"] <= hi
+    if softmax == "full":
+        assert r["gflops"] > 0 and r["matmul_gflops"] > 0
+        lo, hi = r["roofline_ratio_range"]
+        assert 0 < lo <= r["roofline_ratio"] <= hi
+    else:  # the roofline model counts a full softmax's products only
+        assert r["roofline_ratio"] is None and r["config"]["classes"] > 1
