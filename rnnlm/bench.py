@@ -65,27 +65,43 @@ def step_flops(mcfg: ModelConfig, N: int, T: int) -> float:
 
 def matmul_roofline(mcfg: ModelConfig, N: int, T: int) -> Callable[[], float]:
     """A function that runs one step's matrix products alone, at the same shapes as the
-    model's, and returns the seconds they took."""
+    model's, and returns the seconds they took.
+
+    The products any implementation must make: for the output layer and each layer's input
+    projection (all T steps at once) a forward, a weight-gradient and an input-gradient product;
+    for each recurrence, T small forward products and T small gradient products (sequential by
+    nature) and one weight-gradient product over all T steps.
+    """
     gates = CELLS[mcfg.cell][0]
     D, H, V, M = mcfg.embed_dim, mcfg.hidden, mcfg.vocab_size, N * T
+    G = gates * H
     rng = np.random.default_rng(0)
-    shapes = [(M, H, V)]  # (rows, inner, cols) of each forward product
+    full = [(M, H, V)]  # (rows, inner, cols) of forward products that get all three
+    small = []  # (rows, inner, cols) of the recurrence's forward product
     for i in range(mcfg.layers):
-        shapes.append((M, D if i == 0 else H, gates * H))
-        shapes += [(N, H, gates * H)] * T  # the recurrence: T small products
-    ops = []
-    for m, k, n in shapes:
-        a = rng.random((m, k), dtype=np.float32)
-        b = rng.random((k, n), dtype=np.float32)
+        full.append((M, D if i == 0 else H, G))
+        small.append((N, H, G))
+
+    def arrays(m: int, k: int, n: int) -> tuple[np.ndarray, ...]:
+        a, b = rng.random((m, k), dtype=np.float32), rng.random((k, n), dtype=np.float32)
         c = rng.random((m, n), dtype=np.float32)
-        ops.append((a, b, c, np.empty_like(b), np.empty_like(a)))
+        return a, b, c, np.empty_like(b), np.empty_like(a)
+
+    big_ops = [arrays(*shape) for shape in full]
+    rec_ops = [(arrays(*shape), arrays(M, H, G)) for shape in small]
 
     def run() -> float:
         t0 = time.perf_counter()
-        for a, b, c, db, dx in ops:
+        for a, b, c, db, dx in big_ops:
             np.matmul(a, b, out=c)  # forward
             np.matmul(a.T, c, out=db)  # weight gradient
             np.matmul(c, b.T, out=dx)  # input gradient
+        for (h, Wh, a, _, dh), (hs, _, das, dWh, _) in rec_ops:
+            for _ in range(T):
+                np.matmul(h, Wh, out=a)  # h_{t-1} Wh
+            for _ in range(T):
+                np.matmul(a, Wh.T, out=dh)  # da_t Wh^T
+            np.matmul(hs.T, das, out=dWh)  # dWh over all T steps
         return time.perf_counter() - t0
 
     return run
