@@ -1,4 +1,7 @@
-"""RNNLM: Embedding -> [dropout -> recurrent cell] x K -> dropout -> TimeAffine -> softmax loss.
+"""RNNLM: Embedding -> [dropout -> recurrent cell] x K -> dropout -> affine -> softmax loss.
+
+The output layer and loss are one fused layer, ``TimeSoftmaxHead`` (equal to ``TimeAffine``
+followed by ``TimeSoftmaxWithLoss``), or the class-factored ``TimeClassSoftmax``.
 
 One interface for every cell (``rnn``, ``lstm``, ``gru``): ``forward(xs, ts) -> loss``,
 ``backward()``, ``scores(xs)``, named ``params``/``grads`` (the names are the checkpoint keys),

@@ -2,10 +2,10 @@
 
 Clipping does not rewrite the gradients: ``clip_scale`` measures their global norm and returns
 the factor that clips them, and the optimizer applies that factor inside its own update (for
-SGD it folds into the learning rate), so a step makes one pass over the gradients instead of
-three (time-sum scaling, clipping, update). Updates run in parallel blocks of each flattened
-parameter, walked in cache-sized pieces (``rnnlm.parallel``), into preallocated temporaries:
-no allocation per step.
+SGD it folds into the learning rate), so a step reads the gradients twice (the norm, the update)
+instead of three or four times (time-sum scaling, norm, clipping, update). Updates run in
+parallel blocks of each flattened parameter, walked in cache-sized pieces (``rnnlm.parallel``),
+into preallocated temporaries: no allocation per step.
 """
 
 import numpy as np

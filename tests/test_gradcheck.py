@@ -313,3 +313,15 @@ def test_model_report_quoted_in_readme():
 
     rows = model_report()
     assert len(rows) == 5 and all(err < TOL for _, err in rows)
+
+
+def test_embedding_gradient_whatever_the_weight_layout():
+    """A Fortran-ordered W (e.g. built by hand) still gets its gradient (C-ordered)."""
+    W = np.asfortranarray(np.random.default_rng(0).standard_normal((50, 4)))
+    layer = TimeEmbedding(W)
+    ids = np.array([[1, 1, 7], [49, 0, 1]])
+    layer.forward(ids)
+    layer.backward(np.ones((2, 3, 4)))
+    expected = np.zeros((50, 4))
+    np.add.at(expected, ids.reshape(-1), 1.0)
+    np.testing.assert_array_equal(layer.grads[0], expected)

@@ -10,8 +10,9 @@ class TimeEmbedding:
 
     def __init__(self, W: np.ndarray) -> None:
         self.params = [W]
-        self.grads = [np.zeros_like(W)]
+        self.grads = [np.zeros(W.shape, W.dtype)]  # C order, whatever W's: backward flattens it
         self._ids: np.ndarray | None = None
+        self._cols = np.arange(W.shape[1], dtype=np.intp)
         self._buf = Buffers()
 
     def forward(self, xs: np.ndarray) -> np.ndarray:
@@ -31,6 +32,9 @@ class TimeEmbedding:
         """
         (dW,) = self.grads
         D = dW.shape[1]
-        flat = (self._ids.reshape(-1, 1).astype(np.intp) * D + np.arange(D)).reshape(-1)
+        ids = self._ids.reshape(-1, 1)
+        flat = self._buf.get("flat", (ids.shape[0], D), np.intp)  # ids * D + column
+        np.multiply(ids, D, out=flat)
+        flat += self._cols
         dW.fill(0)
-        np.add.at(dW.reshape(-1), flat, dout.reshape(-1))
+        np.add.at(dW.reshape(-1), flat.reshape(-1), dout.reshape(-1))
