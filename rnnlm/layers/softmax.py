@@ -6,6 +6,21 @@ from rnnlm.layers.buffers import Buffers
 from rnnlm.parallel import for_blocks
 
 
+def exp_rows(src: np.ndarray, dst: np.ndarray, t: np.ndarray, nll: np.ndarray) -> np.ndarray:
+    """The row work of a softmax loss, shared by the plain and the fused layer.
+
+    ``dst = exp(src - rowmax)`` (``dst`` may be ``src``), ``nll = log(rowsum) - (src_t - max)``
+    for the targets ``t``; returns the row sums, shape (rows, 1). The log-sum-exp form stays
+    finite even when a target's probability underflows to 0.
+    """
+    np.subtract(src, np.max(src, axis=1, keepdims=True), out=dst)
+    target = dst[np.arange(dst.shape[0]), t]  # s_t - max, before exponentiation
+    np.exp(dst, out=dst)
+    sums = np.sum(dst, axis=1, keepdims=True)
+    np.subtract(np.log(sums[:, 0]), target, out=nll)
+    return sums
+
+
 class TimeSoftmaxWithLoss:
     """Mean negative log-likelihood of the targets; backward gives (p - onehot) / (N·T).
 
@@ -34,14 +49,7 @@ class TimeSoftmaxWithLoss:
         nll = self._buf.get("nll", (M,), scores.dtype)
 
         def rows(b: slice) -> None:
-            eb = e[b]
-            np.subtract(s2[b], np.max(s2[b], axis=1, keepdims=True), out=eb)
-            target = eb[np.arange(eb.shape[0]), t[b]]  # s_t - max, before exponentiation
-            np.exp(eb, out=eb)
-            np.sum(eb, axis=1, out=sums[b])
-            # log-sum-exp form: finite even when a target's probability underflows to 0
-            np.log(sums[b], out=nll[b])
-            nll[b] -= target
+            sums[b] = exp_rows(s2[b], e[b], t[b], nll[b])[:, 0]
 
         for_blocks(rows, M, M * V)
         self._exp, self._sums, self._ts = e, sums, t

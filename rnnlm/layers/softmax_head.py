@@ -18,6 +18,7 @@ import numpy as np
 
 from rnnlm import parallel
 from rnnlm.layers.buffers import Buffers
+from rnnlm.layers.softmax import exp_rows
 from rnnlm.parallel import for_blocks
 
 
@@ -66,12 +67,7 @@ class TimeSoftmaxHead:
         def rows(c: slice) -> None:
             pc = p[c]
             pc += b
-            pc -= np.max(pc, axis=1, keepdims=True)
-            target = pc[np.arange(pc.shape[0]), t[c]]  # s_t - max, before exponentiation
-            np.exp(pc, out=pc)
-            sums = np.sum(pc, axis=1, keepdims=True)
-            # log-sum-exp form: finite even when a target's probability underflows to 0
-            np.subtract(np.log(sums[:, 0]), target, out=nll[c])
+            sums = exp_rows(pc, pc, t[c], nll[c])
             pc *= np.reciprocal(sums, out=sums)
 
         for_blocks(rows, M, M * V, chunk=max(1, parallel.CACHE_ELEMENTS // V))
