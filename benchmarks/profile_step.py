@@ -2,6 +2,7 @@
 
 python benchmarks/profile_step.py --config M
 python benchmarks/profile_step.py --config M --optimizer adam --cell lstm
+python benchmarks/profile_step.py --preset zaremba-medium   (a published recipe's model and batch)
 """
 
 import argparse
@@ -14,6 +15,7 @@ from rnnlm.bench import CONFIGS, zipf_stream
 from rnnlm.config import ModelConfig
 from rnnlm.model import RNNLM
 from rnnlm.optim import OPTIMIZERS, clip_scale
+from rnnlm.presets import PRESETS
 
 
 def main() -> None:
@@ -22,13 +24,21 @@ def main() -> None:
     ap.add_argument("--cell", default="rnn")
     ap.add_argument("--optimizer", default="sgd")
     ap.add_argument("--vocab", type=int, default=10_000)
+    ap.add_argument("--preset", choices=list(PRESETS), help="profile a preset's model instead")
     ap.add_argument("--steps", type=int, default=12)
     args = ap.parse_args()
     c = CONFIGS[args.config]
+    model_keys = {"embed_dim", "hidden", "cell", "layers", "dropout", "init_scale"}
+    shape = {"embed_dim": c["embed_dim"], "hidden": c["hidden"], "cell": args.cell, "dropout": 0.0}
+    if args.preset:
+        p = PRESETS[args.preset]
+        c = {**c, "batch_size": p["batch_size"], "bptt": p["bptt"], "hidden": p["hidden"]}
+        shape = {k: v for k, v in p.items() if k in model_keys}
+        args.cell, args.optimizer = p["cell"], p["optimizer"]
+        args.config = args.preset
     N, T = c["batch_size"], c["bptt"]
     rng = np.random.default_rng(0)
-    cfg = ModelConfig(vocab_size=args.vocab, embed_dim=c["embed_dim"], hidden=c["hidden"],
-                      cell=args.cell, dropout=0.0)  # fmt: skip
+    cfg = ModelConfig(vocab_size=args.vocab, **shape)
     model = RNNLM(cfg, rng)
     opt = OPTIMIZERS[args.optimizer](0.1 if args.optimizer == "sgd" else 1e-3)
     ids = zipf_stream(args.vocab, 2 * N * T, rng).reshape(2, N, T)

@@ -235,6 +235,21 @@ def test_preset_with_overrides(tmp_path, word_corpus):
     )
 
 
+def test_zaremba_presets_are_the_papers_recipes():
+    """The recipes as issue #4 spells them (the paper's text), so a silent edit fails here."""
+    from rnnlm.presets import preset
+
+    small, medium = preset("zaremba-small"), preset("zaremba-medium")
+    want_small = {"layers": 2, "hidden": 200, "bptt": 20, "batch_size": 20, "lr": 1.0,
+                  "lr_decay": 2.0, "decay_after": 4, "epochs": 13, "clip": 5.0,
+                  "init_scale": 0.1, "dropout": 0.0, "loss": "time-sum"}  # fmt: skip
+    want_medium = {"layers": 2, "hidden": 650, "bptt": 35, "batch_size": 20, "lr": 1.0,
+                   "lr_decay": 1.2, "decay_after": 6, "epochs": 39, "clip": 5.0,
+                   "init_scale": 0.05, "dropout": 0.5, "loss": "time-sum"}  # fmt: skip
+    assert {k: small[k] for k in want_small} == want_small
+    assert {k: medium[k] for k in want_medium} == want_medium
+
+
 def script(*args):
     """The installed entry point itself (``python -m rnnlm``), for errors typer's parser raises."""
     cmd = [sys.executable, "-m", "rnnlm", *map(str, args)]
