@@ -61,8 +61,9 @@ def main() -> None:
         d = timed(f"backward {head}", model.head.backward)
         for layer in reversed(model.layers):
             d = timed(f"backward {type(layer).__name__}", layer.backward, d)
-        _, scale = timed("clip (norm)", clip_scale, model.grads, 0.25)
-        timed(f"update ({args.optimizer})", opt.step, model.params, model.grads, scale)
+        rows = model.grad_rows
+        _, scale = timed("clip (norm)", clip_scale, model.grads, 0.25, 1.0, rows)
+        timed(f"update ({args.optimizer})", opt.step, model.params, model.grads, scale, rows)
         times["step"].append(time.perf_counter() - t_start)
     total = float(np.median(times["step"][2:]))
     print(f"config {args.config} ({args.cell}, D=H={c['hidden']}, N={N}, T={T}, V={args.vocab}): "

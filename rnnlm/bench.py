@@ -139,7 +139,10 @@ def bench(
         for xs, ts in batches:
             model.forward(xs, ts)
             model.backward()
-            opt.step(model.params, model.grads, clip_scale(model.grads, tcfg.clip)[1])
+            rows = model.grad_rows
+            opt.step(
+                model.params, model.grads, clip_scale(model.grads, tcfg.clip, 1.0, rows)[1], rows
+            )
         return time.perf_counter() - t0
 
     # the roofline's products run right after each timed training repeat, so that the

@@ -91,7 +91,8 @@ class RNNLM:
         self.params = params if params is not None else init_params(cfg, rng, dtype)
         p = self.params
         build_cell = CELLS[cfg.cell][2]
-        self.embed = TimeEmbedding(p["embed.W"])
+        # tied: the output layer adds a dense gradient to the embedding's, so no sparse rows
+        self.embed = TimeEmbedding(p["embed.W"], sparse_grad=not cfg.tie_weights)
         self.cells = []
         for i in range(cfg.layers):
             prefix = f"{cfg.cell}.{i}."
@@ -123,6 +124,13 @@ class RNNLM:
             for param, grad in zip(layer.params, layer.grads, strict=True):
                 if id(param) in by_id:
                     self.grads[by_id[id(param)]] = grad
+
+    @property
+    def grad_rows(self) -> dict[str, np.ndarray]:
+        """Parameters whose gradient is zero outside some rows, with those rows (for
+        ``rnnlm.optim``: clip and SGD then read and update only them)."""
+        rows = self.embed.touched
+        return {} if rows is None else {"embed.W": rows}
 
     @property
     def dtype(self) -> np.dtype:

@@ -6,6 +6,10 @@ SGD it folds into the learning rate), so a step reads the gradients twice (the n
 instead of three or four times (time-sum scaling, norm, clipping, update). Updates run in
 parallel blocks of each flattened parameter, walked in cache-sized pieces (``rnnlm.parallel``),
 into preallocated temporaries: no allocation per step.
+
+``rows`` (``RNNLM.grad_rows``) names gradients that are zero outside some rows (an embedding's:
+the ids of one window, ~700 of 10,000 rows): the norm and SGD's update then touch those rows only.
+Adam updates every row whatever the gradient (its moments decay everywhere), so it ignores them.
 """
 
 import numpy as np
@@ -16,7 +20,10 @@ UPDATE_CHUNK = CACHE_ELEMENTS // 4  # an update touches up to 5 arrays; keep a p
 
 
 def clip_scale(
-    grads: dict[str, np.ndarray], max_norm: float, scale: float = 1.0
+    grads: dict[str, np.ndarray],
+    max_norm: float,
+    scale: float = 1.0,
+    rows: dict[str, np.ndarray] | None = None,
 ) -> tuple[float, float]:
     """Global L2 norm of ``scale * grads``, and the factor that turns ``grads`` into the
     clipped gradient: ``scale`` times ``max_norm / norm`` when the norm exceeds ``max_norm``.
@@ -24,8 +31,9 @@ def clip_scale(
     ``max_norm <= 0`` only measures. The gradients themselves are not modified.
     """
     total = 0.0
-    for g in grads.values():
-        flat = g.reshape(-1)
+    rows = rows or {}
+    for name, g in grads.items():
+        flat = (g[rows[name]] if name in rows else g).reshape(-1)
         sq = float(np.dot(flat, flat))
         if not np.isfinite(sq):  # float32 overflow: redo this one in float64
             sq = float(np.dot(flat.astype(np.float64), flat.astype(np.float64)))
@@ -56,11 +64,21 @@ class SGD:
         self._tmp: dict[str, np.ndarray] = {}
 
     def step(
-        self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray], scale: float = 1.0
+        self,
+        params: dict[str, np.ndarray],
+        grads: dict[str, np.ndarray],
+        scale: float = 1.0,
+        rows: dict[str, np.ndarray] | None = None,
     ) -> None:
-        """``W -= lr * scale * dW`` for every parameter (``scale``: from ``clip_scale``)."""
+        """``W -= lr * scale * dW`` for every parameter (``scale``: from ``clip_scale``); for
+        a parameter in ``rows``, only in those rows (the gradient is zero elsewhere)."""
         rate = self.lr * scale
+        rows = rows or {}
         for name, W in params.items():
+            if name in rows:
+                r = rows[name]
+                W[r] -= grads[name][r] * rate
+                continue
             tmp = self._tmp.get(name)
             if tmp is None or tmp.shape != W.shape or tmp.dtype != W.dtype:
                 tmp = self._tmp[name] = np.empty_like(W)
@@ -91,9 +109,15 @@ class Adam:
         self._tmp: dict[str, np.ndarray] = {}
 
     def step(
-        self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray], scale: float = 1.0
+        self,
+        params: dict[str, np.ndarray],
+        grads: dict[str, np.ndarray],
+        scale: float = 1.0,
+        rows: dict[str, np.ndarray] | None = None,
     ) -> None:
-        """One Adam update with the gradient ``scale * grads`` (``scale``: from ``clip_scale``)."""
+        """One Adam update with the gradient ``scale * grads`` (``scale``: from ``clip_scale``).
+
+        ``rows`` is accepted for one interface with SGD and ignored: every row moves."""
         self.t += 1
         b1, b2 = self.beta1, self.beta2
         # bias corrections folded into the step size and epsilon

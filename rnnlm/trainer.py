@@ -241,14 +241,14 @@ class Trainer:
             # the gradient of the loss summed over T is T x the mean's; the optimizer applies
             # that factor and the clipping in its update (optim.clip_scale)
             factor = ts.shape[1] if cfg.loss == "time-sum" else 1.0
-            norm, scale = clip_scale(model.grads, cfg.clip, factor)
+            norm, scale = clip_scale(model.grads, cfg.clip, factor, model.grad_rows)
             if not math.isfinite(norm):
                 raise TrainingDivergedError(
                     f"gradient norm became {norm} at step {st.step + 1} "
                     f"(lr {self.optimizer.lr:g}); stopped without saving; "
                     "try a smaller --lr or --clip"
                 )
-            self.optimizer.step(model.params, model.grads, scale)
+            self.optimizer.step(model.params, model.grads, scale, model.grad_rows)
             dt = time.perf_counter() - t0
             st.window += 1
             st.step += 1

@@ -36,6 +36,50 @@ def test_softmax_head_equals_affine_then_softmax(dtype, V, tied):
     np.testing.assert_allclose(head.scores(xs), affine.forward(xs), rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("fused", [False, True])
+def test_softmax_rows_that_overflow_or_underflow_take_the_shifted_path(monkeypatch, fused):
+    """exp_rows skips the max shift; rows whose exponentials overflow (scores ~ +100) or all
+    underflow (~ -100) must still give the exact loss and gradient, wherever they sit among
+    ordinary rows and cached chunks."""
+    from rnnlm import parallel
+
+    monkeypatch.setattr(parallel, "CACHE_ELEMENTS", 64)  # a few rows per chunk
+    rng = np.random.default_rng(3)
+    N, T, H, V = 3, 5, 4, 11
+    W = rng.standard_normal((H, V)).astype(np.float32)
+    xs = rng.standard_normal((N, T, H)).astype(np.float32)
+    xs[0, 1] *= 60  # scores of tens: exp overflows float32
+    xs[1, 3] = 0
+    b = np.zeros(V, np.float32)
+    b_row = np.full(V, -100.0, np.float32)  # a whole row far below zero: underflows
+    ts = rng.integers(0, V, (N, T))
+    scores = (xs.astype(np.float64) @ W).reshape(N * T, V) + b
+    scores[1 * T + 3] += b_row  # row (1, 3): x = 0, so its scores are the bias alone ...
+    if fused:  # ... which the head shares with every row: give that row its own via x
+        xs[1, 3] = 0
+        W2 = np.vstack([W, np.full((1, V), -100.0, np.float32)])
+        xs = np.concatenate([xs, np.zeros((N, T, 1), np.float32)], axis=2)
+        xs[1, 3, H] = 1.0
+        layer, args = TimeSoftmaxHead(W2, b), (xs, ts)
+    else:
+        layer, args = TimeSoftmaxWithLoss(), (scores.reshape(N, T, V).astype(np.float32), ts)
+    loss = layer.forward(*args)
+    logp = scores - np.log(np.exp(scores - scores.max(1, keepdims=True)).sum(1, keepdims=True))
+    logp -= scores.max(1, keepdims=True)
+    nll = -logp[np.arange(N * T), ts.reshape(-1)]
+    assert np.isfinite(nll).all() and nll[1 * T + 3] == pytest.approx(np.log(V), rel=1e-5)
+    np.testing.assert_allclose(layer.token_nll.reshape(-1), nll, rtol=1e-5, atol=1e-5)
+    assert loss == pytest.approx(nll.mean(), rel=1e-5)
+    d = layer.backward()
+    p = np.exp(logp)
+    p[np.arange(N * T), ts.reshape(-1)] -= 1
+    p /= N * T
+    if fused:
+        np.testing.assert_allclose(d.reshape(N * T, -1), p @ W2.T, rtol=1e-4, atol=1e-5)
+    else:
+        np.testing.assert_allclose(d.reshape(N * T, V), p, rtol=1e-4, atol=1e-6)
+
+
 def adam_reference(w, g, steps, lr, b1=0.9, b2=0.999, eps=1e-8):
     """Adam as the paper writes it, in float64, one array."""
     w, m, v = w.astype(np.float64), np.zeros(w.shape), np.zeros(w.shape)
@@ -72,3 +116,47 @@ def test_clip_scale_leaves_small_gradients_alone():
     g = {"a": np.full(4, 0.1, np.float32)}
     assert clip_scale(g, 5.0, 2.0) == (pytest.approx(0.4), 2.0)
     assert clip_scale(g, 0.0, 1.0)[1] == 1.0  # clip 0: measure only
+
+
+def test_sparse_embedding_gradient_equals_dense_over_windows():
+    """Backward clears only the rows it wrote last time: still the dense gradient, window
+    after window, and ``touched`` holds exactly the nonzero rows."""
+    from rnnlm.layers import TimeEmbedding
+
+    rng = np.random.default_rng(1)
+    W = rng.standard_normal((50, 3))
+    dense, sparse = TimeEmbedding(W.copy()), TimeEmbedding(W.copy(), sparse_grad=True)
+    for ids in (rng.integers(0, 50, (4, 6)), rng.integers(0, 50, (4, 6)), np.zeros((4, 6), int)):
+        dout = rng.standard_normal((4, 6, 3))
+        for layer in (dense, sparse):
+            layer.forward(ids)
+            layer.backward(dout)
+        np.testing.assert_array_equal(sparse.grads[0], dense.grads[0])
+        np.testing.assert_array_equal(sparse.touched, np.unique(ids))
+        assert not sparse.grads[0][np.setdiff1d(np.arange(50), ids)].any()
+
+
+@pytest.mark.parametrize("tie", [False, True])
+def test_training_steps_with_sparse_rows_equal_dense_updates(tie):
+    """Clip and SGD over the embedding's touched rows only == over every row (tied weights:
+    no sparse rows, the output layer's gradient fills the embedding's)."""
+    from rnnlm.config import ModelConfig
+    from rnnlm.model import RNNLM
+
+    cfg = ModelConfig(vocab_size=30, embed_dim=6, hidden=6, dropout=0.0, tie_weights=tie)
+    models = [RNNLM(cfg, np.random.default_rng(0)) for _ in range(2)]
+    rng = np.random.default_rng(2)
+    opts = [OPTIMIZERS["sgd"](0.5) for _ in models]
+    for _ in range(3):
+        xs, ts = rng.integers(0, 10, (2, 4)), rng.integers(0, 30, (2, 4))
+        for model, opt, sparse in zip(models, opts, (False, True), strict=True):
+            model.forward(xs, ts)
+            model.backward()
+            rows = model.grad_rows if sparse else None
+            _, scale = clip_scale(model.grads, 0.05, 1.0, rows)
+            opt.step(model.params, model.grads, scale, rows)
+        assert (models[1].grad_rows == {}) == tie
+        if not tie:  # ids < 10: rows 10.. untouched, and left untouched by the update
+            assert set(models[1].grad_rows["embed.W"]) <= set(range(10))
+        for k in models[0].params:
+            np.testing.assert_allclose(models[1].params[k], models[0].params[k], rtol=1e-6)

@@ -6,11 +6,19 @@ from rnnlm.layers.buffers import Buffers
 
 
 class TimeEmbedding:
-    """Look up one row of ``W`` (V, D) per token id."""
+    """Look up one row of ``W`` (V, D) per token id.
 
-    def __init__(self, W: np.ndarray) -> None:
+    ``sparse_grad``: the gradient is still the dense (V, D) array, but only the rows of the
+    last window's ids (``touched``) can be nonzero, so backward clears just the rows it wrote
+    last time, and clipping and SGD may read and update those rows alone (``rnnlm.optim``).
+    Only for an embedding whose gradient nobody else adds to (not with tied weights).
+    """
+
+    def __init__(self, W: np.ndarray, sparse_grad: bool = False) -> None:
         self.params = [W]
         self.grads = [np.zeros(W.shape, W.dtype)]  # C order, whatever W's: backward flattens it
+        self.sparse_grad = sparse_grad
+        self.touched: np.ndarray | None = None  # sorted unique ids of the last backward
         self._ids: np.ndarray | None = None
         self._cols = np.arange(W.shape[1], dtype=np.intp)
         self._buf = Buffers()
@@ -36,5 +44,9 @@ class TimeEmbedding:
         flat = self._buf.get("flat", (ids.shape[0], D), np.intp)  # ids * D + column
         np.multiply(ids, D, out=flat)
         flat += self._cols
-        dW.fill(0)
+        if self.sparse_grad and self.touched is not None:
+            dW[self.touched] = 0  # every other row is still zero
+        else:
+            dW.fill(0)
         np.add.at(dW.reshape(-1), flat.reshape(-1), dout.reshape(-1))
+        self.touched = np.unique(ids) if self.sparse_grad else None

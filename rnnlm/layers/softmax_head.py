@@ -4,9 +4,9 @@ The same mathematics as the pair ``TimeAffine -> TimeSoftmaxWithLoss`` (tests ho
 arranged so the (N·T, V) score matrix crosses main memory as few times as possible:
 
 - forward: one matmul writes the scores; then, in row chunks small enough to stay in a core's
-  L2 cache, the bias is added and max, exp, row sum, loss and normalisation run while the chunk
-  is cached (the unfused pair makes a pass over the whole matrix for each), in parallel blocks
-  (``rnnlm.parallel``). The probabilities overwrite the scores: one (N·T, V) array in all.
+  L2 cache, the bias is added and exp, row sum, loss and normalisation run while the chunk
+  is cached (no max pass: see ``exp_rows``), in parallel blocks (``rnnlm.parallel``). The
+  probabilities overwrite the scores: one (N·T, V) array in all.
 - backward: ``p - onehot`` is made in place (N·T scattered subtractions). The 1/(N·T) scale of
   the mean goes onto the small matrices instead of the big one, and the bias gradient (column
   sums) comes out of the weight-gradient matmul as one extra row, from a ones column appended
@@ -67,7 +67,11 @@ class TimeSoftmaxHead:
         def rows(c: slice) -> None:
             pc = p[c]
             pc += b
-            sums = exp_rows(pc, pc, t[c], nll[c])
+
+            def rescore(bad: np.ndarray) -> np.ndarray:  # rows exp_rows must redo
+                return x2[c][bad] @ W + b
+
+            sums = exp_rows(pc, pc, t[c], nll[c], rescore)
             pc *= np.reciprocal(sums, out=sums)
 
         for_blocks(rows, M, M * V, chunk=max(1, parallel.CACHE_ELEMENTS // V))
