@@ -30,13 +30,13 @@ def openblas_threads_setter():
     raise SystemExit("no openblas_set_num_threads in numpy's OpenBLAS")
 
 
-def softmax_rows(p, b, t, nll, rows: slice, piece: int) -> None:
+def softmax_rows(p, x, W, b, t, nll, rows: slice, piece: int) -> None:
     """The fused layer's row work (rnnlm.layers.softmax_head), on cache-sized pieces of rows."""
     for start in range(rows.start, rows.stop, piece):
         c = slice(start, min(start + piece, rows.stop))
         pc = p[c]
         pc += b
-        sums = exp_rows(pc, pc, t[c], nll[c])
+        sums = exp_rows(pc, pc, t[c], nll[c], lambda bad, c=c: x[c][bad] @ W + b)
         pc *= np.reciprocal(sums, out=sums)
 
 
@@ -53,8 +53,8 @@ def time_config(name: str, set_threads, pool: ThreadPoolExecutor) -> None:
 
     def both_cores_blas() -> None:
         np.matmul(x, W, out=p)
-        half = pool.submit(softmax_rows, p, b, t, nll, slice(M // 2, M), piece)
-        softmax_rows(p, b, t, nll, slice(0, M // 2), piece)
+        half = pool.submit(softmax_rows, p, x, W, b, t, nll, slice(M // 2, M), piece)
+        softmax_rows(p, x, W, b, t, nll, slice(0, M // 2), piece)
         half.result()
 
     def pipelined(block: int) -> None:
@@ -62,7 +62,7 @@ def time_config(name: str, set_threads, pool: ThreadPoolExecutor) -> None:
             for start in range(r.start, r.stop, block):
                 s = slice(start, min(start + block, r.stop))
                 np.matmul(x[s], W, out=p[s])
-                softmax_rows(p, b, t, nll, s, piece)
+                softmax_rows(p, x, W, b, t, nll, s, piece)
 
         set_threads(1)
         half = pool.submit(rows, slice(M // 2, M))

@@ -36,46 +36,54 @@ def test_softmax_head_equals_affine_then_softmax(dtype, V, tied):
     np.testing.assert_allclose(head.scores(xs), affine.forward(xs), rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("fused", [False, True])
-def test_softmax_rows_that_overflow_or_underflow_take_the_shifted_path(monkeypatch, fused):
-    """exp_rows skips the max shift; rows whose exponentials overflow (scores ~ +100) or all
+@pytest.mark.parametrize(("fused", "big"), [(False, False), (True, False), (True, True)])
+def test_softmax_rows_that_overflow_or_underflow_take_the_shifted_path(monkeypatch, fused, big):
+    """exp_rows skips the max shift; rows whose exponentials overflow (scores ~ +60) or all
     underflow (~ -100) must still give the exact loss and gradient, wherever they sit among
-    ordinary rows and cached chunks."""
+    ordinary rows, cached chunks and (big) the parallel row blocks."""
     from rnnlm import parallel
 
     monkeypatch.setattr(parallel, "CACHE_ELEMENTS", 64)  # a few rows per chunk
     rng = np.random.default_rng(3)
-    N, T, H, V = 3, 5, 4, 11
+    N, T, H, V = (8, 9, 4, 2_000) if big else (3, 5, 4, 11)
+    if big:
+        monkeypatch.setattr(parallel, "MIN_ELEMENTS", 1)
+        monkeypatch.setattr(parallel, "_pool", None)
+        monkeypatch.setenv("RNNLM_THREADS", "2")
     W = rng.standard_normal((H, V)).astype(np.float32)
+    b = rng.standard_normal(V).astype(np.float32)  # nonzero: a rescore must add it back
     xs = rng.standard_normal((N, T, H)).astype(np.float32)
     xs[0, 1] *= 60  # scores of tens: exp overflows float32
-    xs[1, 3] = 0
-    b = np.zeros(V, np.float32)
-    b_row = np.full(V, -100.0, np.float32)  # a whole row far below zero: underflows
+    xs[N - 1, T - 2] *= 40  # another, in the last row block
+    under = [(1, 3), (N - 1, 0)]  # rows whose scores are all ~ -100
     ts = rng.integers(0, V, (N, T))
-    scores = (xs.astype(np.float64) @ W).reshape(N * T, V) + b
-    scores[1 * T + 3] += b_row  # row (1, 3): x = 0, so its scores are the bias alone ...
-    if fused:  # ... which the head shares with every row: give that row its own via x
-        xs[1, 3] = 0
-        W2 = np.vstack([W, np.full((1, V), -100.0, np.float32)])
+    if fused:  # an extra input unit whose weights are -100 everywhere, on for the `under` rows
+        W = np.vstack([W, np.full((1, V), -100.0, np.float32)])
         xs = np.concatenate([xs, np.zeros((N, T, 1), np.float32)], axis=2)
-        xs[1, 3, H] = 1.0
-        layer, args = TimeSoftmaxHead(W2, b), (xs, ts)
+        for n, t in under:
+            xs[n, t] = 0
+            xs[n, t, H] = 1.0
+        scores = (xs.astype(np.float64) @ W).reshape(N * T, V) + b
+        layer, args = TimeSoftmaxHead(W, b), (xs, ts)
     else:
+        scores = (xs.astype(np.float64) @ W).reshape(N * T, V) + b
+        for n, t in under:
+            scores[n * T + t] -= 100 + scores[n * T + t].max()
         layer, args = TimeSoftmaxWithLoss(), (scores.reshape(N, T, V).astype(np.float32), ts)
+    assert (scores.max(1) > 88).sum() >= 1 and (scores.max(1) < -46).sum() == 2
     loss = layer.forward(*args)
-    logp = scores - np.log(np.exp(scores - scores.max(1, keepdims=True)).sum(1, keepdims=True))
-    logp -= scores.max(1, keepdims=True)
+    shift = scores.max(1, keepdims=True)
+    logp = scores - shift - np.log(np.exp(scores - shift).sum(1, keepdims=True))
     nll = -logp[np.arange(N * T), ts.reshape(-1)]
-    assert np.isfinite(nll).all() and nll[1 * T + 3] == pytest.approx(np.log(V), rel=1e-5)
-    np.testing.assert_allclose(layer.token_nll.reshape(-1), nll, rtol=1e-5, atol=1e-5)
+    assert np.isfinite(nll).all()
+    np.testing.assert_allclose(layer.token_nll.reshape(-1), nll, rtol=1e-5, atol=1e-4)
     assert loss == pytest.approx(nll.mean(), rel=1e-5)
     d = layer.backward()
     p = np.exp(logp)
     p[np.arange(N * T), ts.reshape(-1)] -= 1
     p /= N * T
     if fused:
-        np.testing.assert_allclose(d.reshape(N * T, -1), p @ W2.T, rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(d.reshape(N * T, -1), p @ W.T, rtol=1e-4, atol=1e-5)
     else:
         np.testing.assert_allclose(d.reshape(N * T, V), p, rtol=1e-4, atol=1e-6)
 
@@ -160,3 +168,11 @@ def test_training_steps_with_sparse_rows_equal_dense_updates(tie):
             assert set(models[1].grad_rows["embed.W"]) <= set(range(10))
         for k in models[0].params:
             np.testing.assert_allclose(models[1].params[k], models[0].params[k], rtol=1e-6)
+
+
+def test_exp_rows_in_place_needs_rescore_for_rows_to_redo():
+    from rnnlm.layers.softmax import exp_rows
+
+    s = np.array([[200.0, 0.0], [1.0, 2.0]], np.float32)
+    with pytest.raises(ValueError, match="rescore"):
+        exp_rows(s, s, np.array([0, 1]), np.empty(2, np.float32))

@@ -7,10 +7,12 @@ import numpy as np
 from rnnlm.layers.buffers import Buffers
 from rnnlm.parallel import for_blocks
 
-# A row whose exponentials sum to more than this has its largest score above about -55 (with
-# V <= 1e4 tokens), so the terms that underflow are below e^-32 of it: the unshifted sum is exact
-# to float32 rounding. Rows outside (0 < TINY_SUM, finite) take the max-shifted path.
-TINY_SUM = 1e-20
+# The unshifted path is kept for rows whose exponentials sum to between these. Above TINY_SUM
+# the largest score is above about -55 (with V <= 1e4 tokens), so the terms that underflow are
+# below e^-32 of it: the sum is exact to float32 rounding. Below HUGE_SUM, 1/sum and the
+# backward's (1/(N·T))/sum stay normal floats (no subnormal loss of precision). Rows outside
+# (rare: scores all below ~-46 or one above ~+46) take the max-shifted path.
+TINY_SUM, HUGE_SUM = 1e-20, 1e20
 
 
 def exp_rows(
@@ -35,10 +37,15 @@ def exp_rows(
         np.exp(src, out=dst)
     sums = np.einsum("ij->i", dst)[:, None]  # ~3x faster than np.sum(axis=1) here
     ok = sums[:, 0] > TINY_SUM
-    ok &= sums[:, 0] < np.inf
+    ok &= sums[:, 0] < HUGE_SUM  # also False for inf and NaN
     if not ok.all():
         bad = np.flatnonzero(~ok)
-        s = src[bad] if dst is not src else rescore(bad)
+        if not np.shares_memory(src, dst):
+            s = src[bad]
+        elif rescore is None:
+            raise ValueError("exp_rows: dst overwrote src, so rows to redo need rescore")
+        else:
+            s = rescore(bad)
         s = s - np.max(s, axis=1, keepdims=True)
         target[bad] = s[np.arange(len(bad)), t[bad]]
         dst[bad] = np.exp(s)
@@ -50,16 +57,16 @@ def exp_rows(
 class TimeSoftmaxWithLoss:
     """Mean negative log-likelihood of the targets; backward gives (p - onehot) / (N·T).
 
-    Forward keeps ``exp(s - max)`` and its row sums; the division that makes probabilities
-    happens once, in backward, fused with the scaling (one pass over the (N·T, V) array
-    instead of two). Rows are processed in parallel blocks (``rnnlm.parallel``).
+    Forward keeps ``exp(s - shift)`` (see ``exp_rows``) and its row sums; the division that
+    makes probabilities happens once, in backward, fused with the scaling (one pass over the
+    (N·T, V) array instead of two). Rows are processed in parallel blocks (``rnnlm.parallel``).
     """
 
     def __init__(self) -> None:
         self.params: list[np.ndarray] = []
         self.grads: list[np.ndarray] = []
         self.token_nll: np.ndarray | None = None  # (N, T): per-token loss of the last forward
-        self._exp: np.ndarray | None = None  # (N·T, V): exp(s - rowmax)
+        self._exp: np.ndarray | None = None  # (N·T, V): exp(s - shift), shift per row
         self._sums: np.ndarray | None = None  # (N·T,): its row sums
         self._ts: np.ndarray | None = None
         self._buf = Buffers()
