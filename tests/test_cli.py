@@ -220,6 +220,7 @@ def test_preset_with_overrides(tmp_path, word_corpus):
     args = ["--preset", "zaremba-small", "--embed-dim", "8", "--hidden", "8", "--max-steps", "3"]
     result = run("train", word_corpus, "--out", out, *args)
     assert result.exit_code == 0, result.output
+    assert "lstm x2" in result.output and "lr ÷2 per epoch after 4" in result.output
     ck = checkpoint.load(out / "best.npz")
     assert (ck.model.cell, ck.model.layers, ck.model.hidden, ck.model.init_scale) == (
         "lstm",
@@ -278,6 +279,7 @@ def test_cells_and_options_reach_the_checkpoint(tmp_path, word_corpus, cell):
     extra = ["--cell", cell, "--layers", "2", "--tie-weights", "--variational-dropout"]
     result = run("train", word_corpus, "--out", out, *SMALL, *extra, "--dropout", "0.2")
     assert result.exit_code == 0, result.output
+    assert f"model: {cell} x2" in result.output and "0.2, variational, tied |" in result.output
     ck = checkpoint.load(out / "best.npz")
     assert (ck.model.cell, ck.model.layers, ck.model.tie_weights) == (cell, 2, True)
     assert ck.model.variational_dropout and ck.train.optimizer == "sgd"
@@ -294,6 +296,7 @@ def test_class_softmax_run(tmp_path, word_corpus):
     out = tmp_path / "cls"
     result = run("train", word_corpus, "--out", out, *SMALL, "--softmax", "class", "--classes", "4")
     assert result.exit_code == 0, result.output
+    assert "class softmax (4 classes)" in result.output
     ck = checkpoint.load(out / "best.npz")
     assert ck.model.softmax == "class" and len(ck.model.class_bounds) == 5
     assert ck.model.class_bounds[0] == 0 and ck.model.class_bounds[-1] == len(ck.vocab)

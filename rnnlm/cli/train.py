@@ -342,19 +342,32 @@ def memory_estimate(mc: ModelConfig, cfg: TrainConfig) -> int:
     return 4 * (copies * params + acts)
 
 
+def _schedule(cfg: TrainConfig) -> str:
+    """The learning-rate schedule in words, for the summary line."""
+    if cfg.decay_after > 0:
+        return f", lr ÷{cfg.lr_decay:g} per epoch after {cfg.decay_after}"
+    return f", lr ÷{cfg.lr_decay:g} on plateau" if cfg.lr_decay > 1 else ""
+
+
 def _summary(run: TrainingRun) -> None:
     data, trainer = run.corpus, run.trainer
     cfg, mc = trainer.cfg, trainer.model.cfg
     sizes = ", ".join(f"{s} {len(data[s]):,}" for s in ("train", "valid", "test") if s in data)
+    extras = [
+        "variational" if mc.variational_dropout and mc.dropout > 0 else "",
+        "tied" if mc.tie_weights else "",
+        f"class softmax ({len(mc.class_bounds) - 1} classes)" if mc.softmax == "class" else "",
+    ]
     lines = [
         f"corpus: {data.sources['train']} ({data.unit} level) | tokens: {sizes} | "
         f"vocab {len(data.vocab):,}",
         f"model: {mc.cell} x{mc.layers}, D={mc.embed_dim} H={mc.hidden}, dropout {mc.dropout:g}"
-        f"{', tied' if mc.tie_weights else ''} | {trainer.model.num_params():,} parameters | "
+        f"{''.join(', ' + e for e in extras if e)} | {trainer.model.num_params():,} parameters | "
         f"~{memory_estimate(mc, cfg) / 2**20:,.0f} MiB of arrays",
         f"training: N={cfg.batch_size} T={cfg.bptt}, {trainer.windows_per_epoch:,} windows "
         f"({trainer.windows_per_epoch * cfg.batch_size * cfg.bptt:,} tokens) per epoch, "
-        f"{cfg.epochs} epochs | {cfg.optimizer} lr {cfg.lr:g} ({cfg.loss}) clip {cfg.clip:g} | "
+        f"{cfg.epochs} epochs | {cfg.optimizer} lr {cfg.lr:g} ({cfg.loss}) clip {cfg.clip:g}"
+        f"{_schedule(cfg)} | "
         f"out: {run.run.path}",
     ]
     if run.resumed:
