@@ -5,7 +5,7 @@ the factor that clips them, and the optimizer applies that factor inside its own
 SGD it folds into the learning rate), so a step reads the gradients twice (the norm, the update)
 instead of three or four times (time-sum scaling, norm, clipping, update). Updates run in
 parallel blocks of each flattened parameter, walked in cache-sized pieces (``rnnlm.parallel``),
-into preallocated temporaries: no allocation per step.
+into preallocated temporaries: no allocation per step beyond the small copies of sparse rows.
 
 ``rows`` (``RNNLM.grad_rows``) names gradients that are zero outside some rows (an embedding's:
 the ids of one window, ~700 of 10,000 rows): the norm and SGD's update then touch those rows only.

@@ -241,14 +241,15 @@ class Trainer:
             # the gradient of the loss summed over T is T x the mean's; the optimizer applies
             # that factor and the clipping in its update (optim.clip_scale)
             factor = ts.shape[1] if cfg.loss == "time-sum" else 1.0
-            norm, scale = clip_scale(model.grads, cfg.clip, factor, model.grad_rows)
+            rows = model.grad_rows  # untied embedding: only the rows this window touched
+            norm, scale = clip_scale(model.grads, cfg.clip, factor, rows)
             if not math.isfinite(norm):
                 raise TrainingDivergedError(
                     f"gradient norm became {norm} at step {st.step + 1} "
                     f"(lr {self.optimizer.lr:g}); stopped without saving; "
                     "try a smaller --lr or --clip"
                 )
-            self.optimizer.step(model.params, model.grads, scale, model.grad_rows)
+            self.optimizer.step(model.params, model.grads, scale, rows)
             dt = time.perf_counter() - t0
             st.window += 1
             st.step += 1

@@ -353,16 +353,18 @@ def _summary(run: TrainingRun) -> None:
     data, trainer = run.corpus, run.trainer
     cfg, mc = trainer.cfg, trainer.model.cfg
     sizes = ", ".join(f"{s} {len(data[s]):,}" for s in ("train", "valid", "test") if s in data)
-    extras = [
-        "variational" if mc.variational_dropout and mc.dropout > 0 else "",
-        "tied" if mc.tie_weights else "",
-        f"class softmax ({len(mc.class_bounds) - 1} classes)" if mc.softmax == "class" else "",
-    ]
+    extras = ""
+    if mc.variational_dropout and mc.dropout > 0:
+        extras += ", variational"
+    if mc.tie_weights:
+        extras += ", tied"
+    if mc.softmax == "class":
+        extras += f", class softmax ({len(mc.class_bounds) - 1} classes)"
     lines = [
         f"corpus: {data.sources['train']} ({data.unit} level) | tokens: {sizes} | "
         f"vocab {len(data.vocab):,}",
         f"model: {mc.cell} x{mc.layers}, D={mc.embed_dim} H={mc.hidden}, dropout {mc.dropout:g}"
-        f"{''.join(', ' + e for e in extras if e)} | {trainer.model.num_params():,} parameters | "
+        f"{extras} | {trainer.model.num_params():,} parameters | "
         f"~{memory_estimate(mc, cfg) / 2**20:,.0f} MiB of arrays",
         f"training: N={cfg.batch_size} T={cfg.bptt}, {trainer.windows_per_epoch:,} windows "
         f"({trainer.windows_per_epoch * cfg.batch_size * cfg.bptt:,} tokens) per epoch, "
