@@ -26,6 +26,7 @@ class ModelConfig:
     layers: int = 1  # stacked recurrent layers
     dropout: float = 0.3  # before every recurrent layer and after the last (non-recurrent)
     variational_dropout: bool = False  # one dropout mask per sequence, shared by all T steps
+    weight_drop: float = 0.0  # DropConnect on each recurrent matrix Wh, one mask per window
     tie_weights: bool = False  # output matrix = embedding matrix transposed (needs D = H)
     init_scale: float = 0.0  # > 0: every parameter uniform in ±init_scale; 0: per-layer default
     softmax: str = "full"  # full | class (factored by word frequency classes, exact probabilities)
@@ -37,6 +38,8 @@ class ModelConfig:
             raise ConfigError(f"unknown cell '{self.cell}' (choose from: {', '.join(CELLS)})")
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"--dropout must be in [0, 1), got {self.dropout}")
+        if not 0.0 <= self.weight_drop < 1.0:
+            raise ConfigError(f"--weight-drop must be in [0, 1), got {self.weight_drop}")
         if not self.init_scale >= 0.0:
             raise ConfigError(f"--init-scale must be >= 0, got {self.init_scale}")
         if self.softmax not in SOFTMAXES:

@@ -1,5 +1,8 @@
 """RNNLM: Embedding -> [dropout -> recurrent cell] x K -> dropout -> affine -> softmax loss.
 
+Regularisation: dropout on the non-recurrent connections (``TimeDropout``, optionally one mask
+per sequence) and DropConnect on each cell's recurrent matrix (``WeightDrop``).
+
 The output layer and loss are one fused layer, ``TimeSoftmaxHead`` (equal to ``TimeAffine``
 followed by ``TimeSoftmaxWithLoss``), or the class-factored ``TimeClassSoftmax``.
 
@@ -22,6 +25,7 @@ from rnnlm.layers import (
     TimeLSTM,
     TimeRNN,
     TimeSoftmaxHead,
+    WeightDrop,
 )
 
 # cell -> (gate blocks per hidden unit, extra params beyond Wx/Wh/b, layer constructor)
@@ -98,6 +102,10 @@ class RNNLM:
             prefix = f"{cfg.cell}.{i}."
             own = {k[len(prefix) :]: v for k, v in p.items() if k.startswith(prefix)}
             self.cells.append(build_cell(own))
+        # DropConnect on the recurrent matrices (Merity et al. 2017): the recurrent connections
+        self.weight_drops = [WeightDrop(cfg.weight_drop, rng) for _ in self.cells]
+        for cell, wd in zip(self.cells, self.weight_drops, strict=True):
+            cell.weight_drop = wd
         # dropout before every cell and after the last one (Zaremba et al.: non-recurrent only)
         self.drops = [
             TimeDropout(cfg.dropout, rng, variational=cfg.variational_dropout)
@@ -141,7 +149,7 @@ class RNNLM:
 
     def train(self, mode: bool = True) -> None:
         """Dropout on (training) or off (evaluation, generation)."""
-        for drop in self.drops:
+        for drop in [*self.drops, *self.weight_drops]:
             drop.train = mode
 
     def _body(self, xs: np.ndarray) -> np.ndarray:

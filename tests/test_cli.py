@@ -153,6 +153,8 @@ def test_corpus_shorter_than_a_window(tmp_path):
         ("--batch-size", "-2"),
         ("--bptt", "0"),
         ("--dropout", "1.5"),
+        ("--weight-drop", "1"),
+        ("--weight-drop", "-0.1"),
         ("--clip", "-1"),
         ("--epochs", "0"),
         ("--max-vocab", "1"),
@@ -277,12 +279,15 @@ def test_parser_errors_are_one_line(word_corpus, args, needle):
 def test_cells_and_options_reach_the_checkpoint(tmp_path, word_corpus, cell):
     out = tmp_path / cell
     extra = ["--cell", cell, "--layers", "2", "--tie-weights", "--variational-dropout"]
+    extra += ["--weight-drop", "0.25"]
     result = run("train", word_corpus, "--out", out, *SMALL, *extra, "--dropout", "0.2")
     assert result.exit_code == 0, result.output
-    assert f"model: {cell} x2" in result.output and "0.2, variational, tied |" in result.output
+    assert f"model: {cell} x2" in result.output
+    assert "0.2, variational, weight drop 0.25, tied |" in result.output
     ck = checkpoint.load(out / "best.npz")
     assert (ck.model.cell, ck.model.layers, ck.model.tie_weights) == (cell, 2, True)
     assert ck.model.variational_dropout and ck.train.optimizer == "sgd"
+    assert ck.model.weight_drop == 0.25
     assert "out.W" not in ck.params
     assert run("generate", out / "best.npz", "--length", "5").exit_code == 0
 

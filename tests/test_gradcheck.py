@@ -1,5 +1,7 @@
 """Every layer and the whole model against central differences, in float64."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -16,6 +18,7 @@ from rnnlm.layers import (
     TimeRNN,
     TimeSoftmaxHead,
     TimeSoftmaxWithLoss,
+    WeightDrop,
 )
 from rnnlm.model import RNNLM
 
@@ -119,6 +122,46 @@ def test_gated_cells(cls, gates, extra):
         )
     else:
         assert rel_error(numerical_grad(f, state), layer.dh) < TOL
+
+
+@pytest.mark.parametrize("cls, gates, extra", [(TimeRNN, 1, 0), (TimeLSTM, 4, 0), (TimeGRU, 3, 1)])
+def test_cells_with_weight_drop_fixed_mask(cls, gates, extra):
+    layer, rng = _gated(cls, gates, extra, seed=11)
+    layer.weight_drop = WeightDrop(0.4, np.random.default_rng(5))
+    layer.forward(rng.standard_normal((2, 3, 3)))  # a carried state and a mask
+    layer.weight_drop.reuse_mask = True
+    keep = layer.weight_drop.weights != 0
+    assert 0 < keep.mean() < 1  # some weights dropped, some kept
+    state = layer.state
+    xs, R = rng.standard_normal((2, 5, 3)), rng.standard_normal((2, 5, 4))
+
+    def f():
+        layer.set_state(state)
+        return float(np.sum(layer.forward(xs) * R))
+
+    f()
+    dxs = layer.backward(R)
+    for p, g in zip(layer.params, layer.grads, strict=True):
+        assert rel_error(numerical_grad(f, p), g) < TOL
+    assert rel_error(numerical_grad(f, xs), dxs) < TOL
+    assert np.all(layer.grads[1][~keep] == 0)  # a dropped weight gets no gradient
+
+
+def test_weight_drop_masks_and_evaluation():
+    W = np.random.default_rng(0).standard_normal((40, 50))
+    wd = WeightDrop(0.3, np.random.default_rng(1))
+    a = wd.forward(W).copy()
+    b = wd.forward(W).copy()
+    assert not np.array_equal(a == 0, b == 0)  # a new mask per forward (window)
+    assert abs((a == 0).mean() - 0.3) < 0.05
+    np.testing.assert_allclose(a[a != 0], W[a != 0] / 0.7)  # kept weights scaled by 1/(1-p)
+    wd.train = False
+    assert wd.forward(W) is W  # evaluation: the weights themselves
+    dW = np.ones_like(W)
+    wd.backward(dW)
+    assert np.all(dW == 1)
+    with pytest.raises(ValueError):
+        WeightDrop(1.0, np.random.default_rng(0))
 
 
 def test_rnn_float32_stays_float32():
@@ -237,14 +280,21 @@ def test_whole_model(kw):
         assert rel_error(numerical_grad(f, p), model.grads[name]) < TOL, name
 
 
-@pytest.mark.parametrize("variational", [False, True])
-def test_whole_model_with_dropout_mask_fixed(variational):
-    model, xs, ts = model_and_data(
-        layers=2, dropout=0.3, cell="lstm", variational_dropout=variational
-    )
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"variational_dropout": False},
+        {"variational_dropout": True},
+        {"cell": "rnn", "weight_drop": 0.4},
+        {"cell": "gru", "weight_drop": 0.4, "variational_dropout": True},
+    ],
+    ids=lambda kw: "-".join(f"{k}={v}" for k, v in kw.items()),
+)
+def test_whole_model_with_dropout_mask_fixed(kw):
+    model, xs, ts = model_and_data(**{"layers": 2, "dropout": 0.3, "cell": "lstm", **kw})
     model.reset_state()
     model.forward(xs, ts)
-    for drop in model.drops:
+    for drop in [*model.drops, *model.weight_drops]:
         drop.reuse_mask = True
 
     def f():
@@ -312,7 +362,7 @@ def test_model_report_quoted_in_readme():
     from rnnlm.gradcheck import model_report
 
     rows = model_report()
-    assert len(rows) == 5 and all(err < TOL for _, err in rows)
+    assert len(rows) == 6 and all(err < TOL for _, err in rows)
 
 
 def test_embedding_gradient_whatever_the_weight_layout():
@@ -325,3 +375,17 @@ def test_embedding_gradient_whatever_the_weight_layout():
     expected = np.zeros((50, 4))
     np.add.at(expected, ids.reshape(-1), 1.0)
     np.testing.assert_array_equal(layer.grads[0], expected)
+
+
+def test_weight_drop_is_off_at_evaluation():
+    """``model.train(False)`` (eval, generate) uses the full recurrent matrices."""
+    plain, xs, ts = model_and_data(cell="lstm", layers=2)
+    cfg = dataclasses.replace(plain.cfg, weight_drop=0.5)
+    dropped = RNNLM(cfg, np.random.default_rng(3), np.float64, params=plain.params)
+    for model in (plain, dropped):
+        model.reset_state()
+    assert abs(plain.forward(xs, ts) - dropped.forward(xs, ts)) > 1e-6  # training: dropped
+    dropped.train(False)
+    for model in (plain, dropped):
+        model.reset_state()
+    assert plain.forward(xs, ts) == dropped.forward(xs, ts)

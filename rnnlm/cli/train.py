@@ -140,6 +140,14 @@ def train(
             rich_help_panel=MODEL,
         ),
     ] = M.variational_dropout,
+    weight_drop: Annotated[
+        float,
+        typer.Option(
+            help="DropConnect on each recurrent matrix Wh: drop each weight with this "
+            "probability, one mask per window (Merity et al. 2017; 0: off).",
+            rich_help_panel=MODEL,
+        ),
+    ] = M.weight_drop,
     tie_weights: Annotated[
         bool,
         typer.Option(
@@ -356,6 +364,8 @@ def _summary(run: TrainingRun) -> None:
     extras = ""
     if mc.variational_dropout and mc.dropout > 0:
         extras += ", variational"
+    if mc.weight_drop > 0:
+        extras += f", weight drop {mc.weight_drop:g}"
     if mc.tie_weights:
         extras += ", tied"
     if mc.softmax == "class":

@@ -20,6 +20,7 @@ from rnnlm.layers.lstm import TimeLSTM
 from rnnlm.layers.rnn import TimeRNN
 from rnnlm.layers.softmax import TimeSoftmaxWithLoss
 from rnnlm.layers.softmax_head import TimeSoftmaxHead
+from rnnlm.layers.weight_drop import WeightDrop
 
 __all__ = [
     "TimeAffine",
@@ -31,4 +32,5 @@ __all__ = [
     "TimeRNN",
     "TimeSoftmaxHead",
     "TimeSoftmaxWithLoss",
+    "WeightDrop",
 ]

@@ -11,6 +11,7 @@ import numpy as np
 from rnnlm.layers.buffers import Buffers
 from rnnlm.layers.lstm import sigmoid
 from rnnlm.layers.recurrent import CarriedState, weight_grads
+from rnnlm.layers.weight_drop import WeightDrop
 
 
 class TimeGRU(CarriedState):
@@ -22,6 +23,7 @@ class TimeGRU(CarriedState):
         self.params = [Wx, Wh, b, bhn]
         self.grads = [np.zeros_like(p) for p in self.params]
         self.stateful = stateful
+        self.weight_drop = WeightDrop()  # DropConnect on Wh (off unless the model sets p)
         self.h: np.ndarray | None = None
         self.dh: np.ndarray | None = None
         self._buf = Buffers()
@@ -30,6 +32,7 @@ class TimeGRU(CarriedState):
     def forward(self, xs: np.ndarray) -> np.ndarray:
         """xs: (N, T, D) -> hs (N, T, H), in xs' dtype."""
         Wx, Wh, b, bhn = self.params
+        Wh = self.weight_drop.forward(Wh)
         N, T, D = xs.shape
         H = Wh.shape[0]
         dt = xs.dtype
@@ -68,6 +71,7 @@ class TimeGRU(CarriedState):
     def backward(self, dhs: np.ndarray) -> np.ndarray:
         """dhs: (N, T, H) -> dxs (N, T, D); writes dWx, dWh, db, dbhn."""
         Wx, Wh, _, _ = self.params
+        Wh = self.weight_drop.weights  # the matrix forward used (dropped or not)
         dWx, dWh, db, dbhn = self.grads
         xs, h0, gates, hn, hs = self._cache
         N, T, H = dhs.shape
@@ -109,4 +113,6 @@ class TimeGRU(CarriedState):
             dh += tmp
         self.dh = dh.copy()
         np.sum(dah[:, :, 2 * H :], axis=(0, 1), out=dbhn)
-        return weight_grads(self._buf, xs, h0, hs, dax, dah, Wx, dWx, dWh, db)
+        dxs = weight_grads(self._buf, xs, h0, hs, dax, dah, Wx, dWx, dWh, db)
+        self.weight_drop.backward(dWh)
+        return dxs

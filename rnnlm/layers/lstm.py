@@ -12,6 +12,7 @@ import numpy as np
 
 from rnnlm.layers.buffers import Buffers
 from rnnlm.layers.recurrent import weight_grads
+from rnnlm.layers.weight_drop import WeightDrop
 
 
 def sigmoid(x: np.ndarray, out: np.ndarray) -> np.ndarray:
@@ -30,6 +31,7 @@ class TimeLSTM:
         self.params = [Wx, Wh, b]
         self.grads = [np.zeros_like(Wx), np.zeros_like(Wh), np.zeros_like(b)]
         self.stateful = stateful
+        self.weight_drop = WeightDrop()  # DropConnect on Wh (off unless the model sets p)
         self.h: np.ndarray | None = None  # (N, H) carried state ...
         self.c: np.ndarray | None = None  # ... and carried memory cell
         self.dh: np.ndarray | None = None  # gradients of the initial h and c (for checks)
@@ -52,6 +54,7 @@ class TimeLSTM:
     def forward(self, xs: np.ndarray) -> np.ndarray:
         """xs: (N, T, D) -> hs (N, T, H), in xs' dtype."""
         Wx, Wh, b = self.params
+        Wh = self.weight_drop.forward(Wh)
         N, T, D = xs.shape
         H = Wh.shape[0]
         dt = xs.dtype
@@ -93,6 +96,7 @@ class TimeLSTM:
     def backward(self, dhs: np.ndarray) -> np.ndarray:
         """dhs: (N, T, H) -> dxs (N, T, D); writes dWx (D, 4H), dWh (H, 4H), db (4H,)."""
         Wx, Wh, _ = self.params
+        Wh = self.weight_drop.weights  # the matrix forward used (dropped or not)
         dWx, dWh, db = self.grads
         xs, h0, c0, gates, hs, cs, tc = self._cache
         N, T, H = dhs.shape
@@ -136,4 +140,6 @@ class TimeLSTM:
             dc *= f  # gradient flowing to c_{t-1}
             np.matmul(d, Wh.T, out=dh)
         self.dh, self.dc = dh.copy(), dc.copy()
-        return weight_grads(self._buf, xs, h0, hs, da, da, Wx, dWx, dWh, db)
+        dxs = weight_grads(self._buf, xs, h0, hs, da, da, Wx, dWx, dWh, db)
+        self.weight_drop.backward(dWh)
+        return dxs

@@ -11,6 +11,7 @@ import numpy as np
 
 from rnnlm.layers.buffers import Buffers
 from rnnlm.layers.recurrent import CarriedState, weight_grads
+from rnnlm.layers.weight_drop import WeightDrop
 
 
 class TimeRNN(CarriedState):
@@ -25,6 +26,7 @@ class TimeRNN(CarriedState):
         self.params = [Wx, Wh, b]
         self.grads = [np.zeros_like(Wx), np.zeros_like(Wh), np.zeros_like(b)]
         self.stateful = stateful
+        self.weight_drop = WeightDrop()  # DropConnect on Wh (off unless the model sets p)
         self.h: np.ndarray | None = None  # (N, H): state carried to the next forward
         self.dh: np.ndarray | None = None  # (N, H): gradient of the initial state
         self._xs: np.ndarray | None = None
@@ -35,6 +37,7 @@ class TimeRNN(CarriedState):
     def forward(self, xs: np.ndarray) -> np.ndarray:
         """xs: (N, T, D) -> hs (N, T, H), in xs' dtype."""
         Wx, Wh, b = self.params
+        Wh = self.weight_drop.forward(Wh)
         N, T, D = xs.shape
         H = Wh.shape[0]
         dtype = xs.dtype
@@ -61,6 +64,7 @@ class TimeRNN(CarriedState):
     def backward(self, dhs: np.ndarray) -> np.ndarray:
         """dhs: (N, T, H) -> dxs (N, T, D); writes dWx (D, H), dWh (H, H), db (H,)."""
         Wx, Wh, _ = self.params
+        Wh = self.weight_drop.weights  # the matrix forward used (dropped or not)
         dWx, dWh, db = self.grads
         xs, h0, hs = self._xs, self._h0, self._hs
         N, T, H = dhs.shape
@@ -77,4 +81,6 @@ class TimeRNN(CarriedState):
             dat *= tmp
             np.matmul(dat, Wh.T, out=dh)
         self.dh = dh.copy()
-        return weight_grads(self._buf, xs, h0, hs, da, da, Wx, dWx, dWh, db)
+        dxs = weight_grads(self._buf, xs, h0, hs, da, da, Wx, dWx, dWh, db)
+        self.weight_drop.backward(dWh)
+        return dxs
