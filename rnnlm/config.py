@@ -77,6 +77,7 @@ class TrainConfig:
     loss: str = "mean"  # mean over the N·T tokens | time-sum: summed over T, mean over N (Zaremba)
     lr_decay: float = 4.0  # divide lr by this when validation perplexity does not improve ...
     decay_after: int = 0  # ... or, if > 0, after every epoch past this one (Zaremba's schedule)
+    ema: float = 0.0  # > 0: validate, test and keep as best an average of the weights, this decay
     seed: int = 1234
     max_steps: int = 0  # stop after this many updates (0: no limit)
     log_every: int = 0  # also log a step record to metrics.jsonl every this many steps (0: off)
@@ -96,6 +97,8 @@ class TrainConfig:
             raise ConfigError(f"--clip must be >= 0 (0 disables clipping), got {self.clip}")
         if not self.lr_decay >= 1.0:
             raise ConfigError(f"--lr-decay must be >= 1, got {self.lr_decay}")
+        if not 0.0 <= self.ema < 1.0:
+            raise ConfigError(f"--ema must be in [0, 1) (0: off), got {self.ema}")
         if self.loss not in LOSSES:
             raise ConfigError(f"unknown --loss '{self.loss}' (choose from: {', '.join(LOSSES)})")
         if self.decay_after < 0:

@@ -5,6 +5,7 @@ draws the progress. Everything it needs to continue exactly where it stopped (pa
 optimizer, schedule, position in the data, carried hidden state, RNG) goes into ``last.npz``.
 """
 
+import contextlib
 import hashlib
 import math
 import time
@@ -13,6 +14,7 @@ from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
 
+from rnnlm.averaging import ParamEMA
 from rnnlm.baselines import NGramStats
 from rnnlm.batching import batchify, num_windows, windows
 from rnnlm.checkpoint import Checkpoint
@@ -120,6 +122,8 @@ class Trainer:
         sha1 = hashlib.sha1(train_ids.tobytes()).hexdigest()
         self.extra: dict = {"train_tokens": len(train_ids), "train_sha1": sha1}
         self.optimizer = OPTIMIZERS[cfg.optimizer](cfg.lr)
+        # --ema: an average of the weights for validation, best.npz and test (averaging.py)
+        self.ema = ParamEMA(model.params, cfg.ema) if cfg.ema > 0 else None
         self.state = TrainState(lr=cfg.lr)
         self._stop = False
         self._last_save = time.monotonic()
@@ -140,11 +144,23 @@ class Trainer:
             vocab=self.vocab,
             params=self.model.params,
             progress=asdict(self.state),
-            optim=self.optimizer.state_dict() if resumable else {},
+            optim=self._optim_state() if resumable else {},
             state=state,
             stats=self.stats,
             extra=self.extra,
         )
+
+    def _optim_state(self) -> dict[str, np.ndarray]:
+        state = self.optimizer.state_dict()
+        if self.ema is not None:
+            state.update(self.ema.state_dict())
+        return state
+
+    def _averaged(self) -> contextlib.AbstractContextManager:
+        """Within: the model holds the averaged weights (``--ema``), or its own if off."""
+        if self.ema is None:
+            return contextlib.nullcontext()
+        return self.ema.swapped_in(self.model.params)
 
     def restore(self, ckpt: Checkpoint) -> None:
         """Continue from a resumable checkpoint written by ``checkpoint()``."""
@@ -163,6 +179,8 @@ class Trainer:
             self.model.params[name][...] = value
         self.state = state
         self.optimizer.load_state_dict(ckpt.optim)
+        if self.ema is not None:
+            self.ema.load_state_dict(ckpt.optim)
         self.model.set_state(ckpt.state if ckpt.state else [None] * len(self.model.cells))
 
     def _check_resumable(self, ckpt: Checkpoint) -> None:
@@ -185,9 +203,12 @@ class Trainer:
         if "lr" not in ckpt.optim:
             raise CheckpointError("optimizer state has no learning rate")
         params = self.model.params
+        if (self.ema is not None) != ("ema_t" in ckpt.optim):
+            raise CheckpointError("checkpoint's weight average (--ema) does not match the run")
         for key, value in ckpt.optim.items():
-            if key[:2] in ("m.", "v."):  # per-parameter moments (Adam)
-                ok = key[2:] in params and value.shape == params[key[2:]].shape
+            name = key.partition(".")[2]
+            if key.startswith(("m.", "v.", "ema.")):  # per-parameter moments (Adam), average
+                ok = name in params and value.shape == params[name].shape
             else:  # scalars: lr, step count
                 ok = value.shape == ()
             if not ok:
@@ -250,6 +271,8 @@ class Trainer:
                     "try a smaller --lr or --clip"
                 )
             self.optimizer.step(model.params, model.grads, scale, rows)
+            if self.ema is not None:
+                self.ema.update(model.params)
             dt = time.perf_counter() - t0
             st.window += 1
             st.step += 1
@@ -291,9 +314,10 @@ class Trainer:
         cfg, st = self.cfg, self.state
         t0 = time.perf_counter()
         carried = self.model.get_state()
-        valid = evaluate(
-            self.model, self.valid_ids, cfg.eval_batch_size, cfg.eval_bptt, self.on_eval
-        )
+        with self._averaged():
+            valid = evaluate(
+                self.model, self.valid_ids, cfg.eval_batch_size, cfg.eval_bptt, self.on_eval
+            )
         self.model.set_state(carried)
         st.seconds += time.perf_counter() - t0
         ppl = valid.perplexity
@@ -338,7 +362,8 @@ class Trainer:
             st.epoch_nll, st.epoch_tokens, st.epoch_seconds = 0.0, 0, 0.0
             self.model.reset_state()
         if improved:
-            self._save("best", resumable=False)
+            with self._averaged():  # best.npz holds the weights just validated
+                self._save("best", resumable=False)
         self._save("last")
         if self.run:
             self.run.log(report.record())

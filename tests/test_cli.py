@@ -154,6 +154,8 @@ def test_corpus_shorter_than_a_window(tmp_path):
         ("--bptt", "0"),
         ("--dropout", "1.5"),
         ("--weight-drop", "1"),
+        ("--ema", "1"),
+        ("--ema", "-0.5"),
         ("--weight-drop", "-0.1"),
         ("--clip", "-1"),
         ("--epochs", "0"),
@@ -290,6 +292,15 @@ def test_cells_and_options_reach_the_checkpoint(tmp_path, word_corpus, cell):
     assert ck.model.weight_drop == 0.25
     assert "out.W" not in ck.params
     assert run("generate", out / "best.npz", "--length", "5").exit_code == 0
+
+
+def test_ema_run(tmp_path, word_corpus):
+    out = tmp_path / "ema"
+    result = run("train", word_corpus, "--out", out, *SMALL, "--ema", "0.9", "--json")
+    assert result.exit_code == 0, result.output
+    assert ", ema 0.9 |" in result.stderr
+    assert checkpoint.load(out / "last.npz").train.ema == 0.9
+    assert run("eval", out / "best.npz", word_corpus).exit_code == 0
 
 
 def test_tie_weights_needs_equal_sizes(tmp_path, word_corpus):

@@ -7,8 +7,10 @@ import numpy as np
 import pytest
 
 from rnnlm import checkpoint
+from rnnlm.averaging import ParamEMA
 from rnnlm.config import ModelConfig
 from rnnlm.errors import CheckpointError
+from rnnlm.evaluate import evaluate
 from rnnlm.model import RNNLM
 from rnnlm.optim import SGD, clip_grads
 from rnnlm.run import RunDir
@@ -154,3 +156,65 @@ def test_resume_refuses_a_different_training_split(tmp_path):
     other.extra["train_sha1"] = "0" * 40
     with pytest.raises(CheckpointError, match="training split differs"):
         other.restore(checkpoint.load(tmp_path / "r" / "last.npz"))
+
+
+def test_ema_average_and_swap():
+    params = {"a": np.zeros(3, np.float32), "b": np.ones((2, 2), np.float32)}
+    ema = ParamEMA(params, 0.9)
+    expected = {k: v.astype(np.float64) for k, v in params.items()}
+    for t in range(100):
+        for v in params.values():
+            v += 1.0
+        d = min(0.9, (1 + t) / (10 + t))  # warm-up, then the decay itself
+        for k, v in params.items():
+            expected[k] = d * expected[k] + (1 - d) * v
+        ema.update(params)
+    for k in params:
+        np.testing.assert_allclose(ema.avg[k], expected[k], rtol=1e-6)
+    assert ema.current_decay() == 0.9
+    raw = {k: v.copy() for k, v in params.items()}
+    with ema.swapped_in(params):
+        np.testing.assert_array_equal(params["a"], ema.avg["a"])
+    for k in params:  # the raw weights come back bit for bit
+        np.testing.assert_array_equal(params[k], raw[k])
+
+
+def test_ema_weights_are_validated_and_saved_as_best(tmp_path):
+    trainer = toy_trainer(run=RunDir(tmp_path / "r"), ema=0.95, epochs=1)
+    reports = []
+    trainer.on_epoch = reports.append
+    trainer.fit()
+    best = checkpoint.load(tmp_path / "r" / "best.npz")
+    last = checkpoint.load(tmp_path / "r" / "last.npz")
+    for name, value in best.params.items():
+        np.testing.assert_array_equal(value, trainer.ema.avg[name])
+        np.testing.assert_array_equal(last.params[name], trainer.model.params[name])
+    assert not np.array_equal(best.params["out.W"], last.params["out.W"])
+    # the reported validation perplexity is that of the averaged weights in best.npz
+    model = RNNLM(best.model, np.random.default_rng(0), params=best.params)
+    cfg = trainer.cfg
+    res = evaluate(model, trainer.valid_ids, cfg.eval_batch_size, cfg.eval_bptt)
+    assert res.perplexity == pytest.approx(reports[-1].valid_ppl, rel=1e-6)
+    assert "ema_t" in last.optim and "ema.out.W" in last.optim
+
+
+@pytest.mark.parametrize("stop_after", [37, 100])
+def test_resume_with_ema_is_bit_identical(tmp_path, stop_after):
+    full = toy_trainer(run=RunDir(tmp_path / "full"), ema=0.95, optimizer="adam", lr=0.01)
+    full.fit()
+    first = toy_trainer(run=RunDir(tmp_path / "cut"), ema=0.95, optimizer="adam", lr=0.01)
+    first.on_step = lambda r: first.request_stop() if r.step == stop_after else None
+    first.fit()
+    second = toy_trainer(run=RunDir(tmp_path / "cut", resume=True), ema=0.95, optimizer="adam",
+                         lr=0.01)  # fmt: skip
+    second.restore(checkpoint.load(tmp_path / "cut" / "last.npz"))
+    second.fit()
+    for name, value in full.ema.avg.items():
+        np.testing.assert_array_equal(second.ema.avg[name], value, err_msg=name)
+        np.testing.assert_array_equal(second.model.params[name], full.model.params[name])
+    assert second.state.best_valid_ppl == full.state.best_valid_ppl
+    # a checkpoint without the average does not resume a run that keeps one
+    plain = toy_trainer(run=RunDir(tmp_path / "plain"))
+    plain.fit()
+    with pytest.raises(CheckpointError, match="--ema"):
+        second.restore(checkpoint.load(tmp_path / "plain" / "last.npz"))

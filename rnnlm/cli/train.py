@@ -217,6 +217,14 @@ def train(
             rich_help_panel=OPTIM,
         ),
     ] = TR.decay_after,
+    ema: Annotated[
+        float,
+        typer.Option(
+            help="Validate, test and save as best.npz an exponential moving average of the "
+            "weights with this decay, e.g. 0.999 (0: off; training uses the raw weights).",
+            rich_help_panel=OPTIM,
+        ),
+    ] = TR.ema,
     seed: Annotated[
         int, typer.Option(help="Seed for initialisation and dropout.", rich_help_panel=OPTIM)
     ] = TR.seed,
@@ -379,7 +387,7 @@ def _summary(run: TrainingRun) -> None:
         f"training: N={cfg.batch_size} T={cfg.bptt}, {trainer.windows_per_epoch:,} windows "
         f"({trainer.windows_per_epoch * cfg.batch_size * cfg.bptt:,} tokens) per epoch, "
         f"{cfg.epochs} epochs | {cfg.optimizer} lr {cfg.lr:g} ({cfg.loss}) clip {cfg.clip:g}"
-        f"{_schedule(cfg)} | "
+        f"{_schedule(cfg)}{f', ema {cfg.ema:g}' if cfg.ema else ''} | "
         f"out: {run.run.path}",
     ]
     if run.resumed:
