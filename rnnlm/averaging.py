@@ -49,22 +49,40 @@ class ParamEMA:
     @contextmanager
     def swapped_in(self, params: dict[str, np.ndarray]) -> Iterator[None]:
         """Within the block the parameters hold the average (in place: layers keep their
-        arrays); the raw values come back afterwards, bit for bit."""
-        for name, W in params.items():
-            np.copyto(self._tmp[name], W)
-            np.copyto(W, self.avg[name])
+        arrays); the raw values come back afterwards, bit for bit, even after an exception.
+
+        Not re-entrant, and no ``update`` inside: the raw values wait in ``update``'s scratch.
+        """
+        swapped = []
         try:
+            for name, W in params.items():
+                np.copyto(self._tmp[name], W)
+                np.copyto(W, self.avg[name])
+                swapped.append(name)
             yield
         finally:
-            for name, W in params.items():
-                np.copyto(W, self._tmp[name])
+            for name in swapped:
+                np.copyto(params[name], self._tmp[name])
 
     def state_dict(self) -> dict[str, np.ndarray]:
         state = {f"ema.{k}": v for k, v in self.avg.items()}
         state["ema_t"] = np.array(self.t, dtype=np.int64)
         return state
 
+    def check_state_dict(self, state: dict[str, np.ndarray]) -> str | None:
+        """Why ``state`` cannot be loaded (a missing, misshapen or bad entry), or None."""
+        t = state.get("ema_t")
+        if t is None or t.shape != () or t.dtype.kind not in "iu" or int(t) < 0:
+            return "no valid update count (ema_t)"
+        for name, avg in self.avg.items():
+            a = state.get(f"ema.{name}")
+            if a is None or a.shape != avg.shape:
+                return f"no average of '{name}' with shape {avg.shape}"
+        return None
+
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        if (why := self.check_state_dict(state)) is not None:
+            raise ValueError(f"weight average: {why}")
         self.t = int(state["ema_t"])
         for name, avg in self.avg.items():
             avg[...] = state[f"ema.{name}"]

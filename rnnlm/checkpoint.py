@@ -8,7 +8,9 @@ key                dtype                       content
 ``meta``           0-d unicode (JSON)          format, unit, model and train config, progress
 ``vocab``          (V,) unicode                token of each id
 ``param/NAME``     float32                     parameters: ``embed.W``, ``rnn.0.Wx`` ... ``out.b``
-``optim/NAME``     float64 / float32           optimizer state (resumable checkpoints)
+``optim/NAME``     float64 / float32           optimizer state (resumable checkpoints): ``lr``,
+                                              Adam's ``t``, ``m.NAME``, ``v.NAME``; with
+                                              ``--ema`` the average ``ema.NAME``, ``ema_t``
 ``state/I``        float32 (N, H) / (2, N, H)  carried state of recurrent layer I (resumable)
 ``stats/NAME``      int64                       training-split unigram and bigram counts
 =================  ==========================  ===============================================

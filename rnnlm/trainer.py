@@ -203,8 +203,11 @@ class Trainer:
         if "lr" not in ckpt.optim:
             raise CheckpointError("optimizer state has no learning rate")
         params = self.model.params
-        if (self.ema is not None) != ("ema_t" in ckpt.optim):
+        has_ema = any(k == "ema_t" or k.startswith("ema.") for k in ckpt.optim)
+        if (self.ema is not None) != has_ema:
             raise CheckpointError("checkpoint's weight average (--ema) does not match the run")
+        if self.ema is not None and (why := self.ema.check_state_dict(ckpt.optim)) is not None:
+            raise CheckpointError(f"checkpoint's weight average (--ema) is malformed: {why}")
         for key, value in ckpt.optim.items():
             name = key.partition(".")[2]
             if key.startswith(("m.", "v.", "ema.")):  # per-parameter moments (Adam), average

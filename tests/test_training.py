@@ -204,7 +204,8 @@ def test_resume_with_ema_is_bit_identical(tmp_path, stop_after):
     full.fit()
     first = toy_trainer(run=RunDir(tmp_path / "cut"), ema=0.95, optimizer="adam", lr=0.01)
     first.on_step = lambda r: first.request_stop() if r.step == stop_after else None
-    first.fit()
+    state = first.fit()
+    assert state.step == stop_after and not state.finished
     second = toy_trainer(run=RunDir(tmp_path / "cut", resume=True), ema=0.95, optimizer="adam",
                          lr=0.01)  # fmt: skip
     second.restore(checkpoint.load(tmp_path / "cut" / "last.npz"))
@@ -213,8 +214,58 @@ def test_resume_with_ema_is_bit_identical(tmp_path, stop_after):
         np.testing.assert_array_equal(second.ema.avg[name], value, err_msg=name)
         np.testing.assert_array_equal(second.model.params[name], full.model.params[name])
     assert second.state.best_valid_ppl == full.state.best_valid_ppl
-    # a checkpoint without the average does not resume a run that keeps one
-    plain = toy_trainer(run=RunDir(tmp_path / "plain"))
+    full_metrics = RunDir(tmp_path / "full", resume=True).read_metrics()
+    cut_metrics = RunDir(tmp_path / "cut", resume=True).read_metrics()
+    key = ["epoch", "step", "train_loss", "valid_ppl", "lr"]
+    assert [[m[k] for k in key] for m in cut_metrics] == [[m[k] for k in key] for m in full_metrics]
+
+
+def test_resume_refuses_a_missing_or_broken_average(tmp_path):
+    """A checkpoint without the average (or with half of one) resumes no run that keeps one,
+    and one with an average resumes no run without: a one-line CheckpointError, nothing
+    changed."""
+    plain = toy_trainer(run=RunDir(tmp_path / "plain"), max_steps=5)
     plain.fit()
+    averaged = toy_trainer(run=RunDir(tmp_path / "ema"), ema=0.9, max_steps=5)
+    averaged.fit()
+    fresh = toy_trainer(ema=0.9)
+    before = {k: v.copy() for k, v in fresh.model.params.items()}
     with pytest.raises(CheckpointError, match="--ema"):
-        second.restore(checkpoint.load(tmp_path / "plain" / "last.npz"))
+        fresh.restore(checkpoint.load(tmp_path / "plain" / "last.npz"))
+    with pytest.raises(CheckpointError, match="--ema"):
+        toy_trainer().restore(checkpoint.load(tmp_path / "ema" / "last.npz"))
+    ck = checkpoint.load(tmp_path / "ema" / "last.npz")
+    broken = [{k: v for k, v in ck.optim.items() if k != "ema.out.W"}]
+    broken.append({**ck.optim, "ema_t": np.array(-5)})
+    broken.append({**ck.optim, "ema.out.b": np.zeros(3, np.float32)})
+    for optim in broken:
+        ck.optim = optim
+        with pytest.raises(CheckpointError, match="malformed"):
+            fresh.restore(ck)
+    for k, v in before.items():
+        np.testing.assert_array_equal(fresh.model.params[k], v)
+
+
+def test_weights_come_back_when_saving_best_fails(tmp_path):
+    trainer = toy_trainer(ema=0.9, max_steps=3)
+    trainer.fit()
+    raw = {k: v.copy() for k, v in trainer.model.params.items()}
+    with pytest.raises(RuntimeError), trainer.ema.swapped_in(trainer.model.params):
+        assert not np.array_equal(trainer.model.params["out.W"], raw["out.W"])
+        raise RuntimeError("disk full")
+    for k, v in raw.items():
+        np.testing.assert_array_equal(trainer.model.params[k], v)
+
+
+def test_resume_with_weight_drop_is_bit_identical(tmp_path):
+    kw = {"ema": 0.95}
+    full = toy_trainer(run=RunDir(tmp_path / "full"), weight_drop=0.3, **kw)
+    full.fit()
+    first = toy_trainer(run=RunDir(tmp_path / "cut"), weight_drop=0.3, **kw)
+    first.on_step = lambda r: first.request_stop() if r.step == 57 else None
+    assert first.fit().step == 57
+    second = toy_trainer(run=RunDir(tmp_path / "cut", resume=True), weight_drop=0.3, **kw)
+    second.restore(checkpoint.load(tmp_path / "cut" / "last.npz"))
+    second.fit()
+    for name, value in full.model.params.items():
+        np.testing.assert_array_equal(second.model.params[name], value, err_msg=name)

@@ -48,10 +48,12 @@ def info_command(
         f"{info['path']}  ({info['file_bytes'] / 2**20:.1f} MiB, format {info['format']}"
         f"{', resumable' if info['resumable'] else ''})",
         f"model     {m.cell} x{m.layers}  D={m.embed_dim} H={m.hidden}  dropout {m.dropout:g}"
+        f"{'  variational' if m.variational_dropout and m.dropout else ''}"
+        f"{f'  weight drop {m.weight_drop:g}' if m.weight_drop else ''}"
         f"{'  tied' if m.tie_weights else ''}  {info['parameters']:,} parameters",
         f"vocab     {info['vocab_size']:,} {ck.unit} tokens",
         f"training  N={t.batch_size} T={t.bptt}  {t.optimizer} lr {t.lr:g} ({t.loss})  "
-        f"clip {t.clip:g}  {t.epochs} epochs",
+        f"clip {t.clip:g}  {t.epochs} epochs{f'  ema {t.ema:g}' if t.ema else ''}",
         f"progress  epoch {info['epoch']}  step {info['step']}  "
         f"best valid ppl {best:.2f}  lr now {info['lr']:g}"
         if best is not None

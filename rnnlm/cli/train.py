@@ -221,7 +221,8 @@ def train(
         float,
         typer.Option(
             help="Validate, test and save as best.npz an exponential moving average of the "
-            "weights with this decay, e.g. 0.999 (0: off; training uses the raw weights).",
+            "weights with this decay, e.g. 0.999; its validation perplexity also drives the lr "
+            "schedule (0: off; the updates use the raw weights, kept in last.npz).",
             rich_help_panel=OPTIM,
         ),
     ] = TR.ema,
@@ -352,6 +353,7 @@ def memory_estimate(mc: ModelConfig, cfg: TrainConfig) -> int:
     """Bytes of the arrays training holds: parameters, gradients, optimizer state, buffers."""
     params = sum(int(np.prod(s)) for s in param_shapes(mc).values())
     copies = 2 + (3 if cfg.optimizer == "adam" else 1)  # weights, grads, optimizer state/temps
+    copies += 2 if cfg.ema else 0  # the average and its scratch
     gates = CELLS[mc.cell][0]
     M = cfg.batch_size * cfg.bptt
     acts = 3 * M * mc.vocab_size + mc.layers * M * (6 * gates * mc.hidden) + 4 * M * mc.embed_dim
