@@ -99,13 +99,9 @@ def _gated(cls, gates, extra=0, seed=6):
     return cls(*params, stateful=True), rng
 
 
-@pytest.mark.parametrize("cls, gates, extra", [(TimeLSTM, 4, 0), (TimeGRU, 3, 1)])
-def test_gated_cells(cls, gates, extra):
-    layer, rng = _gated(cls, gates, extra)
-    xs = rng.standard_normal((2, 5, 3))
-    layer.forward(rng.standard_normal((2, 3, 3)))  # leaves a non-zero carried state
-    state = layer.state
-    R = rng.standard_normal((2, 5, 4))
+def _check_from_state(layer, state, xs, R):
+    """Every parameter's and the input's gradient of sum(forward(xs) * R), each forward
+    starting from the carried ``state``; returns that loss function."""
 
     def f():
         layer.set_state(state)
@@ -116,6 +112,16 @@ def test_gated_cells(cls, gates, extra):
     for p, g in zip(layer.params, layer.grads, strict=True):
         assert rel_error(numerical_grad(f, p), g) < TOL
     assert rel_error(numerical_grad(f, xs), dxs) < TOL
+    return f
+
+
+@pytest.mark.parametrize("cls, gates, extra", [(TimeLSTM, 4, 0), (TimeGRU, 3, 1)])
+def test_gated_cells(cls, gates, extra):
+    layer, rng = _gated(cls, gates, extra)
+    xs = rng.standard_normal((2, 5, 3))
+    layer.forward(rng.standard_normal((2, 3, 3)))  # leaves a non-zero carried state
+    state = layer.state
+    f = _check_from_state(layer, state, xs, rng.standard_normal((2, 5, 4)))
     if cls is TimeLSTM:
         np.testing.assert_allclose(
             numerical_grad(f, state), np.stack([layer.dh, layer.dc]), rtol=1e-5, atol=1e-8
@@ -134,16 +140,7 @@ def test_cells_with_weight_drop_fixed_mask(cls, gates, extra):
     assert 0 < keep.mean() < 1  # some weights dropped, some kept
     state = layer.state
     xs, R = rng.standard_normal((2, 5, 3)), rng.standard_normal((2, 5, 4))
-
-    def f():
-        layer.set_state(state)
-        return float(np.sum(layer.forward(xs) * R))
-
-    f()
-    dxs = layer.backward(R)
-    for p, g in zip(layer.params, layer.grads, strict=True):
-        assert rel_error(numerical_grad(f, p), g) < TOL
-    assert rel_error(numerical_grad(f, xs), dxs) < TOL
+    _check_from_state(layer, state, xs, R)
     assert np.all(layer.grads[1][~keep] == 0)  # a dropped weight gets no gradient
 
 

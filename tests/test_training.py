@@ -88,21 +88,26 @@ def test_max_steps_stops_early(tmp_path):
     assert (tmp_path / "run" / "best.npz").exists()
 
 
-@pytest.mark.parametrize("stop_after", [1, 37, 99, 100, 150])
-def test_resume_is_bit_identical(tmp_path, stop_after):
-    """Interrupt at a step (mid-epoch, last window, first of an epoch), resume, compare."""
-    full = toy_trainer(run=RunDir(tmp_path / "full"))
+def _uninterrupted_and_resumed(tmp_path, stop_after, **kw):
+    """The same toy run twice: once through, once stopped after ``stop_after`` updates (as by
+    Ctrl-C) and resumed from its last.npz in a new trainer. Returns both trainers."""
+    full = toy_trainer(run=RunDir(tmp_path / "full"), **kw)
     full.fit()
-    assert full.windows_per_epoch == 100
-
-    first = toy_trainer(run=RunDir(tmp_path / "cut"))
+    first = toy_trainer(run=RunDir(tmp_path / "cut"), **kw)
     first.on_step = lambda r: first.request_stop() if r.step == stop_after else None
     state = first.fit()
     assert state.step == stop_after and not state.finished
-
-    second = toy_trainer(run=RunDir(tmp_path / "cut", resume=True))
+    second = toy_trainer(run=RunDir(tmp_path / "cut", resume=True), **kw)
     second.restore(checkpoint.load(tmp_path / "cut" / "last.npz"))
     second.fit()
+    return full, second
+
+
+@pytest.mark.parametrize("stop_after", [1, 37, 99, 100, 150])
+def test_resume_is_bit_identical(tmp_path, stop_after):
+    """Interrupt at a step (mid-epoch, last window, first of an epoch), resume, compare."""
+    full, second = _uninterrupted_and_resumed(tmp_path, stop_after)
+    assert full.windows_per_epoch == 100
     for name, value in full.model.params.items():
         np.testing.assert_array_equal(second.model.params[name], value, err_msg=name)
     assert second.state.best_valid_ppl == full.state.best_valid_ppl
@@ -200,16 +205,9 @@ def test_ema_weights_are_validated_and_saved_as_best(tmp_path):
 
 @pytest.mark.parametrize("stop_after", [37, 100])
 def test_resume_with_ema_is_bit_identical(tmp_path, stop_after):
-    full = toy_trainer(run=RunDir(tmp_path / "full"), ema=0.95, optimizer="adam", lr=0.01)
-    full.fit()
-    first = toy_trainer(run=RunDir(tmp_path / "cut"), ema=0.95, optimizer="adam", lr=0.01)
-    first.on_step = lambda r: first.request_stop() if r.step == stop_after else None
-    state = first.fit()
-    assert state.step == stop_after and not state.finished
-    second = toy_trainer(run=RunDir(tmp_path / "cut", resume=True), ema=0.95, optimizer="adam",
-                         lr=0.01)  # fmt: skip
-    second.restore(checkpoint.load(tmp_path / "cut" / "last.npz"))
-    second.fit()
+    full, second = _uninterrupted_and_resumed(
+        tmp_path, stop_after, ema=0.95, optimizer="adam", lr=0.01
+    )
     for name, value in full.ema.avg.items():
         np.testing.assert_array_equal(second.ema.avg[name], value, err_msg=name)
         np.testing.assert_array_equal(second.model.params[name], full.model.params[name])
@@ -258,14 +256,6 @@ def test_weights_come_back_when_saving_best_fails(tmp_path):
 
 
 def test_resume_with_weight_drop_is_bit_identical(tmp_path):
-    kw = {"ema": 0.95}
-    full = toy_trainer(run=RunDir(tmp_path / "full"), weight_drop=0.3, **kw)
-    full.fit()
-    first = toy_trainer(run=RunDir(tmp_path / "cut"), weight_drop=0.3, **kw)
-    first.on_step = lambda r: first.request_stop() if r.step == 57 else None
-    assert first.fit().step == 57
-    second = toy_trainer(run=RunDir(tmp_path / "cut", resume=True), weight_drop=0.3, **kw)
-    second.restore(checkpoint.load(tmp_path / "cut" / "last.npz"))
-    second.fit()
+    full, second = _uninterrupted_and_resumed(tmp_path, 57, weight_drop=0.3, ema=0.95)
     for name, value in full.model.params.items():
         np.testing.assert_array_equal(second.model.params[name], value, err_msg=name)

@@ -113,6 +113,4 @@ class TimeGRU(CarriedState):
             dh += tmp
         self.dh = dh.copy()
         np.sum(dah[:, :, 2 * H :], axis=(0, 1), out=dbhn)
-        dxs = weight_grads(self._buf, xs, h0, hs, dax, dah, Wx, dWx, dWh, db)
-        self.weight_drop.backward(dWh)
-        return dxs
+        return weight_grads(self._buf, xs, h0, hs, dax, dah, Wx, dWx, dWh, db, self.weight_drop)

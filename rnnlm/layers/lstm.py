@@ -140,6 +140,4 @@ class TimeLSTM:
             dc *= f  # gradient flowing to c_{t-1}
             np.matmul(d, Wh.T, out=dh)
         self.dh, self.dc = dh.copy(), dc.copy()
-        dxs = weight_grads(self._buf, xs, h0, hs, da, da, Wx, dWx, dWh, db)
-        self.weight_drop.backward(dWh)
-        return dxs
+        return weight_grads(self._buf, xs, h0, hs, da, da, Wx, dWx, dWh, db, self.weight_drop)

@@ -3,6 +3,7 @@
 import numpy as np
 
 from rnnlm.layers.buffers import Buffers
+from rnnlm.layers.weight_drop import WeightDrop
 
 
 def weight_grads(
@@ -16,12 +17,15 @@ def weight_grads(
     dWx: np.ndarray,
     dWh: np.ndarray,
     db: np.ndarray,
+    drop: WeightDrop,
 ) -> np.ndarray:
     """One matmul each for dWx, dWh, db and the input gradient, over all T steps.
 
     xs (N, T, D) inputs, h0 (N, H) initial state, hs (N, T, H) outputs; dax and dah (N, T, G)
     are the gradients of the pre-activations' input part ``x Wx + b`` and recurrent part
-    ``h Wh`` (the same array for RNN and LSTM). Returns dxs (N, T, D).
+    ``h Wh`` (the same array for RNN and LSTM); ``drop`` is the cell's ``WeightDrop``, which
+    turns the gradient of the (dropped) matrix the loop used into that of Wh. Returns dxs
+    (N, T, D).
     """
     N, T, D = xs.shape
     H = hs.shape[2]
@@ -32,6 +36,7 @@ def weight_grads(
     hprev[:, 1:] = hs[:, :-1]
     np.matmul(xs.reshape(N * T, D).T, dax2, out=dWx)
     np.matmul(hprev.reshape(N * T, H).T, dah2, out=dWh)
+    drop.backward(dWh)
     np.sum(dax2, axis=0, out=db)
     dxs = buf.get("dxs", (N * T, D), hs.dtype)
     np.matmul(dax2, Wx.T, out=dxs)

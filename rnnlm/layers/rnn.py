@@ -81,6 +81,4 @@ class TimeRNN(CarriedState):
             dat *= tmp
             np.matmul(dat, Wh.T, out=dh)
         self.dh = dh.copy()
-        dxs = weight_grads(self._buf, xs, h0, hs, da, da, Wx, dWx, dWh, db)
-        self.weight_drop.backward(dWh)
-        return dxs
+        return weight_grads(self._buf, xs, h0, hs, da, da, Wx, dWx, dWh, db, self.weight_drop)
