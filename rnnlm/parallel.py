@@ -31,6 +31,15 @@ def workers() -> int:
     return max(1, min(os.cpu_count() or 1, 8))
 
 
+def blas_threads() -> int:
+    """How many threads OpenBLAS runs matrix products on, read as OpenBLAS reads it at start."""
+    for name in ("OPENBLAS_NUM_THREADS", "GOTO_NUM_THREADS", "OMP_NUM_THREADS"):
+        env = os.environ.get(name, "")
+        if env.isdigit() and int(env) > 0:
+            return int(env)
+    return os.cpu_count() or 1
+
+
 def _executor() -> ThreadPoolExecutor:
     global _pool
     with _lock:

@@ -58,3 +58,13 @@ def real_data() -> Path:
     if path is None:
         pytest.skip("real corpora not found (set RNNLM_DATA)")
     return path
+
+
+@pytest.fixture
+def transposed_products(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Recurrent loops take the transposed (multi-thread) layout at any size, any T."""
+    from rnnlm.layers import recurrent
+
+    monkeypatch.setattr(recurrent, "blas_threads", lambda: 2)
+    monkeypatch.setattr(recurrent, "TRANSPOSE_MIN", 0)
+    monkeypatch.setattr(recurrent, "TRANSPOSE_MIN_STEPS", 1)

@@ -3,7 +3,14 @@
 import numpy as np
 import pytest
 
-from rnnlm.layers import TimeAffine, TimeSoftmaxHead, TimeSoftmaxWithLoss
+from rnnlm.layers import (
+    TimeAffine,
+    TimeGRU,
+    TimeLSTM,
+    TimeRNN,
+    TimeSoftmaxHead,
+    TimeSoftmaxWithLoss,
+)
 from rnnlm.optim import OPTIMIZERS, clip_scale
 
 
@@ -176,3 +183,35 @@ def test_exp_rows_in_place_needs_rescore_for_rows_to_redo():
     s = np.array([[200.0, 0.0], [1.0, 2.0]], np.float32)
     with pytest.raises(ValueError, match="rescore"):
         exp_rows(s, s, np.array([0, 1]), np.empty(2, np.float32))
+
+
+def _two_windows(cls, gates: int, extra: int) -> list[np.ndarray]:
+    """Outputs, input gradients, parameter gradients and carried state of two stateful
+    windows of a float32 cell big enough for BLAS's blocked kernels."""
+    rng = np.random.default_rng(3)
+    N, T, D, H = 5, 7, 24, 40
+    params = [rng.standard_normal(s).astype(np.float32) * 0.2
+              for s in [(D, gates * H), (H, gates * H), (gates * H,)] + [(H,)] * extra]  # fmt: skip
+    layer = cls(*params, stateful=True)
+    out = []
+    for _ in range(2):
+        xs = rng.standard_normal((N, T, D)).astype(np.float32)
+        out.append(layer.forward(xs).copy())
+        out.append(layer.backward(rng.standard_normal((N, T, H)).astype(np.float32)).copy())
+        out += [g.copy() for g in layer.grads] + [layer.state.copy(), layer.dh.copy()]
+    return out
+
+
+@pytest.mark.parametrize(("cls", "gates", "extra"), [(TimeRNN, 1, 0), (TimeLSTM, 4, 0),
+                                                     (TimeGRU, 3, 1)])  # fmt: skip
+def test_transposed_recurrent_products_equal_plain(monkeypatch, cls, gates, extra):
+    from rnnlm.layers import recurrent
+
+    monkeypatch.setattr(recurrent, "blas_threads", lambda: 1)
+    plain = _two_windows(cls, gates, extra)
+    monkeypatch.setattr(recurrent, "blas_threads", lambda: 2)
+    monkeypatch.setattr(recurrent, "TRANSPOSE_MIN", 0)
+    monkeypatch.setattr(recurrent, "TRANSPOSE_MIN_STEPS", 1)
+    transposed = _two_windows(cls, gates, extra)
+    for a, b in zip(plain, transposed, strict=True):
+        np.testing.assert_allclose(b, a, rtol=2e-5, atol=2e-6)

@@ -144,6 +144,19 @@ def test_cells_with_weight_drop_fixed_mask(cls, gates, extra):
     assert np.all(layer.grads[1][~keep] == 0)  # a dropped weight gets no gradient
 
 
+@pytest.mark.parametrize("cls, gates, extra", [(TimeRNN, 1, 0), (TimeLSTM, 4, 0), (TimeGRU, 3, 1)])
+def test_cells_with_transposed_recurrent_products(transposed_products, cls, gates, extra):
+    """The layout taken with several BLAS threads (rnnlm/layers/recurrent.py)."""
+    layer, rng = _gated(cls, gates, extra, seed=12)
+    layer.forward(rng.standard_normal((2, 3, 3)))
+    assert layer._products.forward_transposed and layer._products.backward_transposed
+    state = layer.state
+    xs, R = rng.standard_normal((2, 5, 3)), rng.standard_normal((2, 5, 4))
+    f = _check_from_state(layer, state, xs, R)
+    dstate = np.stack([layer.dh, layer.dc]) if cls is TimeLSTM else layer.dh
+    assert rel_error(numerical_grad(f, state), dstate) < TOL
+
+
 def test_weight_drop_masks_and_evaluation():
     W = np.random.default_rng(0).standard_normal((40, 50))
     wd = WeightDrop(0.3, np.random.default_rng(1))

@@ -10,7 +10,7 @@ import numpy as np
 
 from rnnlm.layers.buffers import Buffers
 from rnnlm.layers.lstm import sigmoid
-from rnnlm.layers.recurrent import CarriedState, weight_grads
+from rnnlm.layers.recurrent import CarriedState, RecurrentProducts, weight_grads
 from rnnlm.layers.weight_drop import WeightDrop
 
 
@@ -27,6 +27,7 @@ class TimeGRU(CarriedState):
         self.h: np.ndarray | None = None
         self.dh: np.ndarray | None = None
         self._buf = Buffers()
+        self._products = RecurrentProducts(self._buf)
         self._cache: tuple | None = None
 
     def forward(self, xs: np.ndarray) -> np.ndarray:
@@ -46,11 +47,11 @@ class TimeGRU(CarriedState):
         gates += b
         hn = self._buf.get("hn", (N, T, H), dt)  # h Wh_n + bhn, needed by backward
         hs = self._buf.get("hs", (N, T, H), dt)
-        rec = self._buf.get("rec", (N, 3 * H), dt)
+        rec = self._products.begin(Wh, N, T)
         h = h0
         for t in range(T):
             a = gates[:, t]
-            np.matmul(h, Wh, out=rec)
+            self._products.forward(h, rec)
             rz = a[:, : 2 * H]
             rz += rec[:, : 2 * H]
             sigmoid(rz, rz)
@@ -78,7 +79,7 @@ class TimeGRU(CarriedState):
         dt = dhs.dtype
         dax = self._buf.get("dax", (N, T, 3 * H), dt)  # w.r.t. x Wx + b
         dah = self._buf.get("dah", (N, T, 3 * H), dt)  # w.r.t. h Wh (+ bhn)
-        dh = self._buf.zeros("dh", (N, H), dt)
+        dh = self._products.dh(N, H, dt)
         dht = self._buf.get("dht", (N, H), dt)
         tmp = self._buf.get("tmp", (N, H), dt)
         for t in reversed(range(T)):
@@ -108,7 +109,7 @@ class TimeGRU(CarriedState):
             dr_h[:, : 2 * H] = dx[:, : 2 * H]
             np.multiply(dan, r, out=dr_h[:, 2 * H :])
             # dh_prev = dh * z + dah Wh^T
-            np.matmul(dr_h, Wh.T, out=dh)
+            self._products.backward(Wh, dr_h, dh)
             np.multiply(dht, z, out=tmp)
             dh += tmp
         self.dh = dh.copy()

@@ -11,7 +11,7 @@ the elementwise gate arithmetic. Gate order (f, g, i, o) follows the seed's book
 import numpy as np
 
 from rnnlm.layers.buffers import Buffers
-from rnnlm.layers.recurrent import weight_grads
+from rnnlm.layers.recurrent import RecurrentProducts, weight_grads
 from rnnlm.layers.weight_drop import WeightDrop
 
 
@@ -37,6 +37,7 @@ class TimeLSTM:
         self.dh: np.ndarray | None = None  # gradients of the initial h and c (for checks)
         self.dc: np.ndarray | None = None
         self._buf = Buffers()
+        self._products = RecurrentProducts(self._buf)
         self._cache: tuple | None = None
 
     @property
@@ -71,12 +72,12 @@ class TimeLSTM:
         hs = self._buf.get("hs", (N, T, H), dt)
         cs = self._buf.get("cs", (N, T, H), dt)
         tc = self._buf.get("tc", (N, T, H), dt)  # tanh(c_t)
-        rec = self._buf.get("rec", (N, 4 * H), dt)
+        rec = self._products.begin(Wh, N, T)
         tmp = self._buf.get("tmp", (N, H), dt)
         h, c = h0, c0
         for t in range(T):
             a = gates[:, t]
-            np.matmul(h, Wh, out=rec)
+            self._products.forward(h, rec)
             a += rec
             f, g, i, o = a[:, :H], a[:, H : 2 * H], a[:, 2 * H : 3 * H], a[:, 3 * H :]
             sigmoid(f, f)
@@ -102,7 +103,7 @@ class TimeLSTM:
         N, T, H = dhs.shape
         dt = dhs.dtype
         da = self._buf.get("da", (N, T, 4 * H), dt)
-        dh = self._buf.zeros("dh", (N, H), dt)
+        dh = self._products.dh(N, H, dt)
         dc = self._buf.zeros("dc", (N, H), dt)
         dht = self._buf.get("dht", (N, H), dt)
         tmp = self._buf.get("btmp", (N, H), dt)
@@ -138,6 +139,6 @@ class TimeLSTM:
             np.multiply(dc, c_prev, out=df)
             df *= tmp
             dc *= f  # gradient flowing to c_{t-1}
-            np.matmul(d, Wh.T, out=dh)
+            self._products.backward(Wh, d, dh)
         self.dh, self.dc = dh.copy(), dc.copy()
         return weight_grads(self._buf, xs, h0, hs, da, da, Wx, dWx, dWh, db, self.weight_drop)

@@ -4,6 +4,11 @@ import numpy as np
 
 from rnnlm.layers.buffers import Buffers
 from rnnlm.layers.weight_drop import WeightDrop
+from rnnlm.parallel import blas_threads
+
+# Below this many elements of Wh the two layouts run alike (H = 100: 8–11 us either way).
+TRANSPOSE_MIN = 1 << 15
+TRANSPOSE_MIN_STEPS = 16  # copying Wh^T (3 ms at 650 x 2600) costs ~11 products' savings
 
 
 def weight_grads(
@@ -60,3 +65,55 @@ class CarriedState:
     def reset_state(self) -> None:
         """Start the next forward from zeros."""
         self.h = None
+
+
+class RecurrentProducts:
+    """The two matrix products inside a recurrent loop: ``h Wh`` forward, ``da Wh^T`` backward.
+
+    With N (20–64) rows against a (H, G) matrix, OpenBLAS splits a product between its
+    threads by rows of the left operand, so each thread packs all of Wh and a second core
+    adds little. Written transposed, ``Wh^T h^T`` and ``Wh da^T`` put Wh on the left, where
+    the split halves it: 25–40% faster per product on two threads at H = 256–650, 10–15%
+    slower on one (benchmarks/README.md), so the layout follows ``parallel.blas_threads()``.
+    The forward needs Wh^T contiguous, a copy per window that only T ≥ 16 steps repay (one
+    token at a time, as in generation, keeps the plain layout). Either way the caller sees
+    (N, G) and (N, H) arrays; transposed, they are column-major views of (G, N) and (H, N).
+    """
+
+    def __init__(self, buf: Buffers):
+        self._buf = buf
+        self.forward_transposed = self.backward_transposed = False
+        self._Wh: np.ndarray | None = None
+
+    def begin(self, Wh: np.ndarray, N: int, T: int) -> np.ndarray:
+        """Use ``Wh`` (H, G) for a T-step window; returns the (N, G) array ``forward`` fills."""
+        H, G = Wh.shape
+        self.backward_transposed = blas_threads() > 1 and G * H >= TRANSPOSE_MIN
+        self.forward_transposed = self.backward_transposed and T >= TRANSPOSE_MIN_STEPS
+        if self.forward_transposed:
+            WhT = self._buf.get("WhT", (G, H), Wh.dtype)
+            WhT[...] = Wh.T  # as a strided operand, Wh.T is slower than the plain layout
+            self._Wh = WhT
+            return self._buf.get("recT", (G, N), Wh.dtype).T
+        self._Wh = Wh
+        return self._buf.get("rec", (N, G), Wh.dtype)
+
+    def forward(self, h: np.ndarray, out: np.ndarray) -> None:
+        """out (N, G) = h (N, H) @ Wh, with ``out`` from ``begin``."""
+        if self.forward_transposed:
+            np.matmul(self._Wh, h.T, out=out.T)
+        else:
+            np.matmul(h, self._Wh, out=out)
+
+    def dh(self, N: int, H: int, dtype: np.dtype) -> np.ndarray:
+        """A zeroed (N, H) array for ``backward`` to write into, in the layout it writes."""
+        if self.backward_transposed:
+            return self._buf.zeros("dhT", (H, N), dtype).T
+        return self._buf.zeros("dh", (N, H), dtype)
+
+    def backward(self, Wh: np.ndarray, d: np.ndarray, out: np.ndarray) -> None:
+        """out (N, H) = d (N, G) @ Wh^T, with ``out`` from ``dh``."""
+        if self.backward_transposed:
+            np.matmul(Wh, d.T, out=out.T)
+        else:
+            np.matmul(d, Wh.T, out=out)

@@ -10,7 +10,7 @@ hidden-state gradients, then gets dWx, dWh, db and dxs with one matmul each.
 import numpy as np
 
 from rnnlm.layers.buffers import Buffers
-from rnnlm.layers.recurrent import CarriedState, weight_grads
+from rnnlm.layers.recurrent import CarriedState, RecurrentProducts, weight_grads
 from rnnlm.layers.weight_drop import WeightDrop
 
 
@@ -33,6 +33,7 @@ class TimeRNN(CarriedState):
         self._h0: np.ndarray | None = None
         self._hs: np.ndarray | None = None
         self._buf = Buffers()
+        self._products = RecurrentProducts(self._buf)
 
     def forward(self, xs: np.ndarray) -> np.ndarray:
         """xs: (N, T, D) -> hs (N, T, H), in xs' dtype."""
@@ -49,10 +50,10 @@ class TimeRNN(CarriedState):
         hs = self._buf.get("hs", (N, T, H), dtype)
         np.matmul(xs.reshape(N * T, D), Wx, out=hs.reshape(N * T, H))
         hs += b
-        rec = self._buf.get("rec", (N, H), dtype)
+        rec = self._products.begin(Wh, N, T)
         h = h0
         for t in range(T):
-            np.matmul(h, Wh, out=rec)
+            self._products.forward(h, rec)
             ht = hs[:, t]
             ht += rec
             np.tanh(ht, out=ht)
@@ -73,12 +74,12 @@ class TimeRNN(CarriedState):
         da = self._buf.get("da", (N, T, H), dtype)
         np.square(hs, out=da)
         np.subtract(1, da, out=da)
-        dh = self._buf.zeros("dh", (N, H), dtype)
+        dh = self._products.dh(N, H, dtype)
         tmp = self._buf.get("tmp", (N, H), dtype)
         for t in reversed(range(T)):
             dat = da[:, t]
             np.add(dhs[:, t], dh, out=tmp)
             dat *= tmp
-            np.matmul(dat, Wh.T, out=dh)
+            self._products.backward(Wh, dat, dh)
         self.dh = dh.copy()
         return weight_grads(self._buf, xs, h0, hs, da, da, Wx, dWx, dWh, db, self.weight_drop)
