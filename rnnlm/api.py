@@ -1,12 +1,13 @@
 """The library interface: load a checkpoint, score text, sample text."""
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from rnnlm import checkpoint
+from rnnlm.dynamic_eval import DynamicEval, dynamic_evaluate
 from rnnlm.evaluate import EvalResult, evaluate
 from rnnlm.generate import continuation_logprob, sample
 from rnnlm.model import RNNLM
@@ -51,9 +52,21 @@ class LanguageModel:
             ids = np.concatenate([np.array([start], dtype=np.int32), ids])
         return ids, oov
 
-    def score_ids(self, ids: np.ndarray, oov: int = 0, per_token: bool = False) -> Score:
-        """Score ids (boundary token first) in order, every token from all before it."""
-        result = evaluate(self.model, ids, 1, self.ckpt.train.eval_bptt, per_token=per_token)
+    def score_ids(
+        self,
+        ids: np.ndarray,
+        oov: int = 0,
+        per_token: bool = False,
+        dynamic: DynamicEval | None = None,
+        on_progress: Callable[[int, int], None] | None = None,
+    ) -> Score:
+        """Score ids (boundary token first) in order, every token from all before it;
+        ``dynamic``: adapting the weights as it reads (rnnlm/dynamic_eval.py)."""
+        if dynamic is not None:
+            result = dynamic_evaluate(self.model, ids, dynamic, on_progress, per_token)
+        else:
+            bptt = self.ckpt.train.eval_bptt
+            result = evaluate(self.model, ids, 1, bptt, on_progress, per_token=per_token)
         return Score(result, oov)
 
     def perplexity(self, text: str) -> Score:

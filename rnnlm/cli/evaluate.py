@@ -1,5 +1,6 @@
 """``rnnlm eval``: perplexity of a checkpoint on text files, beside n-gram baselines."""
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -12,7 +13,9 @@ from rich.table import Table
 from rnnlm.api import LanguageModel, load
 from rnnlm.baselines import NGramStats
 from rnnlm.cli.console import echo, user_errors, warn
-from rnnlm.errors import CorpusError
+from rnnlm.cli.progress import ScoreProgress
+from rnnlm.dynamic_eval import DynamicEval
+from rnnlm.errors import ConfigError, CorpusError
 from rnnlm.evaluate import EvalResult
 from rnnlm.text import read_text, tokenize
 
@@ -39,6 +42,25 @@ def eval_command(
             "the counts stored in the checkpoint (default: stored counts)."
         ),
     ] = None,
+    dynamic_lr: Annotated[
+        float,
+        typer.Option(
+            help="Dynamic evaluation: after scoring each window, take an SGD step of this "
+            "rate per token on it, so the model adapts to the text as it reads (Mikolov "
+            "2010, Krause 2017); every token is still predicted from earlier ones only. "
+            "0 scores with the trained weights (default: 0, off).",
+        ),
+    ] = 0.0,
+    dynamic_window: Annotated[
+        int, typer.Option(help="Dynamic evaluation: tokens per adaptation step (default: 10).")
+    ] = 10,
+    dynamic_decay: Annotated[
+        float,
+        typer.Option(
+            help="Dynamic evaluation: after each step, move the weights this fraction of the "
+            "way back to the trained ones (default: 0, none)."
+        ),
+    ] = 0.0,
     allow_oov: Annotated[
         bool,
         typer.Option(
@@ -52,9 +74,16 @@ def eval_command(
     unigram and add-0.1 bigram baselines from the training data.
 
     Every token of a file is predicted from all before it (the first from a line start).
+    With --dynamic-lr the model also adapts to each file as it reads it, starting every file
+    from the trained weights; the checkpoint is never changed.
     Example: rnnlm eval runs/ptb/best.npz ptb.test.txt ptb.valid.txt
     """  # fmt: skip
     with user_errors():
+        dynamic = None
+        if dynamic_lr != 0.0:
+            dynamic = DynamicEval(dynamic_lr, dynamic_window, dynamic_decay)
+        elif dynamic_window != 10 or dynamic_decay != 0.0:
+            raise ConfigError("--dynamic-window and --dynamic-decay need --dynamic-lr")
         lm = load(checkpoint)
         stats = _baseline_stats(lm, baseline_from)
         rows = []
@@ -68,11 +97,13 @@ def eval_command(
                 )
             if rate > OOV_WARN:
                 warn(f"{path}: {rate:.1%} of tokens are not in the vocabulary (scored as <unk>)")
-            score = lm.score_ids(ids, oov, per_token=per_token is not None)
+            with ScoreProgress(path.name, dynamic is not None) as bar:
+                score = lm.score_ids(ids, oov, per_token is not None, dynamic, bar.update)
             rows.append((path, ids, score))
         if per_token is not None:
             _write_per_token(per_token, lm, rows)
     summary = _summary(lm, rows, stats)
+    summary["dynamic"] = None if dynamic is None else dataclasses.asdict(dynamic)
     if as_json:
         echo(json.dumps(summary))
     else:

@@ -1,0 +1,97 @@
+"""Dynamic evaluation: score a text in order while adapting the weights to what was just read.
+
+Mikolov et al. (2010) and Krause et al. (2017, "Dynamic Evaluation of Neural Sequence
+Models"): each window of ``window`` tokens is scored first, with the weights as they stand,
+and only then used for one SGD step on its summed loss. Every token is still predicted from
+the tokens before it alone (one stream, in text order), so the perplexity is a proper one,
+but the model picks up the text's own recurring words and phrases as it goes. ``decay`` pulls
+the weights back toward the trained ones after every step (Krause's λ). The trained weights
+are put back at the end, whatever happens, so each text is scored from the same model.
+"""
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from rnnlm.batching import batchify, windows
+from rnnlm.errors import ConfigError, RnnlmError
+from rnnlm.evaluate import EvalResult
+from rnnlm.model import RNNLM
+from rnnlm.optim import SGD
+
+
+class DynamicEvalDivergedError(RnnlmError):
+    """The adapted weights gave a non-finite loss."""
+
+
+@dataclass(frozen=True)
+class DynamicEval:
+    """How to adapt: SGD rate per token (the window's gradient is the sum over its tokens),
+    window length in tokens, and the pull back toward the trained weights per step."""
+
+    lr: float
+    window: int = 10
+    decay: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise ConfigError(f"--dynamic-lr must be a positive number, got {self.lr}")
+        if self.window < 1:
+            raise ConfigError(f"--dynamic-window must be at least 1, got {self.window}")
+        if not (0.0 <= self.decay < 1.0):
+            raise ConfigError(f"--dynamic-decay must be in [0, 1), got {self.decay}")
+
+
+def dynamic_evaluate(
+    model: RNNLM,
+    ids: np.ndarray,
+    how: DynamicEval,
+    on_progress: Callable[[int, int], None] | None = None,
+    per_token: bool = False,
+) -> EvalResult:
+    """Score every token of ``ids`` after the first, adapting as it goes (see module doc).
+
+    Dropout stays off (the text is scored, not trained on with noise); the model's weights,
+    training mode and state are as they were when this returns or raises.
+    """
+    was_training = model.drops[0].train
+    model.train(False)
+    model.reset_state()
+    trained = {name: p.copy() for name, p in model.params.items()}
+    sgd = SGD(how.lr)
+    inputs, targets = batchify(ids, 1)
+    steps = inputs.shape[1]
+    total, count, done = 0.0, 0, 0
+    pieces = []
+    try:
+        with np.errstate(over="ignore", invalid="ignore"):  # divergence: checked below
+            for xs, ts in windows(inputs, targets, how.window):
+                loss = model.forward(xs, ts)
+                if not math.isfinite(loss):
+                    raise DynamicEvalDivergedError(
+                        f"dynamic evaluation diverged (loss {loss}) after {done:,} tokens; "
+                        "try a smaller --dynamic-lr"
+                    )
+                total += loss * ts.size
+                count += ts.size
+                if per_token:
+                    pieces.append(model.token_nll.astype(np.float64))
+                model.backward()  # gradient of the window's mean loss; x tokens = the sum's
+                sgd.step(model.params, model.grads, float(ts.size), model.grad_rows)
+                if how.decay:
+                    for name, p in model.params.items():
+                        p -= trained[name]
+                        p *= 1.0 - how.decay
+                        p += trained[name]
+                done += ts.shape[1]
+                if on_progress:
+                    on_progress(done, steps)
+    finally:
+        for name, p in model.params.items():
+            p[...] = trained[name]
+        model.reset_state()
+        model.train(was_training)
+    token_nll = np.concatenate(pieces, axis=1).reshape(-1) if per_token else None
+    return EvalResult(nll=total, tokens=count, token_nll=token_nll)
