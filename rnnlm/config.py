@@ -83,7 +83,7 @@ class TrainConfig:
     log_every: int = 0  # also log a step record to metrics.jsonl every this many steps (0: off)
     save_every: int = 0  # write a resumable last.npz every this many steps (0: every 5 minutes)
     eval_batch_size: int = 1  # streams at evaluation; 1 scores every token in order
-    eval_bptt: int = 128  # window at evaluation (no gradient, so any length gives the same result)
+    eval_bptt: int = 128  # window at evaluation (no gradient: any length gives the same result)
 
     def validate(self) -> None:
         _positive(self, "batch_size", "bptt", "epochs", "eval_batch_size", "eval_bptt")

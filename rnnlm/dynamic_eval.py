@@ -53,15 +53,15 @@ def dynamic_evaluate(
 ) -> EvalResult:
     """Score every token of ``ids`` after the first, adapting as it goes (see module doc).
 
-    Dropout stays off (the text is scored, not trained on with noise); the model's weights,
-    training mode and state are as they were when this returns or raises.
+    Dropout stays off (the text is scored, not trained on with noise). When this returns or
+    raises, the weights and the training mode are as they were and the state is reset.
     """
+    inputs, targets = batchify(ids, 1)
     was_training = model.drops[0].train
     model.train(False)
     model.reset_state()
     trained = {name: p.copy() for name, p in model.params.items()}
     sgd = SGD(how.lr)
-    inputs, targets = batchify(ids, 1)
     steps = inputs.shape[1]
     total, count, done = 0.0, 0, 0
     pieces = []

@@ -9,6 +9,7 @@ steal those cores; ``rnnlm`` therefore sets ``OPENBLAS_THREAD_TIMEOUT`` before n
 imported (see ``rnnlm/__init__.py``). ``RNNLM_THREADS`` sets the pool size (1 disables it).
 """
 
+import contextvars
 import os
 import threading
 from collections.abc import Callable
@@ -32,11 +33,14 @@ def workers() -> int:
 
 
 def blas_threads() -> int:
-    """How many threads OpenBLAS runs matrix products on, read as OpenBLAS reads it at start."""
+    """How many threads OpenBLAS runs matrix products on, read as OpenBLAS reads it at start:
+    its environment variables, else the cores this process may run on."""
     for name in ("OPENBLAS_NUM_THREADS", "GOTO_NUM_THREADS", "OMP_NUM_THREADS"):
         env = os.environ.get(name, "")
         if env.isdigit() and int(env) > 0:
             return int(env)
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0)) or 1
     return os.cpu_count() or 1
 
 
@@ -77,7 +81,8 @@ def for_blocks(fn: Callable[[slice], None], n: int, size: int, chunk: int = 0) -
         fn(slice(0, n))
         return
     parts = blocks(n, k)
-    futures = [_executor().submit(fn, b) for b in parts[1:]]
+    # each worker runs in a copy of the caller's context, so np.errstate reaches it too
+    futures = [_executor().submit(contextvars.copy_context().run, fn, b) for b in parts[1:]]
     try:
         fn(parts[0])
     finally:

@@ -112,6 +112,27 @@ def test_cli_dynamic_eval(tmp_path, trained):  # noqa: F811
     assert twice["files"][0]["perplexity"] == twice["files"][1]["perplexity"]
     assert_one_line_error(run("eval", ckpt, text, "--dynamic-lr", "-1"), 2, "--dynamic-lr")
     assert_one_line_error(run("eval", ckpt, text, "--dynamic-decay", "0.5"), 2, "--dynamic-lr")
+    assert_one_line_error(run("eval", ckpt, text, "--dynamic-window", "10"), 2, "--dynamic-lr")
     assert_one_line_error(
         run("eval", ckpt, text, "--dynamic-lr", "1e30"), 1, "smaller --dynamic-lr"
     )
+
+
+def test_cli_progress_bar_on_a_terminal(tmp_path, trained, monkeypatch):  # noqa: F811
+    """The bar is only drawn on a terminal, which CliRunner is not: force one."""
+    import io
+
+    from rich.console import Console
+
+    from rnnlm.cli import score_progress
+
+    screen = io.StringIO()
+    monkeypatch.setattr(score_progress, "err", Console(file=screen, force_terminal=True))
+    out, _ = trained
+    text = tmp_path / "t.txt"
+    text.write_text("the cat sat on the mat\n" * 40)
+    for extra in ([], ["--dynamic-lr", "0.1"]):
+        got = run("eval", out / "best.npz", text, *extra)
+        assert got.exit_code == 0, got.output
+    assert "tokens" in screen.getvalue()
+    assert "dynamic evaluation: lr 0.1 per token, window 10, decay 0" in got.stdout

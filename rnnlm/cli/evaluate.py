@@ -13,7 +13,7 @@ from rich.table import Table
 from rnnlm.api import LanguageModel, load
 from rnnlm.baselines import NGramStats
 from rnnlm.cli.console import echo, user_errors, warn
-from rnnlm.cli.progress import ScoreProgress
+from rnnlm.cli.score_progress import ScoreProgress
 from rnnlm.dynamic_eval import DynamicEval
 from rnnlm.errors import ConfigError, CorpusError
 from rnnlm.evaluate import EvalResult
@@ -48,19 +48,24 @@ def eval_command(
             help="Dynamic evaluation: after scoring each window, take an SGD step of this "
             "rate per token on it, so the model adapts to the text as it reads (Mikolov "
             "2010, Krause 2017); every token is still predicted from earlier ones only. "
-            "0 scores with the trained weights (default: 0, off).",
+            "0 scores with the trained weights (off).",
         ),
     ] = 0.0,
     dynamic_window: Annotated[
-        int, typer.Option(help="Dynamic evaluation: tokens per adaptation step (default: 10).")
-    ] = 10,
+        int | None,
+        typer.Option(
+            help=f"Dynamic evaluation: tokens per adaptation step (default: {DynamicEval.window}).",
+            show_default=False,
+        ),
+    ] = None,
     dynamic_decay: Annotated[
-        float,
+        float | None,
         typer.Option(
             help="Dynamic evaluation: after each step, move the weights this fraction of the "
-            "way back to the trained ones (default: 0, none)."
+            "way back to the trained ones (default: 0, none).",
+            show_default=False,
         ),
-    ] = 0.0,
+    ] = None,
     allow_oov: Annotated[
         bool,
         typer.Option(
@@ -81,9 +86,13 @@ def eval_command(
     with user_errors():
         dynamic = None
         if dynamic_lr != 0.0:
-            dynamic = DynamicEval(dynamic_lr, dynamic_window, dynamic_decay)
-        elif dynamic_window != 10 or dynamic_decay != 0.0:
-            raise ConfigError("--dynamic-window and --dynamic-decay need --dynamic-lr")
+            dynamic = DynamicEval(
+                dynamic_lr,
+                DynamicEval.window if dynamic_window is None else dynamic_window,
+                DynamicEval.decay if dynamic_decay is None else dynamic_decay,
+            )
+        elif dynamic_window is not None or dynamic_decay is not None:
+            raise ConfigError("--dynamic-window and --dynamic-decay need --dynamic-lr > 0")
         lm = load(checkpoint)
         stats = _baseline_stats(lm, baseline_from)
         rows = []
@@ -97,7 +106,7 @@ def eval_command(
                 )
             if rate > OOV_WARN:
                 warn(f"{path}: {rate:.1%} of tokens are not in the vocabulary (scored as <unk>)")
-            with ScoreProgress(path.name, dynamic is not None) as bar:
+            with ScoreProgress(path.name, len(ids) - 1, dynamic is not None) as bar:
                 score = lm.score_ids(ids, oov, per_token is not None, dynamic, bar.update)
             rows.append((path, ids, score))
         if per_token is not None:
@@ -108,6 +117,9 @@ def eval_command(
         echo(json.dumps(summary))
     else:
         _table(summary, lm.unit)
+        if dynamic is not None:
+            d = dynamic
+            echo(f"dynamic evaluation: lr {d.lr:g} per token, window {d.window}, decay {d.decay:g}")
 
 
 def _baseline_stats(lm: LanguageModel, train_file: Path | None) -> NGramStats | None:

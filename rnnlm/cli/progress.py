@@ -19,35 +19,6 @@ def fmt_ppl(ppl: float) -> str:
     return f"{ppl:.2f}" if math.isfinite(ppl) else str(ppl)
 
 
-class ScoreProgress:
-    """A transient bar on stderr while a file is scored (nothing when stderr is not a
-    terminal); ``update(done, total)`` is the scorer's progress callback."""
-
-    def __init__(self, name: str, adapting: bool = False) -> None:
-        self.progress = Progress(
-            TextColumn(f"[bold]{'adapting to' if adapting else 'scoring'} {name}"),
-            BarColumn(),
-            TextColumn("{task.completed:,}/{task.total:,} tokens"),
-            TimeElapsedColumn(),
-            TextColumn("eta"),
-            TimeRemainingColumn(),
-            console=err,
-            transient=True,
-            disable=not err.is_terminal,
-        )
-        self.task = self.progress.add_task("score", total=None)
-
-    def __enter__(self) -> "ScoreProgress":
-        self.progress.__enter__()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.progress.__exit__(*exc)
-
-    def update(self, done: int, total: int) -> None:
-        self.progress.update(self.task, completed=done, total=total)
-
-
 class TrainDisplay:
     """Trainer callbacks: one bar for the whole run (ETA to the end) and a line per epoch.
 

@@ -6,8 +6,10 @@ from rnnlm.layers.buffers import Buffers
 from rnnlm.layers.weight_drop import WeightDrop
 from rnnlm.parallel import blas_threads
 
-# Below this many elements of Wh the two layouts run alike (H = 100: 8–11 us either way).
-TRANSPOSE_MIN = 1 << 15
+# Below this many elements of Wh (an RNN-256's 65,536) the loop's products are too small a
+# share of a step for the layout to show (benchmarks/README.md: ratio 1.00–1.01).
+TRANSPOSE_MIN = 1 << 17
+TRANSPOSE_MIN_ROWS = 8
 TRANSPOSE_MIN_STEPS = 16  # copying Wh^T (3 ms at 650 x 2600) costs ~11 products' savings
 
 
@@ -73,14 +75,18 @@ class RecurrentProducts:
     With N (20–64) rows against a (H, G) matrix, OpenBLAS splits a product between its
     threads by rows of the left operand, so each thread packs all of Wh and a second core
     adds little. Written transposed, ``Wh^T h^T`` and ``Wh da^T`` put Wh on the left, where
-    the split halves it: 25–40% faster per product on two threads at H = 256–650, 10–15%
-    slower on one (benchmarks/README.md), so the layout follows ``parallel.blas_threads()``.
-    The forward needs Wh^T contiguous, a copy per window that only T ≥ 16 steps repay (one
-    token at a time, as in generation, keeps the plain layout). Either way the caller sees
-    (N, G) and (N, H) arrays; transposed, they are column-major views of (G, N) and (H, N).
+    the split halves it: for the LSTM-650's 20 x 650 by 650 x 2600, 23% (forward) and 29%
+    (backward) faster on two threads, 10–15% slower on one (benchmarks/README.md). So the
+    transposed layout is taken only with several BLAS threads (``parallel.blas_threads()``),
+    N ≥ 8 rows (one stream, as in evaluation, is a matrix-vector product: not measured,
+    kept plain) and a Wh large enough to matter; the forward also needs Wh^T contiguous, a
+    copy per window that only T ≥ 16 steps repay. Either way the caller sees (N, G) and
+    (N, H) arrays; transposed, they are column-major views of (G, N) and (H, N). The two
+    layouts agree to float rounding, not bit for bit, so a run resumed under another BLAS
+    thread count continues within rounding of the uninterrupted one (same count: exactly).
     """
 
-    def __init__(self, buf: Buffers):
+    def __init__(self, buf: Buffers) -> None:
         self._buf = buf
         self.forward_transposed = self.backward_transposed = False
         self._Wh: np.ndarray | None = None
@@ -88,7 +94,9 @@ class RecurrentProducts:
     def begin(self, Wh: np.ndarray, N: int, T: int) -> np.ndarray:
         """Use ``Wh`` (H, G) for a T-step window; returns the (N, G) array ``forward`` fills."""
         H, G = Wh.shape
-        self.backward_transposed = blas_threads() > 1 and G * H >= TRANSPOSE_MIN
+        self.backward_transposed = (
+            blas_threads() > 1 and N >= TRANSPOSE_MIN_ROWS and G * H >= TRANSPOSE_MIN
+        )
         self.forward_transposed = self.backward_transposed and T >= TRANSPOSE_MIN_STEPS
         if self.forward_transposed:
             WhT = self._buf.get("WhT", (G, H), Wh.dtype)
