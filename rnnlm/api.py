@@ -69,10 +69,11 @@ class LanguageModel:
             result = evaluate(self.model, ids, 1, bptt, on_progress, per_token=per_token)
         return Score(result, oov)
 
-    def perplexity(self, text: str) -> Score:
-        """Score a whole text in order, carrying the state."""
+    def perplexity(self, text: str, dynamic: DynamicEval | None = None) -> Score:
+        """Score a whole text in order, carrying the state; ``dynamic``: adapting as it reads
+        (``DynamicEval(lr=...)``, rnnlm/dynamic_eval.py; the weights are restored after)."""
         ids, oov = self.encode(text)
-        return self.score_ids(ids, oov)
+        return self.score_ids(ids, oov, dynamic=dynamic)
 
     def _open_line_tokens(self, text: str) -> list[str]:
         """Tokens of text that may stop mid-line: no ``<eos>`` unless it ends with a newline."""

@@ -136,3 +136,16 @@ def test_cli_progress_bar_on_a_terminal(tmp_path, trained, monkeypatch):  # noqa
         assert got.exit_code == 0, got.output
     assert "tokens" in screen.getvalue()
     assert "dynamic evaluation: lr 0.1 per token, window 10, decay 0" in got.stdout
+
+
+def test_library_call_matches_the_cli(tmp_path, trained):  # noqa: F811
+    import rnnlm
+
+    out, _ = trained
+    text = tmp_path / "t.txt"
+    text.write_text("the cat sat on the mat\n" * 20)
+    lm = rnnlm.load(out / "best.npz")
+    cli = json.loads(run("eval", out / "best.npz", text, "--json", "--dynamic-lr", "0.1").stdout)
+    lib = lm.perplexity(text.read_text(), dynamic=DynamicEval(lr=0.1))
+    assert lib.perplexity == pytest.approx(cli["perplexity"], rel=1e-9)
+    assert lm.perplexity(text.read_text()).perplexity > lib.perplexity
