@@ -78,13 +78,7 @@ def dynamic_evaluate(
                 count += ts.size
                 if per_token:
                     pieces.append(model.token_nll.astype(np.float64))
-                model.backward()  # gradient of the window's mean loss; x tokens = the sum's
-                sgd.step(model.params, model.grads, float(ts.size), model.grad_rows)
-                if how.decay:
-                    for name, p in model.params.items():
-                        p -= trained[name]
-                        p *= 1.0 - how.decay
-                        p += trained[name]
+                _adapt(model, sgd, float(ts.size), trained, how.decay)
                 done += ts.shape[1]
                 if on_progress:
                     on_progress(done, steps)
@@ -95,3 +89,14 @@ def dynamic_evaluate(
         model.train(was_training)
     token_nll = np.concatenate(pieces, axis=1).reshape(-1) if per_token else None
     return EvalResult(nll=total, tokens=count, token_nll=token_nll)
+
+
+def _adapt(model: RNNLM, sgd: SGD, tokens: float, trained: dict, decay: float) -> None:
+    """One SGD step on the last forward's summed loss, then the pull back toward ``trained``."""
+    model.backward()  # the gradient of the window's mean loss; x tokens = the sum's
+    sgd.step(model.params, model.grads, tokens, model.grad_rows)
+    if decay:
+        for name, p in model.params.items():
+            p -= trained[name]
+            p *= 1.0 - decay
+            p += trained[name]
