@@ -15,9 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rnnlm.batching import batchify, windows
 from rnnlm.errors import ConfigError, RnnlmError
-from rnnlm.evaluate import EvalResult
+from rnnlm.evaluate import EvalResult, evaluate
 from rnnlm.model import RNNLM
 from rnnlm.optim import SGD
 
@@ -51,52 +50,35 @@ def dynamic_evaluate(
     on_progress: Callable[[int, int], None] | None = None,
     per_token: bool = False,
 ) -> EvalResult:
-    """Score every token of ``ids`` after the first, adapting as it goes (see module doc).
-
-    Dropout stays off (the text is scored, not trained on with noise). When this returns or
-    raises, the weights and the training mode are as they were and the state is reset.
+    """Score every token of ``ids`` after the first, adapting as it goes (see module doc):
+    ``evaluate`` over one stream in windows of ``how.window``, with a learning step after
+    each window. Dropout stays off (the text is scored, not trained on with noise). When this
+    returns or raises, the weights and the training mode are as they were and the state is
+    reset.
     """
-    inputs, targets = batchify(ids, 1)
-    was_training = model.drops[0].train
-    model.train(False)
-    model.reset_state()
     trained = {name: p.copy() for name, p in model.params.items()}
     sgd = SGD(how.lr)
-    steps = inputs.shape[1]
-    total, count, done = 0.0, 0, 0
-    pieces = []
+    seen = 0
+
+    def adapt(loss: float, tokens: int) -> None:
+        nonlocal seen
+        if not math.isfinite(loss):
+            raise DynamicEvalDivergedError(
+                f"dynamic evaluation diverged (loss {loss}) after {seen:,} tokens; "
+                "try a smaller --dynamic-lr"
+            )
+        seen += tokens
+        model.backward()  # the gradient of the window's mean loss; x tokens = the sum's
+        sgd.step(model.params, model.grads, float(tokens), model.grad_rows)
+        if how.decay:
+            for name, p in model.params.items():
+                p -= trained[name]
+                p *= 1.0 - how.decay
+                p += trained[name]
+
     try:
-        with np.errstate(over="ignore", invalid="ignore"):  # divergence: checked below
-            for xs, ts in windows(inputs, targets, how.window):
-                loss = model.forward(xs, ts)
-                if not math.isfinite(loss):
-                    raise DynamicEvalDivergedError(
-                        f"dynamic evaluation diverged (loss {loss}) after {done:,} tokens; "
-                        "try a smaller --dynamic-lr"
-                    )
-                total += loss * ts.size
-                count += ts.size
-                if per_token:
-                    pieces.append(model.token_nll.astype(np.float64))
-                _adapt(model, sgd, float(ts.size), trained, how.decay)
-                done += ts.shape[1]
-                if on_progress:
-                    on_progress(done, steps)
+        with np.errstate(over="ignore", invalid="ignore"):  # divergence: checked in adapt
+            return evaluate(model, ids, 1, how.window, on_progress, per_token, adapt)
     finally:
         for name, p in model.params.items():
             p[...] = trained[name]
-        model.reset_state()
-        model.train(was_training)
-    token_nll = np.concatenate(pieces, axis=1).reshape(-1) if per_token else None
-    return EvalResult(nll=total, tokens=count, token_nll=token_nll)
-
-
-def _adapt(model: RNNLM, sgd: SGD, tokens: float, trained: dict, decay: float) -> None:
-    """One SGD step on the last forward's summed loss, then the pull back toward ``trained``."""
-    model.backward()  # the gradient of the window's mean loss; x tokens = the sum's
-    sgd.step(model.params, model.grads, tokens, model.grad_rows)
-    if decay:
-        for name, p in model.params.items():
-            p -= trained[name]
-            p *= 1.0 - decay
-            p += trained[name]

@@ -37,32 +37,39 @@ def evaluate(
     bptt: int = 128,
     on_progress: Callable[[int, int], None] | None = None,
     per_token: bool = False,
+    adapt: Callable[[float, int], None] | None = None,
 ) -> EvalResult:
     """Score every token of ``ids`` after the first, from a zero state.
 
     With ``batch_size == 1`` the stream is scored in order as one sequence (every token is
     predicted from all that precede it, up to the truncation of the state's memory, which is
     none: the state is carried through). More streams are faster but restart the state at each
-    stream's start. Dropout is off; the model's training state is left reset.
+    stream's start. Dropout is off; the model's training state is left reset, also on an
+    error. ``adapt(loss, tokens)``, if given, runs after each window is scored (dynamic
+    evaluation's learning step, rnnlm/dynamic_eval.py).
     """
+    inputs, targets = batchify(ids, batch_size)
     was_training = model.drops[0].train
     model.train(False)
     model.reset_state()
-    inputs, targets = batchify(ids, batch_size)
     total, count, done = 0.0, 0, 0
     steps = inputs.shape[1]
     pieces = []
-    for xs, ts in windows(inputs, targets, bptt):
-        loss = model.forward(xs, ts)
-        total += loss * ts.size
-        count += ts.size
-        done += ts.shape[1]
-        if per_token:
-            pieces.append(model.token_nll.astype(np.float64))
-        if on_progress:
-            on_progress(done, steps)
-    model.reset_state()
-    model.train(was_training)
+    try:
+        for xs, ts in windows(inputs, targets, bptt):
+            loss = model.forward(xs, ts)
+            total += loss * ts.size
+            count += ts.size
+            done += ts.shape[1]
+            if per_token:
+                pieces.append(model.token_nll.astype(np.float64))
+            if adapt:
+                adapt(loss, ts.size)
+            if on_progress:
+                on_progress(done, steps)
+    finally:
+        model.reset_state()
+        model.train(was_training)
     # stream i holds the i-th contiguous slice, so row-major order is text order
     token_nll = np.concatenate(pieces, axis=1).reshape(-1) if per_token else None
     return EvalResult(nll=total, tokens=count, token_nll=token_nll)

@@ -71,8 +71,7 @@ class TimeGRU(CarriedState):
 
     def backward(self, dhs: np.ndarray) -> np.ndarray:
         """dhs: (N, T, H) -> dxs (N, T, D); writes dWx, dWh, db, dbhn."""
-        Wx, Wh, _, _ = self.params
-        Wh = self.weight_drop.weights  # the matrix forward used (dropped or not)
+        Wx = self.params[0]  # (the loop's Wh, dropped or not, is the products' from forward)
         dWx, dWh, db, dbhn = self.grads
         xs, h0, gates, hn, hs = self._cache
         N, T, H = dhs.shape
@@ -109,7 +108,7 @@ class TimeGRU(CarriedState):
             dr_h[:, : 2 * H] = dx[:, : 2 * H]
             np.multiply(dan, r, out=dr_h[:, 2 * H :])
             # dh_prev = dh * z + dah Wh^T
-            self._products.backward(Wh, dr_h, dh)
+            self._products.backward(dr_h, dh)
             np.multiply(dht, z, out=tmp)
             dh += tmp
         self.dh = dh.copy()

@@ -96,8 +96,7 @@ class TimeLSTM:
 
     def backward(self, dhs: np.ndarray) -> np.ndarray:
         """dhs: (N, T, H) -> dxs (N, T, D); writes dWx (D, 4H), dWh (H, 4H), db (4H,)."""
-        Wx, Wh, _ = self.params
-        Wh = self.weight_drop.weights  # the matrix forward used (dropped or not)
+        Wx = self.params[0]  # (the loop's Wh, dropped or not, is the products' from forward)
         dWx, dWh, db = self.grads
         xs, h0, c0, gates, hs, cs, tc = self._cache
         N, T, H = dhs.shape
@@ -139,6 +138,6 @@ class TimeLSTM:
             np.multiply(dc, c_prev, out=df)
             df *= tmp
             dc *= f  # gradient flowing to c_{t-1}
-            self._products.backward(Wh, d, dh)
+            self._products.backward(d, dh)
         self.dh, self.dc = dh.copy(), dc.copy()
         return weight_grads(self._buf, xs, h0, hs, da, da, Wx, dWx, dWh, db, self.weight_drop)

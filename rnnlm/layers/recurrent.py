@@ -89,7 +89,8 @@ class RecurrentProducts:
     def __init__(self, buf: Buffers) -> None:
         self._buf = buf
         self.forward_transposed = self.backward_transposed = False
-        self._Wh: np.ndarray | None = None
+        self._Wh: np.ndarray | None = None  # the window's matrix (dropped or not) ...
+        self._WhT: np.ndarray | None = None  # ... and its contiguous transpose, if forward uses it
 
     def begin(self, Wh: np.ndarray, N: int, T: int) -> np.ndarray:
         """Use ``Wh`` (H, G) for a T-step window; returns the (N, G) array ``forward`` fills."""
@@ -98,18 +99,17 @@ class RecurrentProducts:
             blas_threads() > 1 and N >= TRANSPOSE_MIN_ROWS and G * H >= TRANSPOSE_MIN
         )
         self.forward_transposed = self.backward_transposed and T >= TRANSPOSE_MIN_STEPS
-        if self.forward_transposed:
-            WhT = self._buf.get("WhT", (G, H), Wh.dtype)
-            WhT[...] = Wh.T  # as a strided operand, Wh.T is slower than the plain layout
-            self._Wh = WhT
-            return self._buf.get("recT", (G, N), Wh.dtype).T
         self._Wh = Wh
+        if self.forward_transposed:
+            self._WhT = self._buf.get("WhT", (G, H), Wh.dtype)
+            self._WhT[...] = Wh.T  # as a strided operand, Wh.T is slower than the plain layout
+            return self._buf.get("recT", (G, N), Wh.dtype).T
         return self._buf.get("rec", (N, G), Wh.dtype)
 
     def forward(self, h: np.ndarray, out: np.ndarray) -> None:
         """out (N, G) = h (N, H) @ Wh, with ``out`` from ``begin``."""
         if self.forward_transposed:
-            np.matmul(self._Wh, h.T, out=out.T)
+            np.matmul(self._WhT, h.T, out=out.T)
         else:
             np.matmul(h, self._Wh, out=out)
 
@@ -119,9 +119,10 @@ class RecurrentProducts:
             return self._buf.zeros("dhT", (H, N), dtype).T
         return self._buf.zeros("dh", (N, H), dtype)
 
-    def backward(self, Wh: np.ndarray, d: np.ndarray, out: np.ndarray) -> None:
-        """out (N, H) = d (N, G) @ Wh^T, with ``out`` from ``dh``."""
+    def backward(self, d: np.ndarray, out: np.ndarray) -> None:
+        """out (N, H) = d (N, G) @ Wh^T for the Wh of the last ``begin``, with ``out`` from
+        ``dh``."""
         if self.backward_transposed:
-            np.matmul(Wh, d.T, out=out.T)
+            np.matmul(self._Wh, d.T, out=out.T)
         else:
-            np.matmul(d, Wh.T, out=out)
+            np.matmul(d, self._Wh.T, out=out)

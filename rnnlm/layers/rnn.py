@@ -64,8 +64,7 @@ class TimeRNN(CarriedState):
 
     def backward(self, dhs: np.ndarray) -> np.ndarray:
         """dhs: (N, T, H) -> dxs (N, T, D); writes dWx (D, H), dWh (H, H), db (H,)."""
-        Wx, Wh, _ = self.params
-        Wh = self.weight_drop.weights  # the matrix forward used (dropped or not)
+        Wx = self.params[0]  # (the loop's Wh, dropped or not, is the products' from forward)
         dWx, dWh, db = self.grads
         xs, h0, hs = self._xs, self._h0, self._hs
         N, T, H = dhs.shape
@@ -80,6 +79,6 @@ class TimeRNN(CarriedState):
             dat = da[:, t]
             np.add(dhs[:, t], dh, out=tmp)
             dat *= tmp
-            self._products.backward(Wh, dat, dh)
+            self._products.backward(dat, dh)
         self.dh = dh.copy()
         return weight_grads(self._buf, xs, h0, hs, da, da, Wx, dWx, dWh, db, self.weight_drop)

@@ -5,8 +5,8 @@ regularises it (for the README's tanh RNN it did not pay: see its tuning table).
 entry of ``Wh`` with probability ``p`` and scales the rest by 1/(1-p), one mask per forward
 (window), the same at every time step, so the recurrence is regularised without noise that
 compounds over time. Every cell uses it the same way: ``Wh = drop.forward(Wh)`` before the time
-loop, the same matrix in backward (``drop.weights``), and ``drop.backward(dWh)`` on the weight
-gradient (in ``weight_grads``).
+loop (the loop's ``RecurrentProducts`` keep that matrix for backward; ``drop.weights`` holds it
+too), and ``drop.backward(dWh)`` on the weight gradient (in ``weight_grads``).
 """
 
 import numpy as np
