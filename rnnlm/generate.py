@@ -43,12 +43,15 @@ def sample(
     """Yield ``length`` token ids that continue ``context`` (at least one id).
 
     ``banned`` ids (e.g. ``<unk>``) are never produced. The same ``rng`` seed gives the same ids.
+    The stream keeps its own copy of the hidden state between tokens, so using the model for
+    anything else (scoring, another stream) while it is paused does not change what it yields.
     """
     if not context:
         raise ValueError("sampling needs at least one context token")
     model.train(False)
     model.reset_state()
     scores = model.scores(np.asarray([context], dtype=np.int32))[0, -1]
+    state = model.get_state()
     for _ in range(length):
         s = scores.astype(np.float64)
         if banned:
@@ -59,7 +62,10 @@ def sample(
             p = next_token_distribution(s, temperature, top_k, top_p)
             tok = int(rng.choice(p.size, p=p))
         yield tok
+        model.train(False)
+        model.set_state(state)
         scores = model.scores(np.asarray([[tok]], dtype=np.int32))[0, -1]
+        state = model.get_state()
 
 
 def continuation_logprob(model: RNNLM, context: list[int], continuation: list[int]) -> np.ndarray:

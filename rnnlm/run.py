@@ -68,11 +68,21 @@ class RunDir:
         except OSError as exc:
             raise CheckpointError(f"cannot write {self.metrics}: {exc.strerror or exc}") from None
 
-    def truncate_metrics(self, step: int) -> None:
-        """Drop records past ``step`` (logged after the checkpoint a resume starts from)."""
+    def truncate_metrics(self, step: int, epochs_done: int) -> None:
+        """Drop the records a resume from a checkpoint at ``step``, after ``epochs_done``
+        complete epochs, will write again: those past ``step``, and an epoch's end logged at
+        ``step`` itself whose checkpoint was not written (the trainer logs an epoch's end
+        before saving it, so a crash between the two loses no record and duplicates none)."""
         if not self.metrics.exists():
             return
-        keep = [r for r in self.read_metrics() if r.get("step", 0) <= step]
+
+        def kept(r: dict[str, Any]) -> bool:
+            if r.get("step", 0) != step:
+                return r.get("step", 0) < step
+            redone = r.get("kind") == "epoch" and not r.get("partial")
+            return not (redone and r.get("epoch", 0) > epochs_done)
+
+        keep = [r for r in self.read_metrics() if kept(r)]
         tmp = self.metrics.with_name(".metrics.jsonl.tmp")
         try:
             tmp.write_text("".join(json.dumps(r) + "\n" for r in keep), encoding="utf-8")

@@ -196,8 +196,12 @@ class Trainer:
         if not progress or set(progress) - names or "step" not in progress or not ckpt.optim:
             raise CheckpointError("not a resumable checkpoint (no training progress)")
         ints = ("epoch", "window", "step", "epoch_tokens", "tokens_seen")
-        if any(type(progress.get(k, 0)) is not int for k in ints):
+        if any(type(progress.get(k, 0)) is not int or progress.get(k, 0) < 0 for k in ints):
             raise CheckpointError("training progress is malformed")
+        for k in ("lr", "epoch_nll", "epoch_seconds", "seconds", "best_valid_ppl", "plateau_ppl"):
+            v = progress.get(k)
+            if v is not None and not (type(v) in (int, float) and math.isfinite(v) and v >= 0):
+                raise CheckpointError(f"training progress is malformed ({k} = {v!r})")
         if not 0 <= progress.get("window", 0) <= self.windows_per_epoch:
             raise CheckpointError("training position does not fit this corpus and batch size")
         if "lr" not in ckpt.optim:
@@ -212,8 +216,10 @@ class Trainer:
             name = key.partition(".")[2]
             if key.startswith(("m.", "v.", "ema.")):  # per-parameter moments (Adam), average
                 ok = name in params and value.shape == params[name].shape
-            else:  # scalars: lr, step count
-                ok = value.shape == ()
+            else:  # scalars: lr (> 0), Adam's step count (an integer >= 0), the average's
+                ok = value.shape == () and np.issubdtype(value.dtype, np.number)
+                ok = ok and bool(np.isfinite(value) and value >= 0 and (key != "lr" or value > 0))
+                ok = ok and (key != "t" or float(value).is_integer())
             if not ok:
                 raise CheckpointError(f"optimizer state '{key}' does not match the model")
         N, H = self.cfg.batch_size, self.model.cfg.hidden
@@ -364,12 +370,12 @@ class Trainer:
             st.window = 0
             st.epoch_nll, st.epoch_tokens, st.epoch_seconds = 0.0, 0, 0.0
             self.model.reset_state()
+        if self.run:  # logged first: a crash before the saves below loses no record, and
+            self.run.log(report.record())  # the resume drops it (RunDir.truncate_metrics)
         if improved:
             with self._averaged():  # best.npz holds the weights just validated
                 self._save("best", resumable=False)
         self._save("last")
-        if self.run:
-            self.run.log(report.record())
         if self.on_epoch:
             self.on_epoch(report)
 

@@ -144,7 +144,7 @@ def prepare(
     trainer.extra["data"] = {k: str(v) if isinstance(v, Path) else v for k, v in data_opts.items()}
     if ckpt is not None:
         trainer.restore(ckpt)
-        run.truncate_metrics(trainer.state.step)
+        run.truncate_metrics(trainer.state.step, trainer.state.epoch)
     return TrainingRun(corpus=data, trainer=trainer, run=run, resumed=ckpt is not None)
 
 

@@ -200,8 +200,20 @@ def test_resume_continues_a_run(tmp_path, word_corpus):
     out = tmp_path / "r"
     first = run("train", word_corpus, "--out", out, *SMALL, "--max-steps", "30")
     assert first.exit_code == 0
-    resumed = run("train", word_corpus, "--out", out, "--resume", "--json")
+    done = run("train", word_corpus, "--out", out, "--resume")  # --max-steps 30 is stored
+    assert done.exit_code == 0, done.output
+    assert "nothing left to train: the run stopped at --max-steps 30" in done.stderr
+    assert checkpoint.load(out / "last.npz").progress["step"] == 30
+    resumed = run("train", word_corpus, "--out", out, "--resume", "--max-steps", "45", "--json")
     assert resumed.exit_code == 0, resumed.output
+    assert json.loads(resumed.stdout.strip().splitlines()[-1])["steps"] == 45
+    assert checkpoint.load(out / "last.npz").progress["step"] == 45
+    assert "resuming at epoch" in resumed.stderr
+    finished = run("train", word_corpus, "--out", out, "--resume", "--max-steps", "0")
+    assert finished.exit_code == 0, finished.output
+    assert "all 2 epochs are done" not in finished.stderr  # it trains on to the end ...
+    again = run("train", word_corpus, "--out", out, "--resume", "--max-steps", "0")
+    assert "nothing left to train: all 2 epochs are done" in again.stderr  # ... and stops there
     other = tmp_path / "other.txt"
     other.write_text("completely different words here\n" * 200)
     assert_one_line_error(run("train", other, "--out", out, "--resume"), 1, "vocabulary")

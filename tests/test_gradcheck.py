@@ -182,6 +182,24 @@ def test_rnn_float32_stays_float32():
     assert layer.forward(rng.random((2, 5, 3)).astype(np.float32)).dtype == np.float32
 
 
+@pytest.mark.parametrize(("cls", "gates"), [(TimeRNN, 1), (TimeLSTM, 4), (TimeGRU, 3)])
+def test_activations_follow_the_input_dtype_not_the_weights(cls, gates):
+    """float32 weights, float64 input: the recurrence runs in float64 (as with float64 weights
+    holding the same values), not rounded to the weights' float32 on the way."""
+    rng = np.random.default_rng(4)
+    D, H = 3, 5
+    shapes = [(D, gates * H), (H, gates * H), (gates * H,)] + ([(H,)] if cls is TimeGRU else [])
+    w32 = [rng.standard_normal(s).astype(np.float32) for s in shapes]
+    xs, dhs = rng.standard_normal((2, 6, D)), rng.standard_normal((2, 6, H))
+    mixed, wide = cls(*w32), cls(*(w.astype(np.float64) for w in w32))
+    out = mixed.forward(xs)
+    assert out.dtype == np.float64
+    np.testing.assert_allclose(out, wide.forward(xs), rtol=1e-13, atol=1e-13)
+    dxs = mixed.backward(dhs)
+    assert dxs.dtype == np.float64
+    np.testing.assert_allclose(dxs, wide.backward(dhs), rtol=1e-12, atol=1e-12)
+
+
 def test_dropout_with_fixed_mask():
     rng = np.random.default_rng(4)
     layer = TimeDropout(0.4, rng)

@@ -10,10 +10,11 @@ from rnnlm import checkpoint
 from rnnlm.averaging import ParamEMA
 from rnnlm.config import ModelConfig
 from rnnlm.errors import CheckpointError
-from rnnlm.evaluate import evaluate
+from rnnlm.evaluate import EvalResult, evaluate
 from rnnlm.model import RNNLM
 from rnnlm.optim import SGD, clip_grads
 from rnnlm.run import RunDir
+from rnnlm.trainer import Trainer
 from tests.helpers import toy_trainer
 
 
@@ -71,14 +72,63 @@ def test_same_seed_same_training():
     assert not np.array_equal(a.model.params["out.W"], c.model.params["out.W"])
 
 
-def test_lr_divided_when_validation_stops_improving():
+def _lrs_for(monkeypatch, valid_ppls, **train_kw):
+    """The lr each epoch used when validation gives ``valid_ppls`` in turn."""
+    scores = iter(valid_ppls)
+
+    def fake_evaluate(model, ids, *args, **kwargs):
+        return EvalResult(nll=math.log(next(scores)) * 100, tokens=100)
+
+    monkeypatch.setattr("rnnlm.trainer.evaluate", fake_evaluate)
+    trainer = toy_trainer(epochs=len(valid_ppls), lr=1.0, **train_kw)
+    reports = []
+    trainer.on_epoch = reports.append
+    trainer.fit()
+    return [r.lr for r in reports]
+
+
+def test_lr_divided_when_validation_stops_improving(monkeypatch):
+    """Divided after an epoch that does not beat the best so far (not merely the previous)."""
+    ppls = [50, 40, 41, 39, 39.5, 39.2, 38]
+    lrs = _lrs_for(monkeypatch, ppls, lr_decay=4.0)
+    assert lrs == pytest.approx([1, 1, 1, 0.25, 0.25, 1 / 16, 1 / 64])
+
+
+def test_fixed_decay_after_an_epoch_ignores_validation(monkeypatch):
+    """Zaremba's schedule: lr stays for ``decay_after`` epochs, then is divided every epoch."""
+    lrs = _lrs_for(monkeypatch, [50, 60, 70, 40, 30, 35], lr_decay=2.0, decay_after=2)
+    assert lrs == pytest.approx([1, 1, 0.5, 0.25, 0.125, 0.0625])
+
+
+def test_lr_divided_on_a_real_plateau():
     trainer = toy_trainer(epochs=6, lr=3.0)
     reports = []
     trainer.on_epoch = reports.append
     trainer.fit()
+    assert not all(r.improved for r in reports[:-1])  # this toy run does plateau ...
     for prev, cur in itertools.pairwise(reports):
         expected = prev.lr if prev.improved else prev.lr / 4.0
-        assert cur.lr == pytest.approx(expected)
+        assert cur.lr == pytest.approx(expected)  # ... and the lr follows
+
+
+@pytest.mark.parametrize("clip", [0.0, 0.5])
+def test_time_sum_loss_is_the_mean_times_t(clip):
+    """--loss time-sum (Zaremba: summed over T, averaged over N) at lr x and clip c updates
+    as the mean loss at lr x·T and clip c/T: the clip acts on the summed gradient's norm
+    (here ~0.9, the mean's ~0.18, so c = 0.5 clips the one and would not clip the other)."""
+    T, kw = 5, {"bptt": 5, "optimizer": "sgd", "max_steps": 3, "dropout": 0.0}
+    summed = toy_trainer(loss="time-sum", lr=0.1, clip=clip, **kw)
+    mean = toy_trainer(lr=0.1 * T, clip=clip / T, **kw)
+    unscaled = toy_trainer(lr=0.1, clip=clip, **kw)  # time-sum ignored
+    clipped_first = toy_trainer(lr=0.1 * T, clip=clip, **kw)  # x T applied after clipping
+    for t in (summed, mean, unscaled, clipped_first):
+        t.fit()
+    for name, value in mean.model.params.items():
+        np.testing.assert_allclose(summed.model.params[name], value, rtol=1e-5, atol=1e-6)
+    W = summed.model.params["out.W"]
+    assert not np.allclose(unscaled.model.params["out.W"], W, atol=1e-4)
+    if clip:
+        assert not np.allclose(clipped_first.model.params["out.W"], W, atol=1e-4)
 
 
 def test_max_steps_stops_early(tmp_path):
@@ -148,10 +198,44 @@ def test_crash_then_resume_leaves_no_duplicate_metrics(tmp_path):
     assert ck.progress["step"] == 10
     second = toy_trainer(run=RunDir(tmp_path / "r", resume=True), log_every=1, save_every=10)
     second.restore(ck)
-    second.run.truncate_metrics(second.state.step)
+    second.run.truncate_metrics(second.state.step, second.state.epoch)
     second.fit()
     steps = [r["step"] for r in second.run.read_metrics() if r["kind"] == "step"]
     assert steps == list(range(1, second.state.step + 1))
+
+
+@pytest.mark.parametrize("save_every", [7, 0])  # 0: the last periodic save is the epoch's end
+def test_crash_between_logging_and_saving_an_epoch_end(tmp_path, monkeypatch, save_every):
+    """The epoch's record is written before its checkpoint; killed in between, the resumed
+    run validates that epoch again and metrics.jsonl holds its record exactly once."""
+    probe = toy_trainer(epochs=2)
+    save_every = save_every or probe.windows_per_epoch
+    first = toy_trainer(run=RunDir(tmp_path / "r"), epochs=2, save_every=save_every)
+    real_save = Trainer._save
+
+    def save(self, which, resumable=True):
+        if self.state.epoch == 1 and self.state.window == 0:  # the save after epoch 1's end
+            raise KeyboardInterrupt  # killed: epoch 1's record is logged, its last.npz not
+        real_save(self, which, resumable)
+
+    monkeypatch.setattr(Trainer, "_save", save)
+    with pytest.raises(KeyboardInterrupt):
+        first.fit()
+    monkeypatch.setattr(Trainer, "_save", real_save)
+    assert [r["epoch"] for r in first.run.read_metrics() if r["kind"] == "epoch"] == [1]
+    ck = checkpoint.load(tmp_path / "r" / "last.npz")
+    assert ck.progress["epoch"] == 0
+    second = toy_trainer(run=RunDir(tmp_path / "r", resume=True), epochs=2, save_every=save_every)
+    second.restore(ck)
+    second.run.truncate_metrics(second.state.step, second.state.epoch)
+    second.fit()
+    epochs = [r for r in second.run.read_metrics() if r["kind"] == "epoch"]
+    assert [r["epoch"] for r in epochs] == [1, 2]
+    full = toy_trainer(epochs=2)
+    reports = []
+    full.on_epoch = reports.append
+    full.fit()
+    assert [r["valid_ppl"] for r in epochs] == [r.valid_ppl for r in reports]
 
 
 def test_resume_refuses_a_different_training_split(tmp_path):
@@ -244,15 +328,53 @@ def test_resume_refuses_a_missing_or_broken_average(tmp_path):
         np.testing.assert_array_equal(fresh.model.params[k], v)
 
 
-def test_weights_come_back_when_saving_best_fails(tmp_path):
-    trainer = toy_trainer(ema=0.9, max_steps=3)
-    trainer.fit()
-    raw = {k: v.copy() for k, v in trainer.model.params.items()}
-    with pytest.raises(RuntimeError), trainer.ema.swapped_in(trainer.model.params):
-        assert not np.array_equal(trainer.model.params["out.W"], raw["out.W"])
-        raise RuntimeError("disk full")
-    for k, v in raw.items():
-        np.testing.assert_array_equal(trainer.model.params[k], v)
+def test_resume_refuses_tampered_optimizer_state_and_progress(tmp_path):
+    """Values a resume would train with are checked, not only their shapes: a negative Adam
+    step count (bias correction 1 - beta^t would divide by ~0), a learning rate <= 0 or NaN, a
+    text where a number belongs. Each: CheckpointError, the fresh trainer unchanged."""
+    run = toy_trainer(run=RunDir(tmp_path / "r"), optimizer="adam", max_steps=5)
+    run.fit()
+    ck = checkpoint.load(tmp_path / "r" / "last.npz")
+    good_optim, good_progress = dict(ck.optim), dict(ck.progress)
+    bad_optim = [{"t": np.array(-3)}, {"t": np.array(2.5)}, {"lr": np.array(0.0)},
+                 {"lr": np.array(np.nan)}, {"lr": np.array(-1.0)}]  # fmt: skip
+    bad_progress = [{"best_valid_ppl": "x"}, {"seconds": float("inf")}, {"step": -1},
+                    {"plateau_ppl": -2.0}, {"epoch_nll": True}]  # fmt: skip
+    fresh = toy_trainer(optimizer="adam")
+    before = {k: v.copy() for k, v in fresh.model.params.items()}
+    cases = [(good_progress, {**good_optim, **o}) for o in bad_optim]
+    cases += [({**good_progress, **p}, good_optim) for p in bad_progress]
+    for progress, optim in cases:
+        ck.progress, ck.optim = progress, optim
+        with pytest.raises(CheckpointError, match=r"malformed|does not match"):
+            fresh.restore(ck)
+    for k, v in before.items():
+        np.testing.assert_array_equal(fresh.model.params[k], v)
+    assert fresh.state.step == 0
+    ck.progress, ck.optim = good_progress, good_optim
+    fresh.restore(ck)  # the untampered checkpoint resumes
+    assert fresh.state.step == 5 and fresh.optimizer.t == 5
+
+
+def test_weights_come_back_when_saving_best_fails(tmp_path, monkeypatch):
+    """best.npz is written with the averaged weights swapped in; when that write fails the
+    raw weights must be back in the model, not the average."""
+
+    def fail_best(self, which, ckpt):
+        if which == "best":
+            raise CheckpointError("disk full")
+        return real_save(self, which, ckpt)
+
+    real_save = RunDir.save
+    monkeypatch.setattr(RunDir, "save", fail_best)
+    trainer = toy_trainer(run=RunDir(tmp_path / "r"), ema=0.9, epochs=1)
+    with pytest.raises(CheckpointError, match="disk full"):
+        trainer.fit()
+    twin = toy_trainer(ema=0.9, epochs=1)  # the same run, nothing saved
+    twin.fit()
+    for k, v in twin.model.params.items():
+        np.testing.assert_array_equal(trainer.model.params[k], v, err_msg=k)
+    assert not np.array_equal(twin.ema.avg["out.W"], twin.model.params["out.W"])
 
 
 def test_resume_with_weight_drop_is_bit_identical(tmp_path):

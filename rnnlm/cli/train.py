@@ -232,7 +232,8 @@ def train(
     max_steps: Annotated[
         int,
         typer.Option(
-            help="Stop after this many updates (0: no limit); for smoke tests and benchmarks.",
+            help="Stop after this many updates (0: no limit); for smoke tests and benchmarks. "
+            "Stored with the run: --resume keeps it unless given again.",
             rich_help_panel=RUN,
         ),
     ] = TR.max_steps,
@@ -393,7 +394,19 @@ def _summary(run: TrainingRun) -> None:
         f"out: {run.run.path}",
     ]
     if run.resumed:
-        lines.append(f"resuming at epoch {trainer.state.epoch + 1}, step {trainer.state.step}")
+        st = trainer.state
+        if st.epoch >= cfg.epochs:
+            lines.append(
+                f"nothing left to train: all {cfg.epochs} epochs are done "
+                "(resume with a larger --epochs to go on)"
+            )
+        elif cfg.max_steps and st.step >= cfg.max_steps:
+            lines.append(
+                f"nothing left to train: the run stopped at --max-steps {cfg.max_steps} "
+                "(resume with a larger --max-steps to go on)"
+            )
+        else:
+            lines.append(f"resuming at epoch {st.epoch + 1}, step {st.step}")
     err.print("\n".join(lines), highlight=False)
 
 

@@ -42,7 +42,7 @@ class TimeEmbedding:
         D = dW.shape[1]
         ids = self._ids.reshape(-1, 1)
         flat = self._buf.get("flat", (ids.shape[0], D), np.intp)  # ids * D + column
-        np.multiply(ids, D, out=flat)
+        np.multiply(ids, D, out=flat, dtype=np.intp)  # in intp: int32 ids * D could overflow
         flat += self._cols
         if self.sparse_grad and self.touched is not None:
             dW[self.touched] = 0  # every other row is still zero

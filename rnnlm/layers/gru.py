@@ -47,7 +47,7 @@ class TimeGRU(CarriedState):
         gates += b
         hn = self._buf.get("hn", (N, T, H), dt)  # h Wh_n + bhn, needed by backward
         hs = self._buf.get("hs", (N, T, H), dt)
-        rec = self._products.begin(Wh, N, T)
+        rec = self._products.begin(Wh, N, T, dt)
         h = h0
         for t in range(T):
             a = gates[:, t]

@@ -72,7 +72,7 @@ class TimeLSTM:
         hs = self._buf.get("hs", (N, T, H), dt)
         cs = self._buf.get("cs", (N, T, H), dt)
         tc = self._buf.get("tc", (N, T, H), dt)  # tanh(c_t)
-        rec = self._products.begin(Wh, N, T)
+        rec = self._products.begin(Wh, N, T, dt)
         tmp = self._buf.get("tmp", (N, H), dt)
         h, c = h0, c0
         for t in range(T):

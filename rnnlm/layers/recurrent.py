@@ -92,8 +92,9 @@ class RecurrentProducts:
         self._Wh: np.ndarray | None = None  # the window's matrix (dropped or not) ...
         self._WhT: np.ndarray | None = None  # ... and its contiguous transpose, if forward uses it
 
-    def begin(self, Wh: np.ndarray, N: int, T: int) -> np.ndarray:
-        """Use ``Wh`` (H, G) for a T-step window; returns the (N, G) array ``forward`` fills."""
+    def begin(self, Wh: np.ndarray, N: int, T: int, dtype: np.dtype) -> np.ndarray:
+        """Use ``Wh`` (H, G) for a T-step window; returns the (N, G) array ``forward`` fills,
+        in ``dtype`` (the activations', which need not be the weights')."""
         H, G = Wh.shape
         self.backward_transposed = (
             blas_threads() > 1 and N >= TRANSPOSE_MIN_ROWS and G * H >= TRANSPOSE_MIN
@@ -103,8 +104,8 @@ class RecurrentProducts:
         if self.forward_transposed:
             self._WhT = self._buf.get("WhT", (G, H), Wh.dtype)
             self._WhT[...] = Wh.T  # as a strided operand, Wh.T is slower than the plain layout
-            return self._buf.get("recT", (G, N), Wh.dtype).T
-        return self._buf.get("rec", (N, G), Wh.dtype)
+            return self._buf.get("recT", (G, N), dtype).T
+        return self._buf.get("rec", (N, G), dtype)
 
     def forward(self, h: np.ndarray, out: np.ndarray) -> None:
         """out (N, G) = h (N, H) @ Wh, with ``out`` from ``begin``."""

@@ -50,7 +50,7 @@ class TimeRNN(CarriedState):
         hs = self._buf.get("hs", (N, T, H), dtype)
         np.matmul(xs.reshape(N * T, D), Wx, out=hs.reshape(N * T, H))
         hs += b
-        rec = self._products.begin(Wh, N, T)
+        rec = self._products.begin(Wh, N, T, dtype)
         h = h0
         for t in range(T):
             self._products.forward(h, rec)
