@@ -21,6 +21,7 @@ so a crash at any moment leaves either the old checkpoint or the new one, never 
 
 import contextlib
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -152,6 +153,8 @@ def _validate(arrays: dict[str, np.ndarray]) -> Checkpoint:
         )
     if not all(isinstance(meta.get(k, {}), dict) for k in ("model", "train", "progress", "extra")):
         raise CheckpointError("invalid metadata (model, train, progress must be objects)")
+    if (why := progress_problem(meta.get("progress") or {})) is not None:
+        raise CheckpointError(f"training progress is malformed ({why})")
     try:
         model = from_dict(ModelConfig, meta["model"])
         model.validate()
@@ -214,6 +217,28 @@ def _validate(arrays: dict[str, np.ndarray]) -> Checkpoint:
         stats=stats,
         extra=meta.get("extra") or {},
     )
+
+
+PROGRESS_COUNTS = ("epoch", "window", "step", "epoch_tokens", "tokens_seen")
+PROGRESS_AMOUNTS = ("lr", "best_valid_ppl", "plateau_ppl", "epoch_nll", "epoch_seconds", "seconds")
+
+
+def progress_problem(progress: dict) -> str | None:
+    """What is wrong with a checkpoint's training progress, or None: counts must be integers
+    >= 0, amounts finite numbers >= 0 (or null), ``finished`` a boolean, ``rng`` an object."""
+    for k in PROGRESS_COUNTS:
+        v = progress.get(k, 0)
+        if type(v) is not int or v < 0:
+            return f"{k} = {v!r}"
+    for k in PROGRESS_AMOUNTS:
+        v = progress.get(k)
+        if v is not None and not (type(v) in (int, float) and math.isfinite(v) and v >= 0):
+            return f"{k} = {v!r}"
+    if type(progress.get("finished", False)) is not bool:
+        return f"finished = {progress['finished']!r}"
+    if not isinstance(progress.get("rng", {}), dict):
+        return "rng is not an object"
+    return None
 
 
 def _valid_stats(stats: dict[str, np.ndarray], V: int) -> bool:

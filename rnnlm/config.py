@@ -13,6 +13,7 @@ UNITS = ("word", "char")
 OPTIMIZER_NAMES = ("sgd", "adam")
 LOSSES = ("mean", "time-sum")
 SOFTMAXES = ("full", "class")
+MAX_INIT_SCALE = 10.0  # uniform ±s: beyond this float32 activations saturate or overflow
 
 
 @dataclass(frozen=True)
@@ -40,8 +41,11 @@ class ModelConfig:
             raise ConfigError(f"--dropout must be in [0, 1), got {self.dropout}")
         if not 0.0 <= self.weight_drop < 1.0:
             raise ConfigError(f"--weight-drop must be in [0, 1), got {self.weight_drop}")
-        if not self.init_scale >= 0.0:
-            raise ConfigError(f"--init-scale must be >= 0, got {self.init_scale}")
+        if not 0.0 <= self.init_scale <= MAX_INIT_SCALE:
+            raise ConfigError(
+                f"--init-scale must be in [0, {MAX_INIT_SCALE:g}] (0: per-layer default), "
+                f"got {self.init_scale}"
+            )
         if self.softmax not in SOFTMAXES:
             raise ConfigError(
                 f"unknown --softmax '{self.softmax}' (choose from: {', '.join(SOFTMAXES)})"
@@ -115,6 +119,8 @@ class TrainConfig:
             raise ConfigError(f"--log-every must be >= 0, got {self.log_every}")
         if self.save_every < 0:
             raise ConfigError(f"--save-every must be >= 0, got {self.save_every}")
+        if self.seed < 0:
+            raise ConfigError(f"--seed must be >= 0, got {self.seed}")
 
 
 def _positive(cfg: Any, *names: str) -> None:

@@ -1,11 +1,13 @@
 """Learning curves of one or more runs, from their ``metrics.jsonl``: a PNG, or a terminal line."""
 
+import math
 from pathlib import Path
 
 from rnnlm.errors import ConfigError, RnnlmError
 from rnnlm.run import RunDir
 
 SPARKS = "▁▂▃▄▅▆▇█"
+MAX_PIXELS = 2**16  # matplotlib's limit on a figure's side
 
 
 def sparkline(values: list[float]) -> str:
@@ -21,20 +23,29 @@ def epoch_records(run: Path) -> list[dict]:
     """The epoch lines of a run's metrics.jsonl (step lines are left out)."""
     path = Path(run) / "metrics.jsonl" if Path(run).is_dir() else Path(run)
     if not path.exists():
-        raise ConfigError(f"{run}: no metrics.jsonl (is it a run folder written by rnnlm train?)")
+        raise RnnlmError(f"{run}: no metrics.jsonl (is it a run folder written by rnnlm train?)")
     recs = [r for r in RunDir.parse_metrics(path) if r.get("kind", "epoch") == "epoch"]
     recs = [r for r in recs if isinstance(r.get("valid_ppl"), int | float)]
     if not recs:
-        raise ConfigError(f"{run}: metrics.jsonl holds no epoch records yet")
+        raise RnnlmError(f"{run}: metrics.jsonl holds no epoch records yet")
     return recs
 
 
 def plot_runs(
     runs: list[Path], out: Path, width: float = 10.0, height: float = 4.0, dpi: int = 100
 ) -> Path:
-    """Train (dashed) and validation (solid) perplexity against tokens seen and wall time."""
-    if not (width > 0 and height > 0 and dpi > 0):
-        raise ConfigError("--width, --height and --dpi must be positive")
+    """Train (dashed) and validation (solid) perplexity against tokens seen and wall time.
+
+    The file's extension picks the format (matplotlib's: png, pdf, svg, ...); without one it
+    is a PNG named ``out`` + ``.png``. Returns the path written.
+    """
+    if not all(math.isfinite(v) and v > 0 for v in (width, height, dpi)):
+        raise ConfigError("--width, --height and --dpi must be positive numbers")
+    if max(width, height) * dpi > MAX_PIXELS:
+        raise ConfigError(f"--width/--height times --dpi must be at most {MAX_PIXELS:,} pixels")
+    out = Path(out)
+    if not out.suffix:
+        out = out.with_name(out.name + ".png")
     try:
         import matplotlib
 
@@ -80,7 +91,8 @@ def plot_runs(
     try:
         fig.savefig(out, dpi=dpi)
     except (OSError, ValueError) as exc:
-        raise ConfigError(f"--out {out}: cannot write ({exc.strerror or exc})") from None
+        why = getattr(exc, "strerror", None) or exc
+        raise ConfigError(f"--out {out}: cannot write ({why})") from None
     finally:
         plt.close(fig)
-    return Path(out)
+    return out

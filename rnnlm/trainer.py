@@ -17,7 +17,7 @@ import numpy as np
 from rnnlm.averaging import ParamEMA
 from rnnlm.baselines import NGramStats
 from rnnlm.batching import batchify, num_windows, windows
-from rnnlm.checkpoint import Checkpoint
+from rnnlm.checkpoint import Checkpoint, progress_problem
 from rnnlm.config import TrainConfig
 from rnnlm.errors import CheckpointError, CorpusError, RnnlmError
 from rnnlm.evaluate import evaluate
@@ -195,13 +195,8 @@ class Trainer:
         progress = ckpt.progress
         if not progress or set(progress) - names or "step" not in progress or not ckpt.optim:
             raise CheckpointError("not a resumable checkpoint (no training progress)")
-        ints = ("epoch", "window", "step", "epoch_tokens", "tokens_seen")
-        if any(type(progress.get(k, 0)) is not int or progress.get(k, 0) < 0 for k in ints):
-            raise CheckpointError("training progress is malformed")
-        for k in ("lr", "epoch_nll", "epoch_seconds", "seconds", "best_valid_ppl", "plateau_ppl"):
-            v = progress.get(k)
-            if v is not None and not (type(v) in (int, float) and math.isfinite(v) and v >= 0):
-                raise CheckpointError(f"training progress is malformed ({k} = {v!r})")
+        if (why := progress_problem(progress)) is not None:
+            raise CheckpointError(f"training progress is malformed ({why})")
         if not 0 <= progress.get("window", 0) <= self.windows_per_epoch:
             raise CheckpointError("training position does not fit this corpus and batch size")
         if "lr" not in ckpt.optim:
@@ -235,6 +230,10 @@ class Trainer:
         Reaching ``max_steps`` mid-epoch validates and saves without ending the epoch, so a
         resumed run (with a larger ``max_steps``) goes on from the same position.
         """
+        with np.errstate(over="ignore", invalid="ignore"):  # divergence: one error, see below
+            return self._fit()
+
+    def _fit(self) -> TrainState:
         cfg, st = self.cfg, self.state
         while st.epoch < cfg.epochs and not self._max_reached():
             if st.window == 0:

@@ -20,7 +20,7 @@ import numpy as np
 from rnnlm import checkpoint
 from rnnlm.config import ModelConfig, TrainConfig
 from rnnlm.corpus import Corpus, load_corpus, resolve_files
-from rnnlm.errors import CheckpointError, ConfigError
+from rnnlm.errors import CheckpointError, ConfigError, CorpusError
 from rnnlm.evaluate import evaluate
 from rnnlm.layers.class_softmax import frequency_classes
 from rnnlm.model import RNNLM
@@ -96,6 +96,12 @@ def prepare(
     (0: about sqrt(V)), cut from the training split's counts.
     """
     model, train = dict(model or {}), dict(train or {})
+    if isinstance(classes, bool) or not isinstance(classes, int) or classes < 0:
+        raise ConfigError(
+            f"--classes must be a whole number >= 0 (0: about sqrt(V)), got {classes}"
+        )
+    if classes and not resume and model.get("softmax") != "class":
+        raise ConfigError("--classes needs --softmax class")
     run = RunDir(out, resume=resume)
     ckpt = checkpoint.load(run.last) if resume else None
     data_opts = {"valid": valid, "test": test, "valid_fraction": valid_fraction,
@@ -136,6 +142,12 @@ def prepare(
                 data.splits[split] = data.splits[split][: 2 * tcfg.eval_bptt + 1]
     mcfg.validate()
     tcfg.validate()
+    for split in ("valid", "test"):  # checked now, not after training
+        if split in data and (len(data[split]) - 1) // tcfg.eval_batch_size < 1:
+            where = f" ({files[split]})" if files.get(split) else ""
+            raise CorpusError(
+                f"the {split} text{where} has {len(data[split])} token(s): too few to score"
+            )
     rng = np.random.default_rng(tcfg.seed)
     trainer = Trainer(
         RNNLM(mcfg, rng), tcfg, data["train"], data["valid"], data.vocab, unit, rng,
@@ -143,7 +155,10 @@ def prepare(
     )  # fmt: skip
     trainer.extra["data"] = {k: str(v) if isinstance(v, Path) else v for k, v in data_opts.items()}
     if ckpt is not None:
-        trainer.restore(ckpt)
+        try:
+            trainer.restore(ckpt)
+        except CheckpointError as exc:
+            raise CheckpointError(f"{run.last}: {exc}") from None
         run.truncate_metrics(trainer.state.step, trainer.state.epoch)
     return TrainingRun(corpus=data, trainer=trainer, run=run, resumed=ckpt is not None)
 

@@ -97,6 +97,31 @@ def test_tampered_files_are_refused(tmp_path, change, message):
         checkpoint.load(bad)
 
 
+def _with_progress(**changes):
+    def change(a):
+        meta = json.loads(str(a["meta"]))
+        meta["progress"].update(changes)
+        a["meta"] = np.array(json.dumps(meta))
+
+    return change
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [{"best_valid_ppl": "abc"}, {"epoch": {"a": 1}}, {"step": -1}, {"lr": -0.5},
+     {"seconds": 1e400}, {"step": 2.5}, {"finished": "yes"}, {"rng": [1, 2]}],
+)  # fmt: skip
+def test_malformed_progress_is_refused(tmp_path, changes):
+    """Progress fields that info, eval or a resume read must hold what they claim."""
+    good = tmp_path / "good.npz"
+    checkpoint.save(good, make_ckpt())
+    _resave(good, tmp_path / "bad.npz", _with_progress(**changes))
+    with pytest.raises(CheckpointError, match="training progress is malformed"):
+        checkpoint.load(tmp_path / "bad.npz")
+    _resave(good, tmp_path / "fine.npz", _with_progress(best_valid_ppl=None, lr=0.5, seconds=3))
+    assert checkpoint.load(tmp_path / "fine.npz").progress["lr"] == 0.5
+
+
 def test_future_format_is_refused(tmp_path):
     good = tmp_path / "good.npz"
     checkpoint.save(good, make_ckpt())

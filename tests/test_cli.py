@@ -160,6 +160,11 @@ def test_corpus_shorter_than_a_window(tmp_path):
         ("--clip", "-1"),
         ("--epochs", "0"),
         ("--max-vocab", "1"),
+        ("--seed", "-1"),
+        ("--init-scale", "inf"),
+        ("--init-scale", "1e300"),
+        ("--classes", "-5"),
+        ("--classes", "5"),  # without --softmax class
     ],
 )
 def test_bad_option_values(tmp_path, word_corpus, flag, value):
@@ -194,6 +199,7 @@ def test_generate_bad_options(trained):
         run("generate", out / "best.npz", "--temperature", "0"), 2, "--temperature"
     )
     assert_one_line_error(run("generate", out / "best.npz", "--length", "-1"), 2, "--length")
+    assert_one_line_error(run("generate", out / "best.npz", "--seed", "-1"), 2, "--seed")
 
 
 def test_resume_continues_a_run(tmp_path, word_corpus):
@@ -219,6 +225,36 @@ def test_resume_continues_a_run(tmp_path, word_corpus):
     assert_one_line_error(run("train", other, "--out", out, "--resume"), 1, "vocabulary")
     changed = run("train", word_corpus, "--out", out, "--resume", "--hidden", "16")
     assert_one_line_error(changed, 2, "--hidden 16 (the run has 8)")
+
+
+def test_user_text_is_printed_not_read_as_markup(tmp_path, word_corpus, trained):
+    """File names, prompts and option names are printed as given, '[...]' and all: rich must
+    not read them as markup (which dropped text, or crashed on '[/x]')."""
+    out, _ = trained
+    ckpt = out / "best.npz"
+    got = run("generate", ckpt, "--prompt", "[/foo] the [cat]", "--length", "2")
+    assert got.exit_code == 0, got.output
+    assert "[/foo]" in got.stderr and "[cat]" in got.stderr
+    odd = tmp_path / "br[/x]"
+    odd.mkdir(parents=True)  # the folders "br[" and "x]"
+    text = odd / "o.txt"
+    text.write_text("zzz qqq\n" * 5)
+    got = run("eval", ckpt, text, "--allow-oov")
+    assert got.exit_code == 0, got.output
+    assert "br[/x]/o.txt" in got.stderr
+    assert_one_line_error(run("eval", ckpt, tmp_path / "no[/b]such.txt"), 1, "no[/b]such.txt")
+    corpus = odd / "c[v2].txt"
+    corpus.write_text(word_corpus.read_text())
+    got = run("train", corpus, "--out", tmp_path / "o", *SMALL, "--max-steps", "2")
+    assert got.exit_code == 0, got.output
+    assert "c[v2].txt" in got.stderr
+    usage = subprocess.run(
+        [sys.executable, "-m", "rnnlm", "eval", str(ckpt), str(text), "--[/b]"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert usage.returncode == 2, usage.stderr
+    lines = usage.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--[/b]" in lines[0] and "Traceback" not in usage.stderr
 
 
 def test_help_and_version():
@@ -349,6 +385,16 @@ def test_char_run_resumes_without_repeating_unit(tmp_path, char_corpus):
     resumed = run("train", char_corpus, "--out", out, "--resume", "--max-steps", "8")
     assert resumed.exit_code == 0, resumed.output
     assert checkpoint.load(out / "last.npz").progress["step"] == 8
+    no_eos = run("generate", out / "last.npz", "--stop", "<eos>")
+    assert_one_line_error(no_eos, 2, "character model has no <eos>", r"--stop '\n'")
+
+
+def test_too_short_test_text_is_refused_before_training(tmp_path, char_corpus):
+    one = tmp_path / "one.txt"
+    one.write_text("a")  # char level: one token, nothing to predict
+    got = run("train", char_corpus, "--unit", "char", "--test", one, "--out", tmp_path / "o")
+    assert_one_line_error(got, 1, "test text", "one.txt", "too few to score")
+    assert not (tmp_path / "o").exists()  # refused before any training or writing
 
 
 def test_folder_where_a_file_is_expected(tmp_path, word_corpus):

@@ -1,9 +1,11 @@
 """info, eval's table/baselines/per-token, generate's options, plot, dry-run, logs and pipes."""
 
 import json
+import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -34,6 +36,16 @@ def test_info(trained):
     assert run("info", out / "last.npz", "--json").stdout.count('"resumable": true') == 1
     text = run("info", out / "best.npz").stdout
     assert "parameters" in text and "best valid ppl" in text
+    from rnnlm import checkpoint
+
+    ck = checkpoint.load(out / "best.npz")
+    full = dict(ck.progress)
+    for drop in ("lr", "best_valid_ppl"):  # progress may lack either (e.g. a foreign writer)
+        ck.progress = {k: v for k, v in full.items() if k != drop}
+        checkpoint.save(out / "partial.npz", ck)
+        partial = run("info", out / "partial.npz")
+        assert partial.exit_code == 0, partial.output
+        assert ("lr now" in partial.stdout) == (drop != "lr")
 
 
 def test_eval_table_baselines_and_per_token(trained, tmp_path):
@@ -62,6 +74,27 @@ def test_eval_table_baselines_and_per_token(trained, tmp_path):
     assert mean_bits == pytest.approx(summary["bits_per_token"], rel=1e-6)
     table = run("eval", out / "best.npz", corpus, other).stdout
     assert "unigram ppl" in table and "total" in table
+
+
+def test_per_token_never_clobbers_an_input_or_a_previous_file(trained, tmp_path, monkeypatch):
+    corpus, out = trained
+    ckpt = out / "best.npz"
+    before = ckpt.read_bytes()
+    for target in (ckpt, corpus):
+        got = run("eval", ckpt, corpus, "--per-token", target)
+        assert_one_line_error(got, 2, "is an input")
+    assert ckpt.read_bytes() == before
+    previous = tmp_path / "prev.jsonl"
+    previous.write_text("earlier results\n")
+
+    def disk_full(src, dst):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("rnnlm.cli.evaluate.os.replace", disk_full)
+    got = run("eval", ckpt, corpus, "--per-token", previous)
+    assert_one_line_error(got, 1, "cannot write", "No space left")
+    assert previous.read_text() == "earlier results\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["prev.jsonl"]  # no temporary left
 
 
 def test_eval_baseline_from_a_file(trained, tmp_path):
@@ -118,7 +151,17 @@ def test_plot_writes_a_png(trained, tmp_path):
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
     assert (width, height) == (300, 150)
-    assert_one_line_error(run("plot", tmp_path, "--out", png), 2, "metrics.jsonl")
+    assert_one_line_error(run("plot", tmp_path, "--out", png), 1, "metrics.jsonl")
+    bare = run("plot", out, "--out", tmp_path / "curves", "--dpi", "20")  # no extension: .png
+    assert bare.exit_code == 0, bare.output
+    assert bare.stdout.strip() == str(tmp_path / "curves.png")
+    assert (tmp_path / "curves.png").read_bytes()[:4] == b"\x89PNG"
+    text = tmp_path / "notes.txt"
+    text.write_text("keep me\n")
+    assert_one_line_error(run("plot", out, "--out", text), 2, "cannot write")
+    assert text.read_text() == "keep me\n"
+    for bad in (["--width", "inf"], ["--height", "nan"], ["--width", "1e6"], ["--dpi", "0"]):
+        assert_one_line_error(run("plot", out, "--out", png, *bad), 2, "--dpi")
 
 
 def test_plot_without_matplotlib(trained, tmp_path, monkeypatch):
@@ -149,6 +192,32 @@ def test_piped_output_has_no_control_characters(tmp_path, word_corpus):
     assert proc.returncode == 1 and "\x1b" not in proc.stderr
 
 
+def test_stdout_gone_or_full(trained, tmp_path):
+    """`| head` that stops reading ends quietly with exit 0; a full disk is one line, exit 1;
+    a closed stdout is no crash."""
+    _, out = trained
+    cmd = [sys.executable, "-m", "rnnlm", "generate", str(out / "best.npz"), "--length", "20000"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.read(10)
+    proc.stdout.close()  # the reader goes away mid-stream
+    assert proc.wait(timeout=60) == 0
+    assert b"Traceback" not in proc.stderr.read()
+    proc.stderr.close()
+    if Path("/dev/full").exists():
+        with open("/dev/full", "w") as full:
+            done = subprocess.run([*cmd[:5], "--length", "5"], stdout=full, stderr=subprocess.PIPE,
+                                  text=True, timeout=60)  # fmt: skip
+        assert done.returncode == 1, done.stderr
+        assert (
+            done.stderr.strip()
+            == "error: cannot write the results to stdout (No space left on device)"
+        )
+    closed = subprocess.run([*cmd[:5], "--length", "5"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, timeout=60,
+                            preexec_fn=lambda: os.close(1))  # fmt: skip
+    assert closed.returncode == 0 and "Traceback" not in closed.stderr
+
+
 def test_python_dash_m_and_version():
     proc = subprocess.run(
         [sys.executable, "-m", "rnnlm", "--version"], capture_output=True, text=True
@@ -161,9 +230,13 @@ def test_python_dash_m_and_version():
 @pytest.mark.parametrize("softmax", ["full", "class"])
 def test_bench_json_has_the_documented_keys(softmax):
     """Figures themselves are timings (never asserted); their presence and sanity are."""
-    result = run("bench", "--config", "S", "--vocab", "60", "--embed-dim", "8", "--hidden", "8",
-                 "--batch-size", "2", "--bptt", "3", "--steps", "2", "--repeats", "2",
-                 "--warmup", "1", "--softmax", softmax, "--json")  # fmt: skip
+    tiny = ["bench", "--config", "S", "--vocab", "60", "--embed-dim", "8", "--hidden", "8",
+            "--batch-size", "2", "--bptt", "3", "--steps", "2", "--repeats", "2",
+            "--warmup", "1", "--softmax", softmax]  # fmt: skip
+    table = run(*tiny)
+    assert table.exit_code == 0, table.output
+    assert ("of roofline" in table.stdout) == (softmax == "full")
+    result = run(*tiny, "--json")
     assert result.exit_code == 0, result.output
     r = json.loads(result.stdout)
     for key in ("tokens_per_s", "eval_tokens_per_s", "generate_ms_per_token", "config"):
@@ -177,3 +250,4 @@ def test_bench_json_has_the_documented_keys(softmax):
         assert 0 < lo <= r["roofline_ratio"] <= hi
     else:  # the roofline model counts a full softmax's products only
         assert r["roofline_ratio"] is None and r["config"]["classes"] > 1
+    assert_one_line_error(run(*tiny[:3], "--vocab", "1"), 2, "--vocab")

@@ -12,7 +12,7 @@ import typer
 
 from rnnlm import __version__
 from rnnlm.cli.bench import bench_command
-from rnnlm.cli.console import EXIT_SIGINT, EXIT_USAGE, err
+from rnnlm.cli.console import EXIT_SIGINT, EXIT_USAGE, err, fail
 from rnnlm.cli.evaluate import eval_command
 from rnnlm.cli.generate import generate_command
 from rnnlm.cli.info import info_command
@@ -58,18 +58,19 @@ def _root(
 def main() -> None:
     """Console-script entry point: usage errors become one line on stderr, exit 2."""
     command = typer.main.get_command(app)
+    for name in ("stdout", "stderr"):  # started with the stream closed (`>&-`): discard it
+        if getattr(sys, name) is None:
+            setattr(sys, name, open(os.devnull, "w"))  # noqa: SIM115  (lives until exit)
     try:
         code = command.main(prog_name="rnnlm", standalone_mode=False)
     except cx.UsageError as exc:
         if type(exc).__name__ == "NoArgsIsHelpError":
             sys.exit(0)  # the help is already printed
         hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
-        err.print(
-            f"[bold red]error:[/] {exc.format_message()}{hint}", soft_wrap=True, highlight=False
-        )
+        fail(f"{exc.format_message()}{hint}")
         sys.exit(EXIT_USAGE)
     except cx.ClickException as exc:
-        err.print(f"[bold red]error:[/] {exc.format_message()}", soft_wrap=True, highlight=False)
+        fail(exc.format_message())
         sys.exit(exc.exit_code)
     except (typer.Abort, KeyboardInterrupt):
         err.print("interrupted", highlight=False)

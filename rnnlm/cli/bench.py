@@ -40,6 +40,8 @@ def bench_command(
             raise ConfigError(f"unknown --config '{config}' (choose from: {', '.join(CONFIGS)})")
         if min(steps, repeats) < 1 or warmup < 0:
             raise ConfigError("--steps and --repeats must be >= 1, --warmup >= 0")
+        if vocab < 2:
+            raise ConfigError(f"--vocab must be at least 2, got {vocab}")
         size = dict(CONFIGS[config])
         for key, value in (("embed_dim", embed_dim), ("hidden", hidden),
                            ("batch_size", batch_size), ("bptt", bptt)):  # fmt: skip
@@ -56,6 +58,7 @@ def bench_command(
             f"benchmarking {config}: {mcfg.cell} D={mcfg.embed_dim} H={mcfg.hidden} "
             f"V={vocab} N={tcfg.batch_size} T={tcfg.bptt} ...",
             highlight=False,
+            markup=False,
         )
         result = bench(mcfg, tcfg, steps=steps, repeats=repeats, warmup=warmup)
     result["config"]["name"] = config
@@ -70,6 +73,9 @@ def bench_command(
     )
     echo(f"eval      {result['eval_tokens_per_s']:>10,.0f} tokens/s")
     echo(f"generate  {result['generate_ms_per_token']:>10.3f} ms/token")
+    if result["roofline_ratio"] is None:  # the roofline model counts a full softmax's products
+        echo("compute   (no matmul roofline for the class softmax)")
+        return
     echo(
         f"compute   {result['gflops']:>10.1f} GFLOP/s in matmuls; numpy matmul alone "
         f"{result['matmul_gflops']:.1f} GFLOP/s -> {result['roofline_ratio']:.0%} of roofline "

@@ -1,12 +1,14 @@
 """Where output goes: results to stdout, progress, warnings and errors to stderr."""
 
 import contextlib
+import os
 import signal
 import sys
 from collections.abc import Iterator
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from rnnlm.errors import ConfigError, RnnlmError
 
@@ -20,13 +22,15 @@ EXIT_SIGTERM = 143
 
 
 def fail(message: str, code: int = EXIT_USER_ERROR) -> typer.Exit:
-    """Print ``error: message`` as one line on stderr; return the Exit to raise."""
-    err.print(f"[bold red]error:[/] {message}", markup=True, soft_wrap=True, highlight=False)
+    """Print ``error: message`` as one line on stderr; return the Exit to raise. The message
+    is plain text (file names, prompts: ``[...]`` in them is printed, not read as markup)."""
+    err.print(Text.assemble(("error:", "bold red"), f" {message}"), soft_wrap=True)
     return typer.Exit(code)
 
 
 def warn(message: str) -> None:
-    err.print(f"[yellow]warning:[/] {message}", soft_wrap=True)
+    """``warning: message`` on stderr; plain text, like ``fail``."""
+    err.print(Text.assemble(("warning:", "yellow"), f" {message}"), soft_wrap=True)
 
 
 @contextlib.contextmanager
@@ -35,15 +39,9 @@ def user_errors() -> Iterator[None]:
     try:
         yield
     except ConfigError as exc:
-        raise fail(_escape(str(exc)), EXIT_USAGE) from None
+        raise fail(str(exc), EXIT_USAGE) from None
     except RnnlmError as exc:
-        raise fail(_escape(str(exc))) from None
-
-
-def _escape(text: str) -> str:
-    from rich.markup import escape
-
-    return escape(text)
+        raise fail(str(exc)) from None
 
 
 @contextlib.contextmanager
@@ -74,5 +72,18 @@ def stop_signals(on_stop) -> Iterator[dict]:
 
 def echo(text: str = "") -> None:
     """A result line on stdout."""
-    sys.stdout.write(text + "\n")
-    sys.stdout.flush()
+    write(text + "\n")
+
+
+def write(text: str) -> None:
+    """Results to stdout, flushed. A reader that has gone (``| head``) ends the command
+    quietly with exit 0; any other failure to write (a full disk) is one line, exit 1."""
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)  # so the final flush at exit cannot fail
+        os.dup2(devnull, sys.stdout.fileno())
+        raise typer.Exit(0) from None
+    except OSError as exc:
+        raise fail(f"cannot write the results to stdout ({exc.strerror or exc})") from None

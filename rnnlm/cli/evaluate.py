@@ -3,16 +3,18 @@
 import dataclasses
 import json
 import math
+import os
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from rnnlm.api import LanguageModel, load
 from rnnlm.baselines import NGramStats
-from rnnlm.cli.console import echo, user_errors, warn
+from rnnlm.cli.console import echo, user_errors, warn, write
 from rnnlm.cli.score_progress import ScoreProgress
 from rnnlm.dynamic_eval import DynamicEval
 from rnnlm.errors import ConfigError, CorpusError
@@ -84,6 +86,8 @@ def eval_command(
     Example: rnnlm eval runs/ptb/best.npz ptb.test.txt ptb.valid.txt
     """  # fmt: skip
     with user_errors():
+        if per_token is not None:
+            _check_not_an_input(per_token, [checkpoint, *files, baseline_from])
         dynamic = None
         if dynamic_lr != 0.0:
             dynamic = DynamicEval(
@@ -98,6 +102,8 @@ def eval_command(
         rows = []
         for path in files:
             ids, oov = lm.encode(read_text(path))
+            if len(ids) < 2:  # the first token is context only
+                raise CorpusError(f"{path}: one {lm.unit} token, nothing to predict after it")
             rate = oov / max(len(ids) - (lm.boundary_id() is not None), 1)
             if rate > OOV_REFUSE and not allow_oov:
                 raise CorpusError(
@@ -166,20 +172,18 @@ def _table(summary: dict, unit: str) -> None:
         table.add_column(col, justify="left" if col == "file" else "right")
 
     def fmt(x):
-        return (
-            f"{x:,.2f}"
-            if isinstance(x, float) and math.isfinite(x)
-            else "-"
-            if x is None
-            else str(x)
-        )
+        if x is None:
+            return "-"
+        if isinstance(x, float) and math.isfinite(x):
+            return f"{x:,.2f}" if x < 1e9 else f"{x:.3g}"
+        return str(x)
 
     entries = summary["files"] + (
         [{**summary, "file": "total"}] if len(summary["files"]) > 1 else []
     )
     for e in entries:
         table.add_row(
-            e["file"],
+            Text(e["file"]),  # a file name, not markup
             fmt(e["perplexity"]),
             f"{e['bits_per_token']:.4f}",
             f"{e['tokens']:,}",
@@ -190,12 +194,25 @@ def _table(summary: dict, unit: str) -> None:
     out = Console(highlight=False)
     if not out.is_terminal:  # a pipe or a file: never cut file names to fit 80 columns
         out = Console(highlight=False, width=200)
-    out.print(table)
+    with out.capture() as captured:
+        out.print(table)
+    write(captured.get())
+
+
+def _check_not_an_input(out: Path, inputs: list[Path | None]) -> None:
+    """--per-token must not name the checkpoint or a file being read: refused before scoring."""
+    for src in inputs:
+        if src is not None and out.exists() and src.exists() and out.samefile(src):
+            raise ConfigError(f"--per-token {out}: is an input ({src}); choose another file")
 
 
 def _write_per_token(path: Path, lm: LanguageModel, rows: list) -> None:
+    """Write the records to a temporary file beside ``path`` and rename it into place, so a
+    failed write leaves an existing file as it was (a device or pipe is written directly)."""
+    direct = path.exists() and not path.is_file()
+    target = path if direct else path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
-        with open(path, "w", encoding="utf-8") as f:
+        with open(target, "w", encoding="utf-8") as f:
             for src, ids, score in rows:
                 predicted = ids[1:]
                 for tok_id, nll in zip(
@@ -209,5 +226,9 @@ def _write_per_token(path: Path, lm: LanguageModel, rows: list) -> None:
                         "surprisal_bits": nll / math.log(2),
                     }
                     f.write(json.dumps(record) + "\n")
+        if not direct:
+            os.replace(target, path)
     except OSError as exc:
+        if not direct:
+            target.unlink(missing_ok=True)
         raise CorpusError(f"--per-token {path}: cannot write ({exc.strerror or exc})") from None

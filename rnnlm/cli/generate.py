@@ -2,7 +2,6 @@
 
 import json
 import math
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -10,14 +9,16 @@ import numpy as np
 import typer
 
 from rnnlm.api import load
-from rnnlm.cli.console import echo, user_errors, warn
+from rnnlm.cli.console import echo, user_errors, warn, write
 from rnnlm.errors import ConfigError
 from rnnlm.text import EOS, detokenize
 
 
 def generate_command(
     checkpoint: Annotated[Path, typer.Argument(help="A checkpoint written by rnnlm train.")],
-    prompt: Annotated[str, typer.Option(help="Text to continue (empty: start of a line).")] = "",
+    prompt: Annotated[
+        str, typer.Option(help="Text to continue (default: none, the start of a line).")
+    ] = "",
     length: Annotated[int, typer.Option(help="Tokens to sample per sample.")] = 100,
     temperature: Annotated[
         float, typer.Option(help="Below 1 is more conservative, above 1 more random.")
@@ -40,7 +41,9 @@ def generate_command(
             help="End a sample once it produces this string or token, e.g. <eos> (default: none)."
         ),
     ] = None,
-    seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same text.")] = 0,
+    seed: Annotated[
+        int, typer.Option(help="Random seed (>= 0); the same seed gives the same text.")
+    ] = 0,
     score: Annotated[
         str | None,
         typer.Option(
@@ -65,7 +68,11 @@ def generate_command(
             raise ConfigError(f"--top-p must be in (0, 1], got {top_p}")
         if num_samples < 1:
             raise ConfigError(f"--num-samples must be >= 1, got {num_samples}")
+        if seed < 0:
+            raise ConfigError(f"--seed must be >= 0, got {seed}")
         lm = load(checkpoint)
+        if stop == EOS and lm.unit == "char":
+            raise ConfigError("--stop <eos>: a character model has no <eos>; use --stop '\\n'")
         _, unknown = lm.prompt_ids(prompt)
         if unknown:
             shown = ", ".join(sorted(set(unknown))[:5])
@@ -77,22 +84,19 @@ def generate_command(
                          "perplexity": math.exp(-logp / n) if n else None}))  # fmt: skip
         return
     rng = np.random.default_rng(seed)
-    out = sys.stdout
     stop_text = "\n" if stop == EOS and lm.unit == "word" else stop
     for k in range(num_samples):
         if k:
-            out.write("\n")
-        out.write(prompt)
+            write("\n")
+        write(prompt)
         last, tail = prompt[-1:], ""  # the last character written; the end of the sample
         for tok in lm.stream(prompt, length, seed, temperature, top_k, greedy, top_p, rng=rng):
             piece = detokenize([tok], lm.unit, before=last)  # streamed as sampled
-            out.write(piece)
-            out.flush()
+            write(piece)
             last = piece[-1:] or last
             if stop_text:  # the stop may start in the last len(stop) - 1 characters before
                 if stop_text in tail + piece:
                     break
                 tail = (tail + piece)[max(0, len(tail + piece) - len(stop_text) + 1) :]
         if last != "\n":
-            out.write("\n")
-    out.flush()
+            write("\n")

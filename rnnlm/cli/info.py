@@ -54,10 +54,9 @@ def info_command(
         f"vocab     {info['vocab_size']:,} {ck.unit} tokens",
         f"training  N={t.batch_size} T={t.bptt}  {t.optimizer} lr {t.lr:g} ({t.loss})  "
         f"clip {t.clip:g}  {t.epochs} epochs{f'  ema {t.ema:g}' if t.ema else ''}",
-        f"progress  epoch {info['epoch']}  step {info['step']}  "
-        f"best valid ppl {best:.2f}  lr now {info['lr']:g}"
-        if best is not None
-        else f"progress  epoch {info['epoch']}  step {info['step']}",
+        f"progress  epoch {info['epoch']}  step {info['step']}"
+        + (f"  best valid ppl {best:.2f}" if best is not None else "")
+        + (f"  lr now {info['lr']:g}" if info["lr"] is not None else ""),
     ]
     for line in lines:
         echo(line)

@@ -11,15 +11,18 @@ from rnnlm.plot import plot_runs
 
 def plot_command(
     runs: Annotated[list[Path], typer.Argument(help="Run folders (or metrics.jsonl files).")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="PNG file to write.")] = Path(
-        "curves.png"
-    ),
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out", "-o", help="File to write; its extension picks the format (.png if none)."
+        ),
+    ] = Path("curves.png"),
     width: Annotated[float, typer.Option(help="Figure width, inches.")] = 10.0,
     height: Annotated[float, typer.Option(help="Figure height, inches.")] = 4.0,
     dpi: Annotated[int, typer.Option(help="Pixels per inch.")] = 100,
 ) -> None:
-    """Plot train and validation perplexity against tokens seen and wall time, all runs on one
-    figure (needs matplotlib: pip install 'rnnlm-numpy[plot]').
+    r"""Plot train and validation perplexity against tokens seen and wall time, all runs on one
+    figure (needs matplotlib: pip install 'rnnlm-numpy\[plot]').
 
     Example: rnnlm plot runs/ptb runs/zaremba --out curves.png
     """

@@ -1,5 +1,6 @@
 """The bar shown while ``rnnlm eval`` scores a file (on a terminal only; gone when done)."""
 
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from rnnlm.cli.console import err
@@ -11,7 +12,7 @@ class ScoreProgress:
 
     def __init__(self, name: str, total: int, adapting: bool = False) -> None:
         self.progress = Progress(
-            TextColumn(f"[bold]{'adapting to' if adapting else 'scoring'} {name}"),
+            TextColumn(f"[bold]{'adapting to' if adapting else 'scoring'}[/] {escape(name)}"),
             BarColumn(),
             TextColumn("{task.completed:,}/{task.total:,} tokens"),
             TimeElapsedColumn(),

@@ -159,7 +159,8 @@ def train(
     init_scale: Annotated[
         float,
         typer.Option(
-            help="Every weight uniform in ±this; 0: embedding/output ±0.1, recurrent ±1/sqrt(H).",
+            help="Every weight uniform in ±this (at most 10); 0: embedding/output ±0.1, "
+            "recurrent ±1/sqrt(H).",
             rich_help_panel=MODEL,
         ),
     ] = M.init_scale,
@@ -227,7 +228,8 @@ def train(
         ),
     ] = TR.ema,
     seed: Annotated[
-        int, typer.Option(help="Seed for initialisation and dropout.", rich_help_panel=OPTIM)
+        int,
+        typer.Option(help="Seed (>= 0) for initialisation and dropout.", rich_help_panel=OPTIM),
     ] = TR.seed,
     max_steps: Annotated[
         int,
@@ -311,6 +313,7 @@ def _train(ctx: typer.Context, given: dict[str, Any], out: Path, dry_run: bool =
             f"interrupted at step {state.step}; {run.run.last} holds the run. Resume with:\n"
             f"  rnnlm train {g['corpus']} --out {run.run.path} --resume",
             highlight=False,
+            markup=False,
         )
         raise typer.Exit(EXIT_SIGINT if got["signal"] == signal.SIGINT else EXIT_SIGTERM)
     curve = [
@@ -407,7 +410,7 @@ def _summary(run: TrainingRun) -> None:
             )
         else:
             lines.append(f"resuming at epoch {st.epoch + 1}, step {st.step}")
-    err.print("\n".join(lines), highlight=False)
+    err.print("\n".join(lines), highlight=False, markup=False)
 
 
 def _report(result: dict[str, Any], run: TrainingRun, as_json: bool) -> None:
