@@ -219,7 +219,7 @@ def _validate(arrays: dict[str, np.ndarray]) -> Checkpoint:
     )
 
 
-PROGRESS_COUNTS = ("epoch", "window", "step", "epoch_tokens", "tokens_seen")
+PROGRESS_COUNTS = ("epoch", "window", "step", "epoch_tokens", "tokens_seen", "stale_epochs")
 PROGRESS_AMOUNTS = ("lr", "best_valid_ppl", "plateau_ppl", "epoch_nll", "epoch_seconds", "seconds")
 
 

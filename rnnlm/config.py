@@ -84,6 +84,7 @@ class TrainConfig:
     ema: float = 0.0  # > 0: validate, test and keep as best an average of the weights, this decay
     seed: int = 1234
     max_steps: int = 0  # stop after this many updates (0: no limit)
+    patience: int = 0  # stop after this many epochs without a better validation (0: never)
     log_every: int = 0  # also log a step record to metrics.jsonl every this many steps (0: off)
     save_every: int = 0  # write a resumable last.npz every this many steps (0: every 5 minutes)
     eval_batch_size: int = 1  # streams at evaluation; 1 scores every token in order
@@ -107,7 +108,7 @@ class TrainConfig:
             raise ConfigError(f"unknown --loss '{self.loss}' (choose from: {', '.join(LOSSES)})")
         if self.decay_after < 0:
             raise ConfigError(f"--decay-after must be >= 0, got {self.decay_after}")
-        for name in ("max_steps", "decay_after", "log_every", "save_every", "seed"):
+        for name in ("max_steps", "decay_after", "log_every", "save_every", "seed", "patience"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int):
                 raise ConfigError(
@@ -121,6 +122,8 @@ class TrainConfig:
             raise ConfigError(f"--save-every must be >= 0, got {self.save_every}")
         if self.seed < 0:
             raise ConfigError(f"--seed must be >= 0, got {self.seed}")
+        if self.patience < 0:
+            raise ConfigError(f"--patience must be >= 0 (0: never stop early), got {self.patience}")
 
 
 def _positive(cfg: Any, *names: str) -> None:

@@ -48,7 +48,8 @@ class TrainState:
     epoch_seconds: float = 0.0
     tokens_seen: int = 0
     seconds: float = 0.0  # training + evaluation wall time, all epochs
-    finished: bool = False
+    finished: bool = False  # all epochs done, or stopped early (``patience``)
+    stale_epochs: int = 0  # epochs in a row whose validation did not beat the best
     rng: dict = field(default_factory=dict)
 
 
@@ -235,7 +236,7 @@ class Trainer:
 
     def _fit(self) -> TrainState:
         cfg, st = self.cfg, self.state
-        while st.epoch < cfg.epochs and not self._max_reached():
+        while st.epoch < cfg.epochs and not self._max_reached() and not self.stopped_early:
             if st.window == 0:
                 self.model.reset_state()
             self.model.train(True)
@@ -249,8 +250,13 @@ class Trainer:
             self._validate(end_of_epoch=True)
             if self._stop:  # asked to stop during validation: last.npz was just written
                 break
-        st.finished = st.epoch >= cfg.epochs
+        st.finished = st.epoch >= cfg.epochs or self.stopped_early
         return st
+
+    @property
+    def stopped_early(self) -> bool:
+        """Validation has not improved for ``patience`` epochs in a row."""
+        return bool(self.cfg.patience) and self.state.stale_epochs >= self.cfg.patience
 
     def _max_reached(self) -> bool:
         return bool(self.cfg.max_steps) and self.state.step >= self.cfg.max_steps
@@ -339,6 +345,7 @@ class Trainer:
             st.best_valid_ppl = ppl
         lr_used = self.optimizer.lr
         if end_of_epoch:
+            st.stale_epochs = 0 if improved else st.stale_epochs + 1
             plateaued = st.plateau_ppl is not None and ppl >= st.plateau_ppl
             if st.plateau_ppl is None or ppl < st.plateau_ppl:
                 st.plateau_ppl = ppl

@@ -28,7 +28,7 @@ from rnnlm.run import RunDir
 from rnnlm.trainer import EpochReport, StepReport, Trainer, TrainState
 
 # What a resumed run may change: how long it goes on, how often it saves and logs.
-RESUME_OVERRIDES = ("epochs", "max_steps", "save_every", "log_every")
+RESUME_OVERRIDES = ("epochs", "max_steps", "patience", "save_every", "log_every")
 
 
 @dataclass
@@ -48,6 +48,7 @@ class TrainingRun:
             "best_valid_ppl": st.best_valid_ppl,
             "test_ppl": None,
             "epochs": st.epoch,
+            "stopped_early": self.trainer.stopped_early,
             "steps": st.step,
             "tokens_per_s": st.tokens_seen / st.seconds if st.seconds else 0.0,
             "seconds": round(st.seconds, 3),
@@ -102,6 +103,8 @@ def prepare(
         )
     if classes and not resume and model.get("softmax") != "class":
         raise ConfigError("--classes needs --softmax class")
+    if not resume:
+        TrainConfig(**train).validate()  # a bad option is named before any file is read
     run = RunDir(out, resume=resume)
     ckpt = checkpoint.load(run.last) if resume else None
     data_opts = {"valid": valid, "test": test, "valid_fraction": valid_fraction,

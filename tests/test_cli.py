@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -255,6 +256,28 @@ def test_user_text_is_printed_not_read_as_markup(tmp_path, word_corpus, trained)
     assert usage.returncode == 2, usage.stderr
     lines = usage.stderr.strip().splitlines()
     assert len(lines) == 1 and "--[/b]" in lines[0] and "Traceback" not in usage.stderr
+
+
+def test_patience_stops_early_and_resumes_with_more(tmp_path, word_corpus, monkeypatch):
+    from rnnlm.evaluate import EvalResult
+
+    ppls = iter([50, 60, 70, 45, 40, 46, 47, 48])  # validation, epoch after epoch
+    monkeypatch.setattr(
+        "rnnlm.trainer.evaluate", lambda *a, **k: EvalResult(nll=np.log(next(ppls)), tokens=1)
+    )
+    out = tmp_path / "p"
+    args = ["train", word_corpus, "--out", out, *SMALL, "--epochs", "8", "--patience", "2"]
+    first = run(*args, "--json")
+    assert first.exit_code == 0, first.output
+    assert "stopped early after epoch 3: no better validation in 2" in first.stdout
+    assert json.loads(first.stdout.strip().splitlines()[-1])["stopped_early"] is True
+    again = run("train", word_corpus, "--out", out, "--resume")
+    assert "nothing left to train: stopped early" in again.stderr
+    more = run("train", word_corpus, "--out", out, "--resume", "--patience", "4", "--json")
+    assert more.exit_code == 0, more.output
+    summary = json.loads(more.stdout.strip().splitlines()[-1])
+    assert summary["epochs"] == 8 and summary["stopped_early"] is False
+    assert_one_line_error(run(*args[:-1], "-1"), 2, "--patience")
 
 
 def test_help_and_version():

@@ -1,5 +1,6 @@
 """Training behaviour: sane start, learning, determinism, exact resume."""
 
+import dataclasses
 import itertools
 import math
 
@@ -74,12 +75,7 @@ def test_same_seed_same_training():
 
 def _lrs_for(monkeypatch, valid_ppls, **train_kw):
     """The lr each epoch used when validation gives ``valid_ppls`` in turn."""
-    scores = iter(valid_ppls)
-
-    def fake_evaluate(model, ids, *args, **kwargs):
-        return EvalResult(nll=math.log(next(scores)) * 100, tokens=100)
-
-    monkeypatch.setattr("rnnlm.trainer.evaluate", fake_evaluate)
+    _fake_validation(monkeypatch, valid_ppls)
     trainer = toy_trainer(epochs=len(valid_ppls), lr=1.0, **train_kw)
     reports = []
     trainer.on_epoch = reports.append
@@ -98,6 +94,38 @@ def test_fixed_decay_after_an_epoch_ignores_validation(monkeypatch):
     """Zaremba's schedule: lr stays for ``decay_after`` epochs, then is divided every epoch."""
     lrs = _lrs_for(monkeypatch, [50, 60, 70, 40, 30, 35], lr_decay=2.0, decay_after=2)
     assert lrs == pytest.approx([1, 1, 0.5, 0.25, 0.125, 0.0625])
+
+
+def _fake_validation(monkeypatch, valid_ppls):
+    scores = iter(valid_ppls)
+    monkeypatch.setattr(
+        "rnnlm.trainer.evaluate",
+        lambda *a, **k: EvalResult(nll=math.log(next(scores)) * 100, tokens=100),
+    )
+
+
+@pytest.mark.parametrize(("patience", "epochs_run"), [(2, 4), (3, 8), (0, 10)])
+def test_patience_stops_after_epochs_without_a_better_validation(monkeypatch, patience, epochs_run):
+    _fake_validation(monkeypatch, [50, 40, 41, 42, 39, 45, 46, 47, 48, 49])
+    trainer = toy_trainer(epochs=10, patience=patience)
+    reports = []
+    trainer.on_epoch = reports.append
+    state = trainer.fit()
+    assert len(reports) == state.epoch == epochs_run
+    assert trainer.stopped_early == (epochs_run < 10) and state.finished
+
+
+def test_patience_counts_across_a_resume(tmp_path, monkeypatch):
+    """The count of epochs without improvement is part of the checkpoint."""
+    _fake_validation(monkeypatch, [50, 51, 52, 53, 54, 55])
+    first = toy_trainer(run=RunDir(tmp_path / "r"), epochs=10, patience=3)
+    first.cfg = dataclasses.replace(first.cfg, max_steps=2 * first.windows_per_epoch)
+    first.fit()
+    assert first.state.epoch == 2 and first.state.stale_epochs == 1
+    second = toy_trainer(run=RunDir(tmp_path / "r", resume=True), epochs=10, patience=3)
+    second.restore(checkpoint.load(tmp_path / "r" / "last.npz"))
+    state = second.fit()
+    assert state.epoch == 4 and second.stopped_early  # epochs 2, 3, 4 did not beat epoch 1
 
 
 def test_lr_divided_on_a_real_plateau():

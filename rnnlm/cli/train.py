@@ -231,6 +231,14 @@ def train(
         int,
         typer.Option(help="Seed (>= 0) for initialisation and dropout.", rich_help_panel=OPTIM),
     ] = TR.seed,
+    patience: Annotated[
+        int,
+        typer.Option(
+            help="Stop early after this many epochs in a row without a better validation "
+            "perplexity (0: never; train all --epochs).",
+            rich_help_panel=OPTIM,
+        ),
+    ] = TR.patience,
     max_steps: Annotated[
         int,
         typer.Option(
@@ -393,7 +401,8 @@ def _summary(run: TrainingRun) -> None:
         f"training: N={cfg.batch_size} T={cfg.bptt}, {trainer.windows_per_epoch:,} windows "
         f"({trainer.windows_per_epoch * cfg.batch_size * cfg.bptt:,} tokens) per epoch, "
         f"{cfg.epochs} epochs | {cfg.optimizer} lr {cfg.lr:g} ({cfg.loss}) clip {cfg.clip:g}"
-        f"{_schedule(cfg)}{f', ema {cfg.ema:g}' if cfg.ema else ''} | "
+        f"{_schedule(cfg)}{f', ema {cfg.ema:g}' if cfg.ema else ''}"
+        f"{f', patience {cfg.patience}' if cfg.patience else ''} | "
         f"out: {run.run.path}",
     ]
     if run.resumed:
@@ -402,6 +411,11 @@ def _summary(run: TrainingRun) -> None:
             lines.append(
                 f"nothing left to train: all {cfg.epochs} epochs are done "
                 "(resume with a larger --epochs to go on)"
+            )
+        elif trainer.stopped_early:
+            lines.append(
+                f"nothing left to train: stopped early, {st.stale_epochs} epochs without a "
+                "better validation (resume with a larger --patience to go on)"
             )
         elif cfg.max_steps and st.step >= cfg.max_steps:
             lines.append(
@@ -416,6 +430,8 @@ def _summary(run: TrainingRun) -> None:
 def _report(result: dict[str, Any], run: TrainingRun, as_json: bool) -> None:
     st = run.trainer.state
     best = result["best_valid_ppl"]
+    if run.trainer.stopped_early:
+        echo(f"stopped early after epoch {st.epoch}: no better validation in {st.stale_epochs}")
     echo(f"best valid ppl {best:.2f}" if best is not None else "not validated yet")
     if result["test_ppl"] is not None:
         echo(f"test ppl {result['test_ppl']:.2f}")
