@@ -1,5 +1,6 @@
 """Reading corpus files and splitting them into tokens (word or character level)."""
 
+import sys
 from pathlib import Path
 
 from rnnlm.errors import CorpusError
@@ -11,18 +12,22 @@ UNK = "<unk>"
 def read_text(path: Path | str) -> str:
     """Read a UTF-8 text file, with clear errors for anything that is not one.
 
-    Line endings are normalised to ``\\n``. Raises CorpusError for a missing path, a folder, an
-    unreadable, empty, binary (NUL bytes) or non-UTF-8 file.
+    ``-`` reads standard input. Line endings are normalised to ``\\n``. Raises CorpusError for
+    a missing path, a folder, an unreadable, empty, binary (NUL bytes) or non-UTF-8 file.
     """
     path = Path(path)
-    if not path.exists():
+    if str(path) == "-":  # standard input
+        data = sys.stdin.buffer.read()
+        path = Path("<stdin>")
+    elif not path.exists():
         raise CorpusError(f"{path}: no such file")
-    if path.is_dir():
+    elif path.is_dir():
         raise CorpusError(f"{path}: is a folder, expected a text file")
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise CorpusError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    else:
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise CorpusError(f"{path}: cannot read ({exc.strerror or exc})") from None
     if not data.strip():
         raise CorpusError(f"{path}: file is empty")
     if b"\x00" in data:

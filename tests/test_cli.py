@@ -280,6 +280,15 @@ def test_patience_stops_early_and_resumes_with_more(tmp_path, word_corpus, monke
     assert_one_line_error(run(*args[:-1], "-1"), 2, "--patience")
 
 
+def test_a_valid_file_of_unknown_words_is_warned_about(tmp_path, word_corpus):
+    other = tmp_path / "other.txt"
+    other.write_text("completely different words here\n" * 30)
+    got = run("train", word_corpus, "--valid", other, "--out", tmp_path / "o", *SMALL,
+              "--max-steps", "2")  # fmt: skip
+    assert got.exit_code == 0, got.output
+    assert "other.txt: 80.0% of its tokens are not in the training vocabulary" in got.stderr
+
+
 def test_help_and_version():
     result = run("--help")
     assert result.exit_code == 0 and "train" in result.stdout

@@ -97,6 +97,19 @@ def test_per_token_never_clobbers_an_input_or_a_previous_file(trained, tmp_path,
     assert [p.name for p in tmp_path.iterdir()] == ["prev.jsonl"]  # no temporary left
 
 
+def test_eval_reads_stdin(trained):
+    from tests.test_cli import app, runner
+
+    corpus, out = trained
+    text = corpus.read_text()
+    piped = runner.invoke(app, ["eval", str(out / "best.npz"), "-", "--json"], input=text)
+    assert piped.exit_code == 0, piped.output
+    from_file = json.loads(run("eval", out / "best.npz", corpus, "--json").stdout)
+    assert json.loads(piped.stdout)["perplexity"] == from_file["perplexity"]
+    empty = runner.invoke(app, ["eval", str(out / "best.npz"), "-"], input="")
+    assert_one_line_error(empty, 1, "<stdin>", "empty")
+
+
 def test_eval_baseline_from_a_file(trained, tmp_path):
     corpus, out = trained
     result = run("eval", out / "best.npz", corpus, "--json", "--baseline-from", corpus)

@@ -26,7 +26,9 @@ OOV_WARN, OOV_REFUSE = 0.05, 0.5
 
 def eval_command(
     checkpoint: Annotated[Path, typer.Argument(help="A checkpoint written by rnnlm train.")],
-    files: Annotated[list[Path], typer.Argument(help="Text files to score, each from its start.")],
+    files: Annotated[
+        list[Path], typer.Argument(help="Text files to score, each from its start; - reads stdin.")
+    ],
     as_json: Annotated[
         bool, typer.Option("--json", help="Print one JSON object instead of a table.")
     ] = False,

@@ -13,7 +13,16 @@ import typer
 
 from rnnlm import checkpoint
 from rnnlm.api import LanguageModel
-from rnnlm.cli.console import EXIT_SIGINT, EXIT_SIGTERM, echo, err, stop_signals, user_errors
+from rnnlm.cli.console import (
+    EXIT_SIGINT,
+    EXIT_SIGTERM,
+    echo,
+    err,
+    stop_signals,
+    user_errors,
+    warn,
+)
+from rnnlm.cli.evaluate import OOV_WARN
 from rnnlm.cli.progress import TrainDisplay
 from rnnlm.config import ModelConfig, TrainConfig
 from rnnlm.errors import ConfigError
@@ -425,6 +434,14 @@ def _summary(run: TrainingRun) -> None:
         else:
             lines.append(f"resuming at epoch {st.epoch + 1}, step {st.step}")
     err.print("\n".join(lines), highlight=False, markup=False)
+    for split in ("valid", "test"):
+        rate = data.oov.get(split, 0) / max(len(data[split]), 1) if split in data else 0.0
+        if rate > OOV_WARN:
+            source = data.sources.get(split) or f"the {split} text"
+            warn(
+                f"{source}: {rate:.1%} of its tokens are not in the training vocabulary "
+                "(scored as <unk>); is it the right file?"
+            )
 
 
 def _report(result: dict[str, Any], run: TrainingRun, as_json: bool) -> None:
