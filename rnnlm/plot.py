@@ -44,6 +44,8 @@ def plot_runs(
     if max(width, height) * dpi > MAX_PIXELS:
         raise ConfigError(f"--width/--height times --dpi must be at most {MAX_PIXELS:,} pixels")
     out = Path(out)
+    if out.is_dir():
+        raise ConfigError(f"--out {out}: is a folder; name the file to write")
     if not out.suffix:
         out = out.with_name(out.name + ".png")
     try:

@@ -12,32 +12,41 @@ UNK = "<unk>"
 def read_text(path: Path | str) -> str:
     """Read a UTF-8 text file, with clear errors for anything that is not one.
 
-    ``-`` reads standard input. Line endings are normalised to ``\\n``. Raises CorpusError for
-    a missing path, a folder, an unreadable, empty, binary (NUL bytes) or non-UTF-8 file.
+    Line endings are normalised to ``\\n``. Raises CorpusError for a missing path, a folder,
+    an unreadable, empty, binary (NUL bytes) or non-UTF-8 file.
     """
     path = Path(path)
-    if str(path) == "-":  # standard input
-        data = sys.stdin.buffer.read()
-        path = Path("<stdin>")
-    elif not path.exists():
+    if not path.exists():
         raise CorpusError(f"{path}: no such file")
-    elif path.is_dir():
+    if path.is_dir():
         raise CorpusError(f"{path}: is a folder, expected a text file")
-    else:
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise CorpusError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise CorpusError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    return decode_text(data, str(path))
+
+
+def read_stdin() -> str:
+    """Standard input as text, checked like a file (``<stdin>`` in messages)."""
+    if sys.stdin is None:
+        raise CorpusError("<stdin>: standard input is closed")
+    return decode_text(sys.stdin.buffer.read(), "<stdin>")
+
+
+def decode_text(data: bytes, name: str) -> str:
+    """UTF-8 bytes -> text with ``\\n`` line ends; CorpusError naming ``name`` if empty,
+    binary or not UTF-8."""
     if not data.strip():
-        raise CorpusError(f"{path}: file is empty")
+        raise CorpusError(f"{name}: file is empty")
     if b"\x00" in data:
-        raise CorpusError(f"{path}: looks like a binary file (contains NUL bytes), expected text")
+        raise CorpusError(f"{name}: looks like a binary file (contains NUL bytes), expected text")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
         raise CorpusError(
-            f"{path}: not valid UTF-8 (byte {exc.start}, line {line}); convert it to UTF-8 first"
+            f"{name}: not valid UTF-8 (byte {exc.start}, line {line}); convert it to UTF-8 first"
         ) from None
     return text.replace("\r\n", "\n").replace("\r", "\n")
 

@@ -49,7 +49,7 @@ class TrainState:
     tokens_seen: int = 0
     seconds: float = 0.0  # training + evaluation wall time, all epochs
     finished: bool = False  # all epochs done, or stopped early (``patience``)
-    stale_epochs: int = 0  # epochs in a row whose validation did not beat the best
+    stale_epochs: int = 0  # epoch ends in a row not better than plateau_ppl (for --patience)
     rng: dict = field(default_factory=dict)
 
 
@@ -344,9 +344,9 @@ class Trainer:
         if improved:
             st.best_valid_ppl = ppl
         lr_used = self.optimizer.lr
-        if end_of_epoch:
-            st.stale_epochs = 0 if improved else st.stale_epochs + 1
+        if end_of_epoch:  # epoch ends only (not a --max-steps stop), so a resume changes nothing
             plateaued = st.plateau_ppl is not None and ppl >= st.plateau_ppl
+            st.stale_epochs = st.stale_epochs + 1 if plateaued else 0
             if st.plateau_ppl is None or ppl < st.plateau_ppl:
                 st.plateau_ppl = ppl
             if cfg.decay_after:  # fixed schedule: divide after every epoch past decay_after

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from rnnlm import checkpoint
-from rnnlm.config import ModelConfig, TrainConfig
+from rnnlm.config import MAX_INIT_SCALE, ModelConfig, TrainConfig
 from rnnlm.corpus import Corpus, load_corpus, resolve_files
 from rnnlm.errors import CheckpointError, ConfigError, CorpusError
 from rnnlm.evaluate import evaluate
@@ -105,6 +105,10 @@ def prepare(
         raise ConfigError("--classes needs --softmax class")
     if not resume:
         TrainConfig(**train).validate()  # a bad option is named before any file is read
+        if not model.get("init_scale", 0.0) <= MAX_INIT_SCALE:  # new runs: loading is not limited
+            raise ConfigError(
+                f"--init-scale must be at most {MAX_INIT_SCALE:g}, got {model['init_scale']}"
+            )
     run = RunDir(out, resume=resume)
     ckpt = checkpoint.load(run.last) if resume else None
     data_opts = {"valid": valid, "test": test, "valid_fraction": valid_fraction,
@@ -178,7 +182,7 @@ def _resumed_train_config(
     if changed:
         raise ConfigError(
             f"cannot change {', '.join(changed)} when resuming; "
-            "only --epochs, --max-steps, --save-every and --log-every may change"
+            f"only {', '.join('--' + k.replace('_', '-') for k in RESUME_OVERRIDES)} may change"
         )
     return dataclasses.replace(ckpt.train, **{k: train[k] for k in RESUME_OVERRIDES if k in train})
 

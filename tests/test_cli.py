@@ -287,6 +287,10 @@ def test_a_valid_file_of_unknown_words_is_warned_about(tmp_path, word_corpus):
               "--max-steps", "2")  # fmt: skip
     assert got.exit_code == 0, got.output
     assert "other.txt: 80.0% of its tokens are not in the training vocabulary" in got.stderr
+    capped = run("train", word_corpus, "--max-vocab", "5", "--out", tmp_path / "c", *SMALL,
+                 "--max-steps", "2")  # fmt: skip
+    assert capped.exit_code == 0, capped.output  # many <unk>, as in the training text itself
+    assert "warning" not in capped.stderr
 
 
 def test_help_and_version():

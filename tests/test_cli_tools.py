@@ -90,6 +90,14 @@ def test_per_token_never_clobbers_an_input_or_a_previous_file(trained, tmp_path,
     def disk_full(src, dst):
         raise OSError(28, "No space left on device")
 
+    target = tmp_path / "real.jsonl"
+    link = tmp_path / "link.jsonl"
+    link.symlink_to(target)  # written through, the link kept (as /dev/stdout would be)
+    assert run("eval", ckpt, corpus, "--per-token", link).exit_code == 0
+    assert link.is_symlink() and target.read_text().count("\n") > 10
+    link.unlink()
+    target.unlink()
+    assert_one_line_error(run("eval", ckpt, corpus, "--per-token", "-"), 2, "--per-token")
     monkeypatch.setattr("rnnlm.cli.evaluate.os.replace", disk_full)
     got = run("eval", ckpt, corpus, "--per-token", previous)
     assert_one_line_error(got, 1, "cannot write", "No space left")
@@ -108,6 +116,19 @@ def test_eval_reads_stdin(trained):
     assert json.loads(piped.stdout)["perplexity"] == from_file["perplexity"]
     empty = runner.invoke(app, ["eval", str(out / "best.npz"), "-"], input="")
     assert_one_line_error(empty, 1, "<stdin>", "empty")
+    twice = runner.invoke(app, ["eval", str(out / "best.npz"), "-", "-"], input=text)
+    assert_one_line_error(twice, 2, "standard input (-) can be scored once")
+    # only eval reads '-': for train it is a file name like any other
+    assert_one_line_error(run("train", corpus, "--valid", "-", "--out", "o"), 1, "-: no such file")
+
+
+def test_closed_stdin_is_one_error(monkeypatch):
+    from rnnlm.errors import CorpusError
+    from rnnlm.text import read_stdin
+
+    monkeypatch.setattr(sys, "stdin", None)
+    with pytest.raises(CorpusError, match="standard input is closed"):
+        read_stdin()
 
 
 def test_eval_baseline_from_a_file(trained, tmp_path):
@@ -169,6 +190,7 @@ def test_plot_writes_a_png(trained, tmp_path):
     assert bare.exit_code == 0, bare.output
     assert bare.stdout.strip() == str(tmp_path / "curves.png")
     assert (tmp_path / "curves.png").read_bytes()[:4] == b"\x89PNG"
+    assert_one_line_error(run("plot", out, "--out", tmp_path), 2, "is a folder")
     text = tmp_path / "notes.txt"
     text.write_text("keep me\n")
     assert_one_line_error(run("plot", out, "--out", text), 2, "cannot write")
@@ -208,7 +230,7 @@ def test_piped_output_has_no_control_characters(tmp_path, word_corpus):
 def test_stdout_gone_or_full(trained, tmp_path):
     """`| head` that stops reading ends quietly with exit 0; a full disk is one line, exit 1;
     a closed stdout is no crash."""
-    _, out = trained
+    corpus, out = trained
     cmd = [sys.executable, "-m", "rnnlm", "generate", str(out / "best.npz"), "--length", "20000"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     proc.stdout.read(10)
@@ -225,6 +247,13 @@ def test_stdout_gone_or_full(trained, tmp_path):
             done.stderr.strip()
             == "error: cannot write the results to stdout (No space left on device)"
         )
+    if Path("/dev/full").exists():  # the eval table too
+        with open("/dev/full", "w") as full:
+            table = subprocess.run(
+                [*cmd[:3], "eval", str(out / "best.npz"), str(corpus)],
+                stdout=full, stderr=subprocess.PIPE, text=True, timeout=60,
+            )  # fmt: skip
+        assert table.returncode == 1 and "Traceback" not in table.stderr, table.stderr
     closed = subprocess.run([*cmd[:5], "--length", "5"], stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True, timeout=60,
                             preexec_fn=lambda: os.close(1))  # fmt: skip

@@ -129,12 +129,12 @@ def test_cli_progress_bar_on_a_terminal(tmp_path, trained, monkeypatch):  # noqa
     screen = io.StringIO()
     monkeypatch.setattr(score_progress, "err", Console(file=screen, force_terminal=True))
     out, _ = trained
-    text = tmp_path / "t[bold].txt"  # a name that is rich markup: printed, not parsed
+    text = tmp_path / "t[bold]{0}.txt"  # rich markup and a format field: printed as they are
     text.write_text("the cat sat on the mat\n" * 40)
     for extra in ([], ["--dynamic-lr", "0.1"]):
         got = run("eval", out / "best.npz", text, *extra)
         assert got.exit_code == 0, got.output
-    assert "tokens" in screen.getvalue() and "t[bold].txt" in screen.getvalue()
+    assert "tokens" in screen.getvalue() and "t[bold]{0}.txt" in screen.getvalue()
     assert "dynamic evaluation: lr 0.1 per token, window 10, decay 0" in got.stdout
 
 

@@ -128,6 +128,21 @@ def test_patience_counts_across_a_resume(tmp_path, monkeypatch):
     assert state.epoch == 4 and second.stopped_early  # epochs 2, 3, 4 did not beat epoch 1
 
 
+def test_patience_ignores_a_mid_epoch_validation(tmp_path, monkeypatch):
+    """A --max-steps stop validates mid-epoch; a better score there must not make the next
+    epoch's end count as stale (only epoch ends count, as for the lr schedule)."""
+    _fake_validation(monkeypatch, [50, 45, 44])
+    whole = toy_trainer(epochs=3, patience=1)
+    assert whole.fit().epoch == 3 and not whole.stopped_early
+    _fake_validation(monkeypatch, [50, 40, 45, 44])  # 40: the mid-epoch validation
+    first = toy_trainer(run=RunDir(tmp_path / "r"), epochs=3, patience=1)
+    first.cfg = dataclasses.replace(first.cfg, max_steps=first.windows_per_epoch + 7)
+    first.fit()
+    second = toy_trainer(run=RunDir(tmp_path / "r", resume=True), epochs=3, patience=1)
+    second.restore(checkpoint.load(tmp_path / "r" / "last.npz"))
+    assert second.fit().epoch == 3 and not second.stopped_early
+
+
 def test_lr_divided_on_a_real_plateau():
     trainer = toy_trainer(epochs=6, lr=3.0)
     reports = []
@@ -232,12 +247,12 @@ def test_crash_then_resume_leaves_no_duplicate_metrics(tmp_path):
     assert steps == list(range(1, second.state.step + 1))
 
 
-@pytest.mark.parametrize("save_every", [7, 0])  # 0: the last periodic save is the epoch's end
+@pytest.mark.parametrize("save_every", [7, 0], ids=["older-save", "save-at-epoch-end"])
 def test_crash_between_logging_and_saving_an_epoch_end(tmp_path, monkeypatch, save_every):
     """The epoch's record is written before its checkpoint; killed in between, the resumed
     run validates that epoch again and metrics.jsonl holds its record exactly once."""
     probe = toy_trainer(epochs=2)
-    save_every = save_every or probe.windows_per_epoch
+    save_every = save_every or probe.windows_per_epoch  # 0: the last periodic save is the end
     first = toy_trainer(run=RunDir(tmp_path / "r"), epochs=2, save_every=save_every)
     real_save = Trainer._save
 

@@ -1,6 +1,7 @@
 """``rnnlm eval``: perplexity of a checkpoint on text files, beside n-gram baselines."""
 
 import dataclasses
+import io
 import json
 import math
 import os
@@ -19,7 +20,7 @@ from rnnlm.cli.score_progress import ScoreProgress
 from rnnlm.dynamic_eval import DynamicEval
 from rnnlm.errors import ConfigError, CorpusError
 from rnnlm.evaluate import EvalResult
-from rnnlm.text import read_text, tokenize
+from rnnlm.text import read_stdin, read_text, tokenize
 
 OOV_WARN, OOV_REFUSE = 0.05, 0.5
 
@@ -88,6 +89,8 @@ def eval_command(
     Example: rnnlm eval runs/ptb/best.npz ptb.test.txt ptb.valid.txt
     """  # fmt: skip
     with user_errors():
+        if sum(str(f) == "-" for f in files) > 1:
+            raise ConfigError("standard input (-) can be scored once per command")
         if per_token is not None:
             _check_not_an_input(per_token, [checkpoint, *files, baseline_from])
         dynamic = None
@@ -103,7 +106,7 @@ def eval_command(
         stats = _baseline_stats(lm, baseline_from)
         rows = []
         for path in files:
-            ids, oov = lm.encode(read_text(path))
+            ids, oov = lm.encode(read_stdin() if str(path) == "-" else read_text(path))
             if len(ids) < 2:  # the first token is context only
                 raise CorpusError(f"{path}: one {lm.unit} token, nothing to predict after it")
             rate = oov / max(len(ids) - (lm.boundary_id() is not None), 1)
@@ -193,16 +196,17 @@ def _table(summary: dict, unit: str) -> None:
             fmt(e.get("unigram_perplexity")),
             fmt(e.get("bigram_perplexity")),
         )
-    out = Console(highlight=False)
-    if not out.is_terminal:  # a pipe or a file: never cut file names to fit 80 columns
-        out = Console(highlight=False, width=200)
-    with out.capture() as captured:
-        out.print(table)
-    write(captured.get())
+    screen = Console()  # a pipe or a file: never cut file names to 80 columns
+    width = screen.width if screen.is_terminal else 200
+    text = io.StringIO()  # rendered here, then written by ``write`` (its errors: one line)
+    Console(file=text, highlight=False, force_terminal=screen.is_terminal, width=width).print(table)
+    write(text.getvalue())
 
 
 def _check_not_an_input(out: Path, inputs: list[Path | None]) -> None:
     """--per-token must not name the checkpoint or a file being read: refused before scoring."""
+    if str(out) == "-":
+        raise ConfigError("--per-token needs a file name (stdout holds the table or the JSON)")
     for src in inputs:
         if src is not None and out.exists() and src.exists() and out.samefile(src):
             raise ConfigError(f"--per-token {out}: is an input ({src}); choose another file")
@@ -210,8 +214,9 @@ def _check_not_an_input(out: Path, inputs: list[Path | None]) -> None:
 
 def _write_per_token(path: Path, lm: LanguageModel, rows: list) -> None:
     """Write the records to a temporary file beside ``path`` and rename it into place, so a
-    failed write leaves an existing file as it was (a device or pipe is written directly)."""
-    direct = path.exists() and not path.is_file()
+    failed write leaves an existing file as it was. A symbolic link (``/dev/stdout`` is one), a
+    device or a pipe is written through directly instead."""
+    direct = path.is_symlink() or (path.exists() and not path.is_file())
     target = path if direct else path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
         with open(target, "w", encoding="utf-8") as f:

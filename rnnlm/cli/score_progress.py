@@ -12,7 +12,7 @@ class ScoreProgress:
 
     def __init__(self, name: str, total: int, adapting: bool = False) -> None:
         self.progress = Progress(
-            TextColumn(f"[bold]{'adapting to' if adapting else 'scoring'}[/] {escape(name)}"),
+            TextColumn(f"[bold]{'adapting to' if adapting else 'scoring'}[/] {_literal(name)}"),
             BarColumn(),
             TextColumn("{task.completed:,}/{task.total:,} tokens"),
             TimeElapsedColumn(),
@@ -33,3 +33,8 @@ class ScoreProgress:
 
     def update(self, done: int, total: int) -> None:
         self.progress.update(self.task, completed=done, total=total)
+
+
+def _literal(text: str) -> str:
+    """``text`` as it is inside a TextColumn, which reads markup and then ``str.format``."""
+    return escape(text).replace("{", "{{").replace("}", "}}")
