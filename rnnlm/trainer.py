@@ -376,12 +376,18 @@ class Trainer:
             st.window = 0
             st.epoch_nll, st.epoch_tokens, st.epoch_seconds = 0.0, 0, 0.0
             self.model.reset_state()
+        log_failed = None
         if self.run:  # logged first: a crash before the saves below loses no record, and
-            self.run.log(report.record())  # the resume drops it (RunDir.truncate_metrics)
+            try:  # the resume drops it (RunDir.truncate_metrics)
+                self.run.log(report.record())
+            except CheckpointError as exc:  # the weights matter more: save them, then raise
+                log_failed = exc
         if improved:
             with self._averaged():  # best.npz holds the weights just validated
                 self._save("best", resumable=False)
         self._save("last")
+        if log_failed is not None:
+            raise log_failed
         if self.on_epoch:
             self.on_epoch(report)
 

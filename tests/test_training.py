@@ -281,6 +281,23 @@ def test_crash_between_logging_and_saving_an_epoch_end(tmp_path, monkeypatch, sa
     assert [r["valid_ppl"] for r in epochs] == [r.valid_ppl for r in reports]
 
 
+def test_a_failed_metrics_write_still_saves_the_epoch(tmp_path, monkeypatch):
+    """metrics.jsonl cannot be written at an epoch's end: the error is raised, but only after
+    last.npz (and best.npz) hold the epoch, so no training is lost."""
+
+    def full(self, record):
+        if record.get("kind") == "epoch":
+            raise CheckpointError("cannot write metrics.jsonl: No space left on device")
+
+    monkeypatch.setattr(RunDir, "log", full)
+    trainer = toy_trainer(run=RunDir(tmp_path / "r"), epochs=2)
+    with pytest.raises(CheckpointError, match="No space"):
+        trainer.fit()
+    ck = checkpoint.load(tmp_path / "r" / "last.npz")
+    assert ck.progress["epoch"] == 1 and ck.progress["window"] == 0
+    assert (tmp_path / "r" / "best.npz").exists()
+
+
 def test_resume_refuses_a_different_training_split(tmp_path):
     first = toy_trainer(run=RunDir(tmp_path / "r"), max_steps=5)
     first.fit()
