@@ -241,10 +241,11 @@ class Trainer:
                 self.model.reset_state()
             self.model.train(True)
             self._train_windows()
-            if self._stop:
-                self._save("last")
+            mid_epoch_max = self._max_reached() and st.window < self.windows_per_epoch
+            if self._stop and not mid_epoch_max:  # (at --max-steps: validate first, as below,
+                self._save("last")  # or a resume would find nothing left and no validation)
                 return st
-            if st.window < self.windows_per_epoch:  # max_steps reached mid-epoch
+            if mid_epoch_max:
                 self._validate(end_of_epoch=False)
                 break
             self._validate(end_of_epoch=True)

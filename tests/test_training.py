@@ -298,6 +298,23 @@ def test_a_failed_metrics_write_still_saves_the_epoch(tmp_path, monkeypatch):
     assert (tmp_path / "r" / "best.npz").exists()
 
 
+def test_a_stop_at_the_max_steps_step_still_validates(tmp_path):
+    """Ctrl-C landing on the --max-steps step: the run validates and saves as it would have,
+    instead of leaving a checkpoint that a resume finds finished but never validated."""
+    trainer = toy_trainer(run=RunDir(tmp_path / "r"), max_steps=7)
+
+    def stop_at_7(report):
+        if report.step == 7:
+            trainer.request_stop()
+
+    trainer.on_step = stop_at_7
+    state = trainer.fit()
+    assert state.step == 7 and state.best_valid_ppl is not None
+    records = trainer.run.read_metrics()
+    assert [r["step"] for r in records if r["kind"] == "epoch"] == [7]
+    assert checkpoint.load(tmp_path / "r" / "last.npz").progress["step"] == 7
+
+
 def test_resume_refuses_a_different_training_split(tmp_path):
     first = toy_trainer(run=RunDir(tmp_path / "r"), max_steps=5)
     first.fit()
