@@ -241,11 +241,10 @@ class Trainer:
                 self.model.reset_state()
             self.model.train(True)
             self._train_windows()
-            mid_epoch_max = self._max_reached() and st.window < self.windows_per_epoch
-            if self._stop and not mid_epoch_max:  # (at --max-steps: validate first, as below,
-                self._save("last")  # or a resume would find nothing left and no validation)
+            if self._stop and not self._max_reached():  # (at --max-steps: validate first, as
+                self._save("last")  # below, or a resume would find nothing left to validate)
                 return st
-            if mid_epoch_max:
+            if st.window < self.windows_per_epoch:  # max_steps reached mid-epoch
                 self._validate(end_of_epoch=False)
                 break
             self._validate(end_of_epoch=True)

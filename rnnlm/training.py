@@ -105,9 +105,10 @@ def prepare(
         raise ConfigError("--classes needs --softmax class")
     if not resume:
         TrainConfig(**train).validate()  # a bad option is named before any file is read
-        if not model.get("init_scale", 0.0) <= MAX_INIT_SCALE:  # new runs: loading is not limited
+        if not 0 <= model.get("init_scale", 0.0) <= MAX_INIT_SCALE:  # new runs only
             raise ConfigError(
-                f"--init-scale must be at most {MAX_INIT_SCALE:g}, got {model['init_scale']}"
+                f"--init-scale must be in [0, {MAX_INIT_SCALE:g}] (0: per-layer default), "
+                f"got {model['init_scale']}"
             )
     run = RunDir(out, resume=resume)
     ckpt = checkpoint.load(run.last) if resume else None

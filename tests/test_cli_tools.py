@@ -98,6 +98,16 @@ def test_per_token_never_clobbers_an_input_or_a_previous_file(trained, tmp_path,
     link.unlink()
     target.unlink()
     assert_one_line_error(run("eval", ckpt, corpus, "--per-token", "-"), 2, "--per-token")
+    log = tmp_path / "log.txt"  # stdout appended to a file, and that file as --per-token
+    log.write_text("earlier output\n")
+    with open(log, "a") as out:
+        same = subprocess.run(
+            [sys.executable, "-m", "rnnlm", "eval", str(ckpt), str(corpus), "--per-token",
+             "/dev/stdout"], stdout=out, stderr=subprocess.PIPE, text=True, timeout=60,
+        )  # fmt: skip
+    assert same.returncode == 2 and "is standard output" in same.stderr, same.stderr
+    assert log.read_text() == "earlier output\n"
+    log.unlink()
     monkeypatch.setattr("rnnlm.cli.evaluate.os.replace", disk_full)
     got = run("eval", ckpt, corpus, "--per-token", previous)
     assert_one_line_error(got, 1, "cannot write", "No space left")

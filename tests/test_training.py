@@ -298,21 +298,25 @@ def test_a_failed_metrics_write_still_saves_the_epoch(tmp_path, monkeypatch):
     assert (tmp_path / "r" / "best.npz").exists()
 
 
-def test_a_stop_at_the_max_steps_step_still_validates(tmp_path):
-    """Ctrl-C landing on the --max-steps step: the run validates and saves as it would have,
-    instead of leaving a checkpoint that a resume finds finished but never validated."""
-    trainer = toy_trainer(run=RunDir(tmp_path / "r"), max_steps=7)
+@pytest.mark.parametrize("at_epoch_end", [False, True])
+def test_a_stop_at_the_max_steps_step_still_validates(tmp_path, at_epoch_end):
+    """Ctrl-C landing on the --max-steps step (mid-epoch, or an epoch's last window): the run
+    validates and saves as it would have, instead of leaving a checkpoint that a resume finds
+    finished but never validated."""
+    steps = toy_trainer().windows_per_epoch if at_epoch_end else 7
+    trainer = toy_trainer(run=RunDir(tmp_path / "r"), max_steps=steps)
 
-    def stop_at_7(report):
-        if report.step == 7:
+    def stop_at_max(report):
+        if report.step == steps:
             trainer.request_stop()
 
-    trainer.on_step = stop_at_7
+    trainer.on_step = stop_at_max
     state = trainer.fit()
-    assert state.step == 7 and state.best_valid_ppl is not None
+    assert state.step == steps and state.best_valid_ppl is not None
     records = trainer.run.read_metrics()
-    assert [r["step"] for r in records if r["kind"] == "epoch"] == [7]
-    assert checkpoint.load(tmp_path / "r" / "last.npz").progress["step"] == 7
+    assert [r["step"] for r in records if r["kind"] == "epoch"] == [steps]
+    ck = checkpoint.load(tmp_path / "r" / "last.npz")
+    assert ck.progress["step"] == steps and ck.progress["epoch"] == int(at_epoch_end)
 
 
 def test_resume_refuses_a_different_training_split(tmp_path):

@@ -5,6 +5,8 @@ import io
 import json
 import math
 import os
+import stat
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -205,17 +207,32 @@ def _table(summary: dict, unit: str) -> None:
 
 def _check_not_an_input(out: Path, inputs: list[Path | None]) -> None:
     """--per-token must not name the checkpoint or a file being read: refused before scoring."""
-    if str(out) == "-":
-        raise ConfigError("--per-token needs a file name (stdout holds the table or the JSON)")
+    if str(out) == "-" or _is_stdout(out):
+        raise ConfigError(
+            f"--per-token {out}: is standard output, which holds the table or the JSON; "
+            "name a file"
+        )
     for src in inputs:
         if src is not None and out.exists() and src.exists() and out.samefile(src):
             raise ConfigError(f"--per-token {out}: is an input ({src}); choose another file")
 
 
+def _is_stdout(path: Path) -> bool:
+    """Whether ``path`` is the file or pipe standard output goes to (``/dev/stdout``, the
+    redirect's file), where the records would truncate or mix with the results (a terminal
+    or ``/dev/null`` is harmless)."""
+    try:
+        a, b = os.stat(path), os.fstat(sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # no such file; stdout not a real file
+        return False
+    same = (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+    return same and (stat.S_ISREG(b.st_mode) or stat.S_ISFIFO(b.st_mode))
+
+
 def _write_per_token(path: Path, lm: LanguageModel, rows: list) -> None:
     """Write the records to a temporary file beside ``path`` and rename it into place, so a
-    failed write leaves an existing file as it was. A symbolic link (``/dev/stdout`` is one), a
-    device or a pipe is written through directly instead."""
+    failed write leaves an existing file as it was. A symbolic link, a device or a pipe is
+    written through directly instead (not atomically)."""
     direct = path.is_symlink() or (path.exists() and not path.is_file())
     target = path if direct else path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
