@@ -209,8 +209,7 @@ def _check_not_an_input(out: Path, inputs: list[Path | None]) -> None:
     """--per-token must not name the checkpoint or a file being read: refused before scoring."""
     if str(out) == "-" or _is_stdout(out):
         raise ConfigError(
-            f"--per-token {out}: is standard output, which holds the table or the JSON; "
-            "name a file"
+            f"--per-token {out}: is standard output, which holds the table or the JSON; name a file"
         )
     for src in inputs:
         if src is not None and out.exists() and src.exists() and out.samefile(src):
