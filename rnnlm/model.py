@@ -57,7 +57,9 @@ def param_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
     return shapes
 
 
-def init_params(cfg: ModelConfig, rng: np.random.Generator, dtype=np.float32) -> dict:
+def init_params(
+    cfg: ModelConfig, rng: np.random.Generator, dtype: type = np.float32
+) -> dict[str, np.ndarray]:
     """Fresh parameters by name.
 
     ``init_scale > 0``: every parameter uniform in ±init_scale (Zaremba et al.). Otherwise:
@@ -87,7 +89,7 @@ class RNNLM:
         self,
         cfg: ModelConfig,
         rng: np.random.Generator,
-        dtype=np.float32,
+        dtype: type = np.float32,
         params: dict[str, np.ndarray] | None = None,
     ) -> None:
         cfg.validate()

@@ -4,7 +4,7 @@ import contextlib
 import os
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import typer
 from rich.console import Console
@@ -45,7 +45,7 @@ def user_errors() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def stop_signals(on_stop) -> Iterator[dict]:
+def stop_signals(on_stop: Callable[[], None]) -> Iterator[dict]:
     """While inside, SIGINT/SIGTERM call ``on_stop()`` instead of killing the process.
 
     Yields a dict whose ``"signal"`` is the signal received (or None). A second Ctrl-C

@@ -12,7 +12,7 @@ from rich.progress import (
 )
 
 from rnnlm.cli.console import err
-from rnnlm.trainer import EpochReport, StepReport
+from rnnlm.trainer import EpochReport, StepReport, Trainer
 
 
 def fmt_ppl(ppl: float) -> str:
@@ -56,7 +56,7 @@ class TrainDisplay:
     def __exit__(self, *exc) -> None:
         self.progress.__exit__(*exc)
 
-    def start(self, trainer) -> None:
+    def start(self, trainer: Trainer) -> None:
         """One task spanning every remaining window of the run."""
         self.windows = trainer.windows_per_epoch
         st = trainer.state
