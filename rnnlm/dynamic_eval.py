@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rnnlm.divergence import diverged
 from rnnlm.errors import ConfigError, RnnlmError
 from rnnlm.evaluate import EvalResult, evaluate
 from rnnlm.model import RNNLM
@@ -22,7 +23,7 @@ from rnnlm.optim import SGD
 
 
 class DynamicEvalDivergedError(RnnlmError):
-    """The adapted weights gave a non-finite loss."""
+    """The adapted weights gave a non-finite or absurd loss (rnnlm/divergence.py)."""
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,7 @@ def dynamic_evaluate(
 
     def adapt(loss: float, tokens: int) -> None:
         nonlocal seen
-        if not math.isfinite(loss):
+        if diverged(loss):
             raise DynamicEvalDivergedError(
                 f"dynamic evaluation diverged (loss {loss}) after {seen:,} tokens; "
                 "try a smaller --dynamic-lr"

@@ -19,6 +19,7 @@ from rnnlm.baselines import NGramStats
 from rnnlm.batching import batchify, num_windows, windows
 from rnnlm.checkpoint import Checkpoint, progress_problem
 from rnnlm.config import TrainConfig
+from rnnlm.divergence import diverged
 from rnnlm.errors import CheckpointError, CorpusError, RnnlmError
 from rnnlm.evaluate import evaluate
 from rnnlm.model import RNNLM
@@ -30,7 +31,7 @@ SAVE_SECONDS = 300.0  # default interval of the periodic last.npz
 
 
 class TrainingDivergedError(RnnlmError):
-    """The loss became NaN or infinite."""
+    """The loss became NaN, infinite or absurd (rnnlm/divergence.py)."""
 
 
 @dataclass
@@ -267,7 +268,7 @@ class Trainer:
         for xs, ts in windows(self.inputs, self.targets, cfg.bptt, start=st.window):
             t0 = time.perf_counter()
             loss = model.forward(xs, ts)
-            if not math.isfinite(loss):
+            if diverged(loss):
                 raise TrainingDivergedError(
                     f"loss became {loss} at step {st.step + 1} (lr {self.optimizer.lr:g}); "
                     "stopped without saving; try a smaller --lr or --clip"
@@ -335,7 +336,7 @@ class Trainer:
         self.model.set_state(carried)
         st.seconds += time.perf_counter() - t0
         ppl = valid.perplexity
-        if not math.isfinite(valid.loss):
+        if diverged(valid.loss):
             raise TrainingDivergedError(
                 f"validation loss became {valid.loss} at step {st.step}; stopped without saving; "
                 "try a smaller --lr or --clip"

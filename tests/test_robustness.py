@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from rnnlm import checkpoint
+from rnnlm.divergence import DIVERGED_LOSS, diverged
 from rnnlm.run import RunDir
 from rnnlm.trainer import TrainingDivergedError
 from tests.conftest import write_word_corpus
@@ -87,6 +88,28 @@ def test_divergence_stops_and_keeps_best(tmp_path):
         trainer.fit()
     assert best.read_bytes() == saved["best"]  # still epoch 1's model
     assert checkpoint.load(best).progress["epoch"] == 1
+
+
+@pytest.mark.parametrize("loss", [float("nan"), float("inf"), 3e31, DIVERGED_LOSS * 1.01])
+def test_a_finite_but_absurd_loss_is_divergence_too(tmp_path, loss):
+    """Huge weights behind a tanh and a max-shifted softmax can score 1e30 nats without
+    overflowing (whether they do depends on the CPU's exp), so the bound, not only NaN/inf."""
+    trainer = toy_trainer(run=RunDir(tmp_path / "r"), epochs=2)
+    forward = trainer.model.forward
+
+    def absurd(xs, ts):
+        forward(xs, ts)
+        return loss
+
+    trainer.model.forward = absurd
+    with pytest.raises(TrainingDivergedError, match="loss became"):
+        trainer.fit()
+    assert not (tmp_path / "r" / "best.npz").exists()
+
+
+def test_divergence_bound():
+    assert not diverged(9.2) and not diverged(DIVERGED_LOSS)
+    assert diverged(DIVERGED_LOSS + 1) and diverged(float("nan")) and diverged(float("-inf"))
 
 
 def test_divergence_from_the_cli_is_one_line(tmp_path):
