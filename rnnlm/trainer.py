@@ -269,9 +269,14 @@ class Trainer:
             t0 = time.perf_counter()
             loss = model.forward(xs, ts)
             if diverged(loss):
+                hint = (  # the first forward comes before any update: the initial weights
+                    "the initial weights are too large; try a smaller --init-scale"
+                    if st.step == 0
+                    else "try a smaller --lr or --clip"
+                )
                 raise TrainingDivergedError(
                     f"loss became {loss} at step {st.step + 1} (lr {self.optimizer.lr:g}); "
-                    "stopped without saving; try a smaller --lr or --clip"
+                    f"stopped without saving; {hint}"
                 )
             model.backward()
             # the gradient of the loss summed over T is T x the mean's; the optimizer applies

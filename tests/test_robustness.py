@@ -107,6 +107,23 @@ def test_a_finite_but_absurd_loss_is_divergence_too(tmp_path, loss):
     assert not (tmp_path / "r" / "best.npz").exists()
 
 
+@pytest.mark.parametrize("bad_step, blamed", [(0, "--init-scale"), (3, "--lr or --clip")])
+def test_the_hint_names_what_to_change(tmp_path, bad_step, blamed):
+    """The first forward comes before any update: only the initial weights can be to blame."""
+    trainer = toy_trainer(run=RunDir(tmp_path / "r"), epochs=2)
+    forward, calls = trainer.model.forward, []
+
+    def absurd_at(xs, ts):
+        calls.append(1)
+        loss = forward(xs, ts)
+        return 5e3 if len(calls) > bad_step else loss
+
+    trainer.model.forward = absurd_at
+    with pytest.raises(TrainingDivergedError, match=f"at step {bad_step + 1} ") as e:
+        trainer.fit()
+    assert blamed in str(e.value)
+
+
 def test_divergence_bound():
     assert not diverged(9.2) and not diverged(DIVERGED_LOSS)
     assert diverged(DIVERGED_LOSS + 1) and diverged(float("nan")) and diverged(float("-inf"))
