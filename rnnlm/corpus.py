@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from rnnlm.datasets import data_dir, named_corpus_files, registry
-from rnnlm.errors import ConfigError, CorpusError
+from rnnlm.datasets import data_dir, data_dir_origin, named_corpus_files, registry
+from rnnlm.errors import ConfigError, CorpusError, DownloadError
 from rnnlm.text import read_text, tokenize
 from rnnlm.vocab import Vocabulary
 
@@ -40,17 +40,7 @@ def find_split_files(folder: Path) -> dict[str, Path]:
     """``train.txt``-style or ``ptb.train.txt``-style files of a folder, by split."""
     found: dict[str, Path] = {}
     for split in SPLITS:
-        hits = sorted(
-            p
-            for pattern in (
-                f"{split}.txt",
-                f"*.{split}.txt",
-                f"{split}.tokens",
-                f"*.{split}.tokens",
-            )
-            for p in folder.glob(pattern)
-            if p.is_file()
-        )
+        hits = _split_files(folder, split)
         if len(hits) > 1:
             names = ", ".join(p.name for p in hits)
             raise CorpusError(f"{folder}: several {split} files ({names}); keep one")
@@ -61,6 +51,16 @@ def find_split_files(folder: Path) -> dict[str, Path]:
     return found
 
 
+def _split_files(folder: Path, split: str) -> list[Path]:
+    """The files of ``folder`` that look like ``split``'s. Where several do, those with the
+    fewest dots in their names: Mikolov's ``simple-examples/data`` holds ``ptb.train.txt``
+    beside ``ptb.char.train.txt``."""
+    patterns = (f"{split}.txt", f"*.{split}.txt", f"{split}.tokens", f"*.{split}.tokens")
+    hits = sorted(p for pattern in patterns for p in folder.glob(pattern) if p.is_file())
+    fewest = min((p.name.count(".") for p in hits), default=0)
+    return [p for p in hits if p.name.count(".") == fewest]
+
+
 def resolve_files(
     corpus: str,
     root: Path | None = None,
@@ -68,13 +68,22 @@ def resolve_files(
 ) -> tuple[dict[str, Path], str | None]:
     """CORPUS -> (split -> path, the unit a named corpus implies or None)."""
     path = Path(corpus).expanduser()
-    if path.is_dir():
-        return find_split_files(path), None
-    if path.exists():
-        return {"train": path}, None
     known = registry()
+    # a folder named like a corpus but holding no training text (a run folder, say) does not
+    # hide that corpus
+    if path.is_dir() and not (corpus in known and not _split_files(path, "train")):
+        return find_split_files(path), None
+    if path.exists() and not path.is_dir():
+        return {"train": path}, None
     if corpus in known:
-        files = named_corpus_files(corpus, data_dir(root), known[corpus], on_progress)
+        folder = data_dir(root)
+        try:
+            files = named_corpus_files(corpus, folder, known[corpus], on_progress)
+        except DownloadError as exc:
+            origin = data_dir_origin(root)
+            raise DownloadError(
+                f"{exc} ({corpus} is looked for in {folder / corpus}: {origin})"
+            ) from None
         return files, known[corpus]["unit"]
     names = ", ".join(sorted(known))
     raise CorpusError(f"{corpus}: no such file or folder, and not a known corpus ({names})")

@@ -32,6 +32,15 @@ def data_dir(explicit: Path | str | None = None) -> Path:
     return Path(cache) / "rnnlm"
 
 
+def data_dir_origin(explicit: Path | str | None = None) -> str:
+    """Where ``data_dir(explicit)`` came from, for messages."""
+    if explicit:
+        return "the data folder given by --data-dir"
+    if os.environ.get("RNNLM_DATA"):
+        return "the data folder given by $RNNLM_DATA"
+    return "the default data folder; --data-dir or $RNNLM_DATA names another"
+
+
 def named_corpus_files(
     name: str,
     root: Path,

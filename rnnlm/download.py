@@ -47,14 +47,20 @@ def fetch(
             f"{dest} does not match its sha256 (expected {sha256[:12]}...); "
             "delete it to download it again"
         )
+    created = _missing_parents(dest.parent)
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise DownloadError(f"cannot create {dest.parent}: {exc.strerror or exc}") from None
     tmp = dest.with_name(f".{dest.name}.part-{os.getpid()}")
     h = hashlib.sha256()
+    saved = False
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp, open(tmp, "wb") as out:
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        except OSError as exc:
+            raise DownloadError(f"cannot write in {dest.parent}: {exc.strerror or exc}") from None
+        with open(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
             total = resp.headers.get("Content-Length")
             total = int(total) if total and total.isdigit() else None
             done = 0
@@ -74,10 +80,24 @@ def fetch(
                 f"expected {sha256[:12]}...); nothing was saved"
             )
         os.replace(tmp, dest)
+        saved = True
     except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", None) or getattr(exc, "strerror", None) or exc
         raise DownloadError(f"cannot download {url}: {reason}") from None
     finally:
-        with contextlib.suppress(FileNotFoundError):
+        with contextlib.suppress(OSError):
             tmp.unlink()
+        if not saved:  # leave no empty folders behind a failed download
+            for folder in created:
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
     return dest
+
+
+def _missing_parents(folder: Path) -> list[Path]:
+    """The folders ``folder.mkdir(parents=True)`` would create, deepest first."""
+    missing = []
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    return missing

@@ -42,12 +42,14 @@ def decode_text(data: bytes, name: str) -> str:
     if b"\x00" in data:
         raise CorpusError(f"{name}: looks like a binary file (contains NUL bytes), expected text")
     try:
-        text = data.decode("utf-8")
+        text = data.decode("utf-8-sig")  # a leading byte-order mark is not text
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
         raise CorpusError(
             f"{name}: not valid UTF-8 (byte {exc.start}, line {line}); convert it to UTF-8 first"
         ) from None
+    if not text.strip():
+        raise CorpusError(f"{name}: file is empty")
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 

@@ -147,7 +147,10 @@ def prepare(
         tcfg = dataclasses.replace(tcfg, epochs=1, max_steps=1)
         for split in ("valid", "test"):
             if split in data:
+                whole = len(data.splits[split])
                 data.splits[split] = data.splits[split][: 2 * tcfg.eval_bptt + 1]
+                if split in data.oov:  # the same rate on the slice, for the OOV warnings
+                    data.oov[split] = round(data.oov[split] * len(data[split]) / whole)
     mcfg.validate()
     tcfg.validate()
     for split in ("valid", "test"):  # checked now, not after training

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tests.test_cli import SMALL, assert_one_line_error, run
@@ -303,3 +304,55 @@ def test_bench_json_has_the_documented_keys(softmax):
     else:  # the roofline model counts a full softmax's products only
         assert r["roofline_ratio"] is None and r["config"]["classes"] > 1
     assert_one_line_error(run(*tiny[:3], "--vocab", "1"), 2, "--vocab")
+
+
+def test_dry_run_oov_rates_are_those_of_a_real_run(tmp_path):
+    """The dry run scores a slice of the validation text; its OOV rate is still the whole
+    text's (it once divided the whole text's OOV count by the slice's length: "583%")."""
+    rng = np.random.default_rng(0)
+    words = [f"w{i}" for i in rng.zipf(1.3, 6000) % 500]
+    text = tmp_path / "zipf.txt"
+    text.write_text("\n".join(" ".join(words[i : i + 20]) for i in range(0, 6000, 20)) + "\n")
+    opts = ("--embed-dim", "8", "--hidden", "8", "--max-vocab", "20")
+    result = run("train", text, "--dry-run", *opts)
+    assert result.exit_code == 0, result.output
+    assert "not in the training vocabulary" not in result.stderr
+
+
+def test_default_run_folder_is_named_after_the_corpus(tmp_path, monkeypatch):
+    from rnnlm.cli.train import default_out
+
+    (tmp_path / "shakespeare").mkdir()
+    monkeypatch.chdir(tmp_path / "shakespeare")
+    assert default_out(".") == Path("runs") / "shakespeare"  # not runs/ itself
+    assert default_out("ptb") == Path("runs") / "ptb"
+    assert default_out("corpora/input.txt") == Path("runs") / "input"
+
+
+@pytest.mark.parametrize(("signum", "code"), [(2, 130), (15, 143)])
+def test_a_signal_before_training_is_one_line(monkeypatch, capsys, word_corpus, signum, code):
+    """Ctrl-C or SIGTERM while the corpus loads (or downloads): "interrupted", exit 130/143.
+    (typer turns a KeyboardInterrupt into a silent exit 130; rnnlm's handler raises its own.)"""
+    import importlib
+    import signal
+
+    from rnnlm import cli
+    from rnnlm.cli import console
+
+    train_cli = importlib.import_module("rnnlm.cli.train")  # (rnnlm.cli.train is the command)
+
+    def arrives(*args, **kwargs):
+        console.raise_interrupted(signum, None)
+
+    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    monkeypatch.setattr(train_cli, "prepare", arrives)
+    monkeypatch.setattr(sys, "argv", ["rnnlm", "train", str(word_corpus)])
+    try:
+        with pytest.raises(SystemExit) as info:
+            cli.main()
+        assert signal.getsignal(signal.SIGTERM) is console.raise_interrupted
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+    assert info.value.code == code
+    assert capsys.readouterr().err.strip() == "interrupted"

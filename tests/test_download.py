@@ -108,3 +108,77 @@ def test_data_dir_resolution(monkeypatch, tmp_path):
     monkeypatch.delenv("RNNLM_DATA")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     assert data_dir() == Path(tmp_path / "cache" / "rnnlm")
+
+
+def test_failed_download_leaves_no_new_folders(tmp_path):
+    dest = tmp_path / "new" / "corpus" / "m.txt"
+    with pytest.raises(DownloadError, match="cannot download"):
+        fetch("http://127.0.0.1:9/x", dest, SHA, timeout=2)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_unwritable_data_folder_is_one_clear_error(monkeypatch, tmp_path):
+    """A read-only file system: the part file cannot be made, nor (EROFS, not ENOENT)
+    unlinked; the error names the folder, and nothing but a DownloadError escapes."""
+    import errno
+    import os
+
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(os, "open", read_only)
+    monkeypatch.setattr(Path, "unlink", read_only)
+    with pytest.raises(DownloadError, match=r"cannot write in .*: Read-only file system"):
+        fetch("http://127.0.0.1:9/x", tmp_path / "m.txt", SHA, timeout=2)
+
+
+def test_interrupted_download_removes_its_part_file(server, tmp_path):
+    from rnnlm.cli.console import Interrupted
+
+    def stop(done, total):
+        raise Interrupted(15)  # SIGTERM arriving mid-download
+
+    with pytest.raises(Interrupted):
+        fetch(f"{server}/good.txt", tmp_path / "c" / "good.txt", SHA, on_progress=stop)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_missing_named_corpus_says_where_it_looked(monkeypatch, tmp_path):
+    from rnnlm import corpus
+
+    spec = {
+        "unit": "word",
+        "files": {"train": {"name": "t.txt", "url": "http://127.0.0.1:9/x", "sha256": SHA}},
+    }
+    monkeypatch.setattr(corpus, "registry", lambda: {"mini": spec})
+    monkeypatch.setenv("RNNLM_DATA", str(tmp_path / "typo"))
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(DownloadError) as info:
+        corpus.resolve_files("mini")
+    message = str(info.value)
+    assert "cannot download" in message and str(tmp_path / "typo") in message
+    assert "$RNNLM_DATA" in message
+    assert not (tmp_path / "typo").exists()  # no empty folders left behind
+
+
+def test_a_run_folder_named_like_a_corpus_does_not_hide_it(monkeypatch, tmp_path):
+    """`rnnlm train mini --out mini` makes a folder `mini`; resuming must still find the
+    corpus `mini`, not refuse the run folder as a corpus without a training file."""
+    from rnnlm import corpus
+
+    data = tmp_path / "data"
+    (data / "mini").mkdir(parents=True)
+    (data / "mini" / "t.txt").write_bytes(BODY)
+    spec = {
+        "unit": "word",
+        "files": {"train": {"name": "t.txt", "url": "http://127.0.0.1:9/x", "sha256": SHA}},
+    }
+    monkeypatch.setattr(corpus, "registry", lambda: {"mini": spec})
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mini").mkdir()
+    (tmp_path / "mini" / "metrics.jsonl").write_text("")
+    files, unit = corpus.resolve_files("mini", data)
+    assert files == {"train": data / "mini" / "t.txt"} and unit == "word"
+    (tmp_path / "mini" / "train.txt").write_text("a b\n")  # a corpus folder wins, as before
+    files, unit = corpus.resolve_files("mini", data)
+    assert files == {"train": Path("mini") / "train.txt"} and unit is None

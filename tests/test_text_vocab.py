@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from rnnlm.corpus import find_split_files
 from rnnlm.errors import ConfigError, CorpusError
 from rnnlm.text import EOS, UNK, detokenize, read_text, tokenize
 from rnnlm.vocab import Vocabulary
@@ -121,3 +122,29 @@ def test_unreadable_file(tmp_path, monkeypatch):
     monkeypatch.setattr(type(path), "read_bytes", denied)
     with pytest.raises(CorpusError, match=r"cannot read.*Permission denied"):
         read_text(path)
+
+
+def test_a_byte_order_mark_is_not_text(tmp_path):
+    f = tmp_path / "bom.txt"
+    f.write_bytes(b"\xef\xbb\xbfthe cat\nthe dog\n")
+    assert tokenize(read_text(f), "word")[0] == "the"
+    assert read_text(f) == "the cat\nthe dog\n"
+    f.write_bytes(b"\xef\xbb\xbf\n")
+    with pytest.raises(CorpusError, match="empty"):
+        read_text(f)
+
+
+def test_mikolovs_simple_examples_folder_is_read_as_words(tmp_path):
+    """simple-examples/data holds ptb.train.txt beside ptb.char.train.txt (and so on)."""
+    for split in ("train", "valid", "test"):
+        (tmp_path / f"ptb.{split}.txt").write_text("a b\n")
+        (tmp_path / f"ptb.char.{split}.txt").write_text("a _ b\n")
+    found = find_split_files(tmp_path)
+    assert {k: p.name for k, p in found.items()} == {
+        "train": "ptb.train.txt",
+        "valid": "ptb.valid.txt",
+        "test": "ptb.test.txt",
+    }
+    (tmp_path / "wiki.train.txt").write_text("c\n")  # truly two candidates: still refused
+    with pytest.raises(CorpusError, match="several train files"):
+        find_split_files(tmp_path)

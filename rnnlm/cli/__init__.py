@@ -4,7 +4,9 @@ Exit codes: 0 success, 1 a problem with input files or checkpoints, 2 bad option
 130 interrupted by Ctrl-C, 143 by SIGTERM (a resumable last.npz is written first).
 """
 
+import contextlib
 import os
+import signal
 import sys
 from typing import Annotated
 
@@ -12,7 +14,7 @@ import typer
 
 from rnnlm import __version__
 from rnnlm.cli.bench import bench_command
-from rnnlm.cli.console import EXIT_SIGINT, EXIT_USAGE, err, fail
+from rnnlm.cli.console import EXIT_SIGINT, EXIT_USAGE, Interrupted, err, fail, raise_interrupted
 from rnnlm.cli.evaluate import eval_command
 from rnnlm.cli.generate import generate_command
 from rnnlm.cli.info import info_command
@@ -61,6 +63,9 @@ def main() -> None:
     for name in ("stdout", "stderr"):  # started with the stream closed (`>&-`): discard it
         if getattr(sys, name) is None:
             setattr(sys, name, open(os.devnull, "w"))  # noqa: SIM115  (lives until exit)
+    for sig in (signal.SIGINT, signal.SIGTERM):  # training installs its own while it runs
+        with contextlib.suppress(ValueError):  # not the main thread
+            signal.signal(sig, raise_interrupted)
     try:
         code = command.main(prog_name="rnnlm", standalone_mode=False)
     except cx.UsageError as exc:
@@ -75,6 +80,9 @@ def main() -> None:
     except (typer.Abort, KeyboardInterrupt):
         err.print("interrupted", highlight=False)
         sys.exit(EXIT_SIGINT)
+    except Interrupted as exc:
+        err.print("interrupted", highlight=False)
+        sys.exit(exc.exit_code)
     except BrokenPipeError:  # e.g. `rnnlm generate ... | head`: the reader has gone, stop quietly
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())

@@ -44,6 +44,25 @@ def user_errors() -> Iterator[None]:
         raise fail(str(exc)) from None
 
 
+class Interrupted(BaseException):
+    """Ctrl-C or SIGTERM outside training. Not a KeyboardInterrupt, which typer turns into a
+    silent exit 130: this one unwinds (``finally`` blocks remove partial files) up to
+    ``rnnlm.cli.main``, which says "interrupted" and exits 130 or 143."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_SIGINT if self.signum == signal.SIGINT else EXIT_SIGTERM
+
+
+def raise_interrupted(signum: int, frame: object) -> None:
+    """A signal handler: raise ``Interrupted`` in the main thread."""
+    raise Interrupted(signum)
+
+
 @contextlib.contextmanager
 def stop_signals(on_stop: Callable[[], None]) -> Iterator[dict]:
     """While inside, SIGINT/SIGTERM call ``on_stop()`` instead of killing the process.
@@ -56,7 +75,7 @@ def stop_signals(on_stop: Callable[[], None]) -> Iterator[dict]:
 
     def handler(signum, frame):
         if got["signal"] is not None and signum == signal.SIGINT:
-            raise KeyboardInterrupt
+            raise Interrupted(signum)
         got["signal"] = signum
         on_stop()
 

@@ -302,12 +302,19 @@ def train(
     given = {k: v.value if isinstance(v, Enum) else v for k, v in locals().items()}
     with user_errors():
         if not dry_run:
-            _train(ctx, given, out or Path("runs") / Path(corpus).stem)
+            _train(ctx, given, out or default_out(corpus))
             return
         if resume:
             raise ConfigError("--dry-run starts a fresh run in a temporary folder; drop --resume")
         with tempfile.TemporaryDirectory(prefix="rnnlm-dry-run-") as tmp:
             _train(ctx, given, Path(tmp) / "run", dry_run=True)
+
+
+def default_out(corpus: str) -> Path:
+    """``runs/<corpus name>``: a file's or folder's own name (``.`` names the current folder)."""
+    path = Path(corpus).expanduser()
+    name = path.resolve().stem if path.exists() else path.stem
+    return Path("runs") / (name or "run")
 
 
 def _train(ctx: typer.Context, given: dict[str, Any], out: Path, dry_run: bool = False) -> None:
