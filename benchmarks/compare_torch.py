@@ -16,7 +16,10 @@ import os
 import platform
 
 import numpy as np
-import torch
+try:
+    import torch
+except ImportError:
+    raise SystemExit("this benchmark needs PyTorch, an optional extra: pip install -e '.[torch]'") from None
 
 from benchmarks.torch_reference import torch_train_runner
 from rnnlm.bench import CONFIGS, bench

@@ -7,8 +7,11 @@ import time
 from collections.abc import Callable
 
 import numpy as np
-import torch
-from torch import nn
+try:
+    import torch
+    from torch import nn
+except ImportError:
+    raise SystemExit("this benchmark needs PyTorch, an optional extra: pip install -e '.[torch]'") from None
 
 
 class TorchLM(nn.Module):

@@ -14,8 +14,11 @@ import math
 import time
 
 import numpy as np
-import torch
-from torch import nn
+try:
+    import torch
+    from torch import nn
+except ImportError:
+    raise SystemExit("this benchmark needs PyTorch, an optional extra: pip install -e '.[torch]'") from None
 
 from rnnlm.batching import batchify, windows
 from rnnlm.corpus import load_corpus

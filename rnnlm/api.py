@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from rnnlm import checkpoint
+from rnnlm.corpus import boundary_id, scored
 from rnnlm.dynamic_eval import DynamicEval, dynamic_evaluate
 from rnnlm.evaluate import EvalResult, evaluate
 from rnnlm.generate import continuation_logprob, sample
@@ -42,15 +43,12 @@ class LanguageModel:
 
     def boundary_id(self) -> int | None:
         """The token that precedes a text: ``<eos>`` (word) or newline (char), if in the vocab."""
-        return self.vocab.index.get(EOS if self.unit == "word" else "\n")
+        return boundary_id(self.vocab, self.unit)
 
     def encode(self, text: str) -> tuple[np.ndarray, int]:
         """Text -> (ids, OOV count), with the boundary token first so every token is scored."""
         ids, oov = self.vocab.encode(tokenize(text, self.unit))
-        start = self.boundary_id()
-        if start is not None:
-            ids = np.concatenate([np.array([start], dtype=np.int32), ids])
-        return ids, oov
+        return scored(ids, self.vocab, self.unit), oov
 
     def score_ids(
         self,

@@ -13,7 +13,7 @@ import numpy as np
 
 from rnnlm.datasets import data_dir, data_dir_origin, named_corpus_files, registry
 from rnnlm.errors import ConfigError, CorpusError, DownloadError
-from rnnlm.text import read_text, tokenize
+from rnnlm.text import EOS, read_text, tokenize
 from rnnlm.vocab import Vocabulary
 
 SPLITS = ("train", "valid", "test")
@@ -115,3 +115,17 @@ def load_corpus(
         if split in tokens:
             splits[split], oov[split] = vocab.encode(tokens[split])
     return Corpus(unit=unit, vocab=vocab, splits=splits, sources=sources, oov=oov)
+
+
+def boundary_id(vocab: Vocabulary, unit: str) -> int | None:
+    """The token that precedes a text: ``<eos>`` (word) or newline (char), if in the vocab."""
+    return vocab.index.get(EOS if unit == "word" else "\n")
+
+
+def scored(ids: np.ndarray, vocab: Vocabulary, unit: str) -> np.ndarray:
+    """``ids`` with the boundary token first, as context only, so that scoring predicts every
+    token of a text, the first from a line start (``rnnlm eval`` and training alike)."""
+    start = boundary_id(vocab, unit)
+    if start is None:
+        return ids
+    return np.concatenate([np.array([start], dtype=ids.dtype), ids])

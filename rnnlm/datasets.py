@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from rnnlm.download import fetch
+from rnnlm.errors import DownloadError
 
 
 def registry() -> dict[str, dict[str, Any]]:
@@ -56,3 +57,23 @@ def named_corpus_files(
         )
         paths[split] = fetch(f["url"], root / name / f["name"], f["sha256"], on_progress=report)
     return paths
+
+
+def registered_file(name: str, root: Path | str | None = None) -> tuple[str, Path] | None:
+    """A file name of exactly one named corpus (``ptb.test.txt``) -> (corpus, its local
+    path in the data directory, downloaded if missing); None for any other name."""
+    hits = [
+        (corpus, f)
+        for corpus, spec in registry().items()
+        for f in spec["files"].values()
+        if f["name"] == name
+    ]
+    if len(hits) != 1:
+        return None
+    corpus, f = hits[0]
+    folder = data_dir(root)
+    try:
+        return corpus, fetch(f["url"], folder / corpus / f["name"], f["sha256"])
+    except DownloadError as exc:
+        origin = data_dir_origin(root)
+        raise DownloadError(f"{exc} (looked for {corpus} in {folder}, {origin})") from None

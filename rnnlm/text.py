@@ -37,7 +37,7 @@ def read_stdin() -> str:
 def decode_text(data: bytes, name: str) -> str:
     """UTF-8 bytes -> text with ``\\n`` line ends; CorpusError naming ``name`` if empty,
     binary or not UTF-8."""
-    if not data.strip():
+    if not data.removeprefix(b"\xef\xbb\xbf").strip():  # (a byte-order mark alone: empty too)
         raise CorpusError(f"{name}: file is empty")
     if b"\x00" in data:
         raise CorpusError(f"{name}: looks like a binary file (contains NUL bytes), expected text")
@@ -48,8 +48,6 @@ def decode_text(data: bytes, name: str) -> str:
         raise CorpusError(
             f"{name}: not valid UTF-8 (byte {exc.start}, line {line}); convert it to UTF-8 first"
         ) from None
-    if not text.strip():
-        raise CorpusError(f"{name}: file is empty")
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from rnnlm import checkpoint
 from rnnlm.config import MAX_INIT_SCALE, ModelConfig, TrainConfig
-from rnnlm.corpus import Corpus, load_corpus, resolve_files
+from rnnlm.corpus import Corpus, load_corpus, resolve_files, scored
 from rnnlm.errors import CheckpointError, ConfigError, CorpusError
 from rnnlm.evaluate import evaluate
 from rnnlm.layers.class_softmax import frequency_classes
@@ -62,7 +62,8 @@ class TrainingRun:
             best = checkpoint.load(self.run.best)
             model = RNNLM(best.model, np.random.default_rng(0), params=best.params)
             tc = self.trainer.cfg
-            res = evaluate(model, data["test"], tc.eval_batch_size, tc.eval_bptt)
+            test_ids = scored(data["test"], data.vocab, data.unit)
+            res = evaluate(model, test_ids, tc.eval_batch_size, tc.eval_bptt)
             result.update(test_ppl=res.perplexity, test_tokens=res.tokens)
             if data.unit == "char":
                 result["test_bits_per_token"] = res.bits_per_token
@@ -161,7 +162,8 @@ def prepare(
             )
     rng = np.random.default_rng(tcfg.seed)
     trainer = Trainer(
-        RNNLM(mcfg, rng), tcfg, data["train"], data["valid"], data.vocab, unit, rng,
+        RNNLM(mcfg, rng), tcfg, data["train"], scored(data["valid"], data.vocab, unit), data.vocab,
+        unit, rng,
         run=run, on_step=on_step, on_epoch=on_epoch,
     )  # fmt: skip
     trainer.extra["data"] = {k: str(v) if isinstance(v, Path) else v for k, v in data_opts.items()}

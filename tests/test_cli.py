@@ -423,6 +423,19 @@ def test_char_run_resumes_without_repeating_unit(tmp_path, char_corpus):
     assert checkpoint.load(out / "last.npz").progress["step"] == 8
     no_eos = run("generate", out / "last.npz", "--stop", "<eos>")
     assert_one_line_error(no_eos, 2, "character model has no <eos>", r"--stop '\n'")
+    # the hint works as typed: the shell passes a backslash and an n, read as a newline
+    lines = run("generate", out / "last.npz", "--stop", r"\n", "--length", "400", "--seed", "2")
+    assert lines.exit_code == 0, lines.output
+    assert lines.stdout.count("\n") == 1 and lines.stdout.endswith("\n")
+    empty = run("generate", out / "last.npz", "--score", "")
+    assert_one_line_error(empty, 2, "--score needs a continuation")
+
+
+def test_stop_escapes():
+    from rnnlm.cli.generate import unescape
+
+    assert unescape(r"\n") == "\n" and unescape(r"a\tb") == "a\tb"
+    assert unescape(r"\\n") == r"\n" and unescape("<eos>") == "<eos>" and unescape("\\") == "\\"
 
 
 def test_too_short_test_text_is_refused_before_training(tmp_path, char_corpus):
@@ -450,3 +463,45 @@ def test_library_train_matches_the_cli_contract(tmp_path, word_corpus):
     assert {"best_valid_ppl", "test_ppl", "epochs", "steps", "checkpoint"} <= set(results)
     lm = rnnlm.load(results["checkpoint"])
     assert lm.perplexity("the cat sat\n").perplexity > 1
+
+
+def test_training_scores_valid_and_test_as_eval_does(tmp_path, split_folder):
+    """The valid/test perplexities a run reports are those `rnnlm eval` gives its best.npz:
+    the same tokens (the first predicted from a line start) and the same numbers."""
+    out = tmp_path / "run"
+    result = run("train", split_folder, "--out", out, *SMALL, "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    files = [split_folder / "x.valid.txt", split_folder / "x.test.txt"]
+    scored = run("eval", out / "best.npz", *files, "--json")
+    assert scored.exit_code == 0, scored.output
+    valid, test = json.loads(scored.stdout)["files"]
+    assert summary["test_tokens"] == test["tokens"]
+    assert summary["test_ppl"] == pytest.approx(test["perplexity"], rel=1e-6)
+    assert summary["best_valid_ppl"] == pytest.approx(valid["perplexity"], rel=1e-6)
+
+
+def test_eval_finds_a_named_corpus_file_in_the_data_folder(tmp_path, trained, monkeypatch):
+    """`rnnlm eval best.npz ptb.test.txt` from any folder: a bare file name that is not here
+    but belongs to a named corpus is read from the data folder ($RNNLM_DATA)."""
+    import hashlib
+
+    from rnnlm import datasets
+
+    out, _ = trained
+    text = b"the cat sat on the mat\n" * 20
+    spec = {"unit": "word", "files": {"test": {"name": "mini.test.txt", "url": "http://127.0.0.1:9/x",
+            "sha256": hashlib.sha256(text).hexdigest()}}}  # fmt: skip
+    monkeypatch.setattr(datasets, "registry", lambda: {"mini": spec})
+    monkeypatch.setenv("RNNLM_DATA", str(tmp_path / "data"))
+    monkeypatch.chdir(tmp_path)
+    missing = run("eval", out / "best.npz", "mini.test.txt")
+    assert_one_line_error(missing, 1, "looked for mini in", "$RNNLM_DATA")
+    (tmp_path / "data" / "mini").mkdir(parents=True)
+    (tmp_path / "data" / "mini" / "mini.test.txt").write_bytes(text)
+    result = run("eval", out / "best.npz", "mini.test.txt", "--json", "--allow-oov")
+    assert result.exit_code == 0, result.output
+    assert "scoring the mini corpus's copy" in result.stderr
+    (entry,) = json.loads(result.stdout)["files"]
+    assert entry["file"] == "mini.test.txt" and entry["tokens"] == 140
+    assert_one_line_error(run("eval", out / "best.npz", "other.txt"), 1, "no such file")

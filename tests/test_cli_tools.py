@@ -356,3 +356,25 @@ def test_a_signal_before_training_is_one_line(monkeypatch, capsys, word_corpus, 
             signal.signal(s, h)
     assert info.value.code == code
     assert capsys.readouterr().err.strip() == "interrupted"
+
+
+@pytest.mark.parametrize("width", [80, 100, 132])
+def test_progress_bar_fits_the_terminal_with_its_eta(width):
+    import io
+
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from rnnlm.cli.progress import WIDE, columns
+
+    buf = io.StringIO()
+    console = Console(file=buf, width=width, force_terminal=True, color_system=None)
+    bar = Progress(*columns(width), console=console, auto_refresh=False)
+    bar.add_task("train", total=39 * 1328, completed=20_000, epoch=16, epochs=39,
+                 window="1,234/1,328", tps=12_345.0, loss=3.765, ppl=43.21, lr=0.0151)  # fmt: skip
+    console.print(bar.make_tasks_table(bar.tasks))
+    (line,) = buf.getvalue().splitlines()
+    assert len(line) <= width
+    assert "12,345 tok/s" in line and "loss 3.765" in line and "43.21" in line
+    assert re.search(r"eta [-\d]+:[-\d]{2}:[-\d]{2}$", line), line
+    assert ("lr 0.0151" in line and "1,234/1,328" in line) == (width >= WIDE)

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from rnnlm.bench import CONFIGS, bench
-from rnnlm.cli.console import echo, err, user_errors
+from rnnlm.cli.console import echo, err, user_errors, warn
 from rnnlm.config import ModelConfig, TrainConfig
 from rnnlm.errors import ConfigError
 
@@ -76,8 +76,15 @@ def bench_command(
     if result["roofline_ratio"] is None:  # the roofline model counts a full softmax's products
         echo("compute   (no matmul roofline for the class softmax)")
         return
+    rlo, rhi = result["roofline_ratio_range"]
     echo(
-        f"compute   {result['gflops']:>10.1f} GFLOP/s in matmuls; numpy matmul alone "
-        f"{result['matmul_gflops']:.1f} GFLOP/s -> {result['roofline_ratio']:.0%} of roofline "
-        f"({result['roofline_tokens_per_s']:,.0f} tokens/s)"
+        f"compute   {result['gflops']:>10.1f} GFLOP/s in matmuls (median step); numpy matmul "
+        f"alone {result['matmul_gflops']:.1f} GFLOP/s (median; "
+        f"{result['roofline_tokens_per_s']:,.0f} tokens/s)"
     )
+    echo(
+        f"roofline  {result['roofline_ratio']:>10.0%} of roofline (range {rlo:.0%}-{rhi:.0%}: each "
+        "repeat's matmuls-alone time over its step time, median of the repeats)"
+    )
+    if rhi > 1.0:
+        warn("a step ran faster than its matmuls alone: the machine was busy; bench it idle")

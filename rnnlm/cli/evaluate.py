@@ -17,8 +17,9 @@ from rich.text import Text
 
 from rnnlm.api import LanguageModel, load
 from rnnlm.baselines import NGramStats
-from rnnlm.cli.console import echo, user_errors, warn, write
+from rnnlm.cli.console import echo, err, user_errors, warn, write
 from rnnlm.cli.score_progress import ScoreProgress
+from rnnlm.datasets import registered_file
 from rnnlm.dynamic_eval import DynamicEval
 from rnnlm.errors import ConfigError, CorpusError
 from rnnlm.evaluate import EvalResult
@@ -107,7 +108,8 @@ def eval_command(
         lm = load(checkpoint)
         stats = _baseline_stats(lm, baseline_from)
         rows = []
-        for path in files:
+        for shown in files:
+            path = _locate(shown)
             ids, oov = lm.encode(read_stdin() if str(path) == "-" else read_text(path))
             if len(ids) < 2:  # the first token is context only
                 raise CorpusError(f"{path}: one {lm.unit} token, nothing to predict after it")
@@ -121,7 +123,7 @@ def eval_command(
                 warn(f"{path}: {rate:.1%} of tokens are not in the vocabulary (scored as <unk>)")
             with ScoreProgress(path.name, len(ids) - 1, dynamic is not None) as bar:
                 score = lm.score_ids(ids, oov, per_token is not None, dynamic, bar.update)
-            rows.append((path, ids, score))
+            rows.append((shown, ids, score))
         if per_token is not None:
             _write_per_token(per_token, lm, rows)
     summary = _summary(lm, rows, stats)
@@ -133,6 +135,20 @@ def eval_command(
         if dynamic is not None:
             d = dynamic
             echo(f"dynamic evaluation: lr {d.lr:g} per token, window {d.window}, decay {d.decay:g}")
+
+
+def _locate(path: Path) -> Path:
+    """``path``, or, where no such file is here and its bare name is a named corpus's file
+    (``ptb.test.txt``), that corpus's copy in the data directory (``$RNNLM_DATA``)."""
+    if str(path) == "-" or path.exists() or path.parent != Path("."):
+        return path
+    hit = registered_file(path.name)
+    if hit is None:
+        return path
+    corpus, local = hit
+    note = f"{path}: not in this folder; scoring the {corpus} corpus's copy, {local}"
+    err.print(note, markup=False)
+    return local
 
 
 def _baseline_stats(lm: LanguageModel, train_file: Path | None) -> NGramStats | None:

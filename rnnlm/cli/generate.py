@@ -38,7 +38,8 @@ def generate_command(
     stop: Annotated[
         str | None,
         typer.Option(
-            help="End a sample once it produces this string or token, e.g. <eos> (default: none)."
+            help="End a sample once it produces this string or token, e.g. <eos>; \\n and "
+            "\\t stand for a newline and a tab, as in --stop '\\n' (default: none)."
         ),
     ] = None,
     seed: Annotated[
@@ -70,6 +71,9 @@ def generate_command(
             raise ConfigError(f"--num-samples must be >= 1, got {num_samples}")
         if seed < 0:
             raise ConfigError(f"--seed must be >= 0, got {seed}")
+        if score == "":
+            raise ConfigError("--score needs a continuation to score, got an empty one")
+        stop = None if stop is None else unescape(stop)
         lm = load(checkpoint)
         if stop == EOS and lm.unit == "char":
             raise ConfigError("--stop <eos>: a character model has no <eos>; use --stop '\\n'")
@@ -100,3 +104,17 @@ def generate_command(
                 tail = (tail + piece)[max(0, len(tail + piece) - len(stop_text) + 1) :]
         if last != "\n":
             write("\n")
+
+
+def unescape(text: str) -> str:
+    """``\\n``, ``\\t`` and ``\\\\`` as typed in a shell -> newline, tab, backslash."""
+    escapes = {"n": "\n", "t": "\t", "\\": "\\"}
+    out, i = [], 0
+    while i < len(text):
+        if text[i] == "\\" and i + 1 < len(text) and text[i + 1] in escapes:
+            out.append(escapes[text[i + 1]])
+            i += 2
+        else:
+            out.append(text[i])
+            i += 1
+    return "".join(out)

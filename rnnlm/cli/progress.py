@@ -19,6 +19,29 @@ def fmt_ppl(ppl: float) -> str:
     return f"{ppl:.2f}" if math.isfinite(ppl) else str(ppl)
 
 
+WIDE = 120  # columns that fit every field of the bar
+
+
+def columns(width: int) -> list:
+    """The bar's columns for a terminal ``width`` wide: below ``WIDE`` the window count, lr and
+    elapsed time go and the bar shrinks, so that speed, loss, perplexity and ETA still show
+    (an 80-column terminal cut the ETA off)."""
+    wide = width >= WIDE
+    cols = [
+        TextColumn("[bold]epoch {task.fields[epoch]}/{task.fields[epochs]}"),
+        BarColumn(bar_width=40 if wide else max(5, width - 66)),
+        TextColumn("{task.fields[window]}") if wide else None,
+        TextColumn("{task.fields[tps]:>7,.0f} tok/s"),
+        TextColumn("loss {task.fields[loss]:.3f}"),
+        TextColumn("ppl {task.fields[ppl]:>8.2f}"),
+        TextColumn("lr {task.fields[lr]:.3g}") if wide else None,
+        TimeElapsedColumn() if wide else None,
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+    ]
+    return [c for c in cols if c is not None]
+
+
 class TrainDisplay:
     """Trainer callbacks: one bar for the whole run (ETA to the end) and a line per epoch.
 
@@ -30,20 +53,7 @@ class TrainDisplay:
         self.epochs = epochs
         self.unit = unit
         self.live = err.is_terminal
-        self.progress = Progress(
-            TextColumn("[bold]epoch {task.fields[epoch]}/{task.fields[epochs]}"),
-            BarColumn(),
-            TextColumn("{task.fields[window]}"),
-            TextColumn("{task.fields[tps]:>7,.0f} tok/s"),
-            TextColumn("loss {task.fields[loss]:.3f}"),
-            TextColumn("ppl {task.fields[ppl]:>8.2f}"),
-            TextColumn("lr {task.fields[lr]:.3g}"),
-            TimeElapsedColumn(),
-            TextColumn("eta"),
-            TimeRemainingColumn(),
-            console=err,
-            disable=not self.live,
-        )
+        self.progress = Progress(*columns(err.width), console=err, disable=not self.live)
         self.task = None
         self.windows = 1
         self.log_every = 60.0

@@ -310,6 +310,11 @@ def train(
             _train(ctx, given, Path(tmp) / "run", dry_run=True)
 
 
+def plural(n: int, word: str) -> str:
+    """``1 step``, ``2 steps``."""
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
+
+
 def default_out(corpus: str) -> Path:
     """``runs/<corpus name>``: a file's or folder's own name (``.`` names the current folder)."""
     path = Path(corpus).expanduser()
@@ -347,7 +352,7 @@ def _train(ctx: typer.Context, given: dict[str, Any], out: Path, dry_run: bool =
         err.print(
             f"valid ppl {sparkline(curve)} {curve[0]:.2f} -> {curve[-1]:.2f}", highlight=False
         )
-    _report(run.results(), run, g["as_json"])
+    _report(run.results(), run, g["as_json"], dry_run)
     if dry_run:
         sample = LanguageModel(checkpoint.load(run.run.best)).generate(length=3, seed=0)
         echo(f"dry run ok: 1 step trained, validated, saved, reloaded and sampled ({sample!r})")
@@ -416,7 +421,8 @@ def _summary(run: TrainingRun) -> None:
         f"~{memory_estimate(mc, cfg) / 2**20:,.0f} MiB of arrays",
         f"training: N={cfg.batch_size} T={cfg.bptt}, {trainer.windows_per_epoch:,} windows "
         f"({trainer.windows_per_epoch * cfg.batch_size * cfg.bptt:,} tokens) per epoch, "
-        f"{cfg.epochs} epochs | {cfg.optimizer} lr {cfg.lr:g} ({cfg.loss}) clip {cfg.clip:g}"
+        f"{plural(cfg.epochs, 'epoch')} | {cfg.optimizer} lr {cfg.lr:g} ({cfg.loss}) "
+        f"clip {cfg.clip:g}"
         f"{_schedule(cfg)}{f', ema {cfg.ema:g}' if cfg.ema else ''}"
         f"{f', patience {cfg.patience}' if cfg.patience else ''} | "
         f"out: {run.run.path}",
@@ -455,7 +461,7 @@ def _summary(run: TrainingRun) -> None:
             )
 
 
-def _report(result: dict[str, Any], run: TrainingRun, as_json: bool) -> None:
+def _report(result: dict[str, Any], run: TrainingRun, as_json: bool, dry_run: bool) -> None:
     st = run.trainer.state
     best = result["best_valid_ppl"]
     if run.trainer.stopped_early:
@@ -464,8 +470,8 @@ def _report(result: dict[str, Any], run: TrainingRun, as_json: bool) -> None:
     if result["test_ppl"] is not None:
         echo(f"test ppl {result['test_ppl']:.2f}")
     echo(
-        f"{st.step} steps, {result['tokens_per_s']:,.0f} tokens/s, {st.seconds:.1f} s; "
-        f"best model: {run.run.best}"
+        f"{plural(st.step, 'step')}, {result['tokens_per_s']:,.0f} tokens/s, {st.seconds:.1f} s; "
+        + ("best model: (a dry run's, deleted)" if dry_run else f"best model: {run.run.best}")
     )
     if as_json:
         echo(json.dumps(result))
