@@ -16,10 +16,11 @@ import os
 import platform
 
 import numpy as np
+
 try:
     import torch
 except ImportError:
-    raise SystemExit("this benchmark needs PyTorch, an optional extra: pip install -e '.[torch]'") from None
+    raise SystemExit("this benchmark needs PyTorch: pip install -e '.[torch]'") from None
 
 from benchmarks.torch_reference import torch_train_runner
 from rnnlm.bench import CONFIGS, bench

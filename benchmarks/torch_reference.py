@@ -7,11 +7,12 @@ import time
 from collections.abc import Callable
 
 import numpy as np
+
 try:
     import torch
     from torch import nn
 except ImportError:
-    raise SystemExit("this benchmark needs PyTorch, an optional extra: pip install -e '.[torch]'") from None
+    raise SystemExit("this benchmark needs PyTorch: pip install -e '.[torch]'") from None
 
 
 class TorchLM(nn.Module):

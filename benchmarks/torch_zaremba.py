@@ -14,11 +14,12 @@ import math
 import time
 
 import numpy as np
+
 try:
     import torch
     from torch import nn
 except ImportError:
-    raise SystemExit("this benchmark needs PyTorch, an optional extra: pip install -e '.[torch]'") from None
+    raise SystemExit("this benchmark needs PyTorch: pip install -e '.[torch]'") from None
 
 from rnnlm.batching import batchify, windows
 from rnnlm.corpus import load_corpus
