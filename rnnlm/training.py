@@ -125,6 +125,11 @@ def prepare(
                 data_opts[k] = Path(stored[k])
     files, named_unit = resolve_files(corpus, data_dir)
     files.update({k: data_opts[k] for k in ("valid", "test") if data_opts[k] is not None})
+    if "valid" in files and data_opts["valid_fraction"] != 0.1:
+        raise ConfigError(
+            "--valid-fraction splits validation text off a corpus that has none; this one "
+            f"has {files['valid']}"
+        )
     unit = unit or (ckpt.unit if ckpt else None) or named_unit or "word"
     data = load_corpus(
         files, unit, data_opts["max_vocab"], data_opts["min_count"], data_opts["valid_fraction"]

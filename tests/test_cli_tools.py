@@ -378,3 +378,9 @@ def test_progress_bar_fits_the_terminal_with_its_eta(width):
     assert "12,345 tok/s" in line and "loss 3.765" in line and "43.21" in line
     assert re.search(r"eta [-\d]+:[-\d]{2}:[-\d]{2}$", line), line
     assert ("lr 0.0151" in line and "1,234/1,328" in line) == (width >= WIDE)
+
+
+def test_valid_fraction_is_refused_where_the_corpus_has_validation_text(split_folder, tmp_path):
+    got = run("train", split_folder, "--valid-fraction", "0.2", "--out", tmp_path / "o")
+    assert_one_line_error(got, 2, "--valid-fraction", "x.valid.txt")
+    assert not (tmp_path / "o").exists()
