@@ -9,6 +9,7 @@ import numpy as np
 from rnnlm import checkpoint
 from rnnlm.corpus import boundary_id, scored
 from rnnlm.dynamic_eval import DynamicEval, dynamic_evaluate
+from rnnlm.errors import CorpusError
 from rnnlm.evaluate import EvalResult, evaluate
 from rnnlm.generate import continuation_logprob, sample
 from rnnlm.model import RNNLM
@@ -60,6 +61,8 @@ class LanguageModel:
     ) -> Score:
         """Score ids (boundary token first) in order, every token from all before it;
         ``dynamic``: adapting the weights as it reads (rnnlm/dynamic_eval.py)."""
+        if len(ids) < 2:
+            raise CorpusError("nothing to score: the text has no token to predict")
         if dynamic is not None:
             result = dynamic_evaluate(self.model, ids, dynamic, on_progress, per_token)
         else:

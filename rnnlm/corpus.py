@@ -37,28 +37,51 @@ class Corpus:
 
 
 def find_split_files(folder: Path) -> dict[str, Path]:
-    """``train.txt``-style or ``ptb.train.txt``-style files of a folder, by split."""
-    found: dict[str, Path] = {}
-    for split in SPLITS:
-        hits = _split_files(folder, split)
-        if len(hits) > 1:
-            names = ", ".join(p.name for p in hits)
-            raise CorpusError(f"{folder}: several {split} files ({names}); keep one")
-        if hits:
-            found[split] = hits[0]
-    if "train" not in found:
+    """``train.txt``-style or ``ptb.train.txt``-style files of a folder, by split.
+
+    Several candidates for a split are refused, except in one layout, that of Mikolov's
+    ``simple-examples/data``: ``ptb.train.txt`` beside ``ptb.char.train.txt`` (the same
+    ``ptb.`` prefix, one name extending the other). There the shortest name's prefix is taken
+    for every split, and a split without a file of that prefix is refused.
+    """
+    hits = {split: _split_files(folder, split) for split in SPLITS}
+    if not hits["train"]:
         raise CorpusError(f"{folder}: no training file (expected train.txt or NAME.train.txt)")
+    prefix = _shared_prefix(hits["train"]) if len(hits["train"]) > 1 else None
+    found: dict[str, Path] = {}
+    for split, paths in hits.items():
+        if prefix is not None and paths:
+            names = ", ".join(p.name for p in paths)
+            dots = prefix.count(".") + 1
+            paths = [p for p in paths if p.name.startswith(prefix) and p.name.count(".") == dots]
+            if len(paths) != 1:
+                raise CorpusError(
+                    f"{folder}: no {split} file named {prefix}{split}.* to go with the training "
+                    f"file {prefix}train.* (found {names}); keep one set"
+                )
+        if len(paths) > 1:
+            names = ", ".join(p.name for p in paths)
+            raise CorpusError(f"{folder}: several {split} files ({names}); keep one")
+        if paths:
+            found[split] = paths[0]
     return found
 
 
 def _split_files(folder: Path, split: str) -> list[Path]:
-    """The files of ``folder`` that look like ``split``'s. Where several do, those with the
-    fewest dots in their names: Mikolov's ``simple-examples/data`` holds ``ptb.train.txt``
-    beside ``ptb.char.train.txt``."""
+    """The files of ``folder`` that look like ``split``'s, sorted by name."""
     patterns = (f"{split}.txt", f"*.{split}.txt", f"{split}.tokens", f"*.{split}.tokens")
-    hits = sorted(p for pattern in patterns for p in folder.glob(pattern) if p.is_file())
-    fewest = min((p.name.count(".") for p in hits), default=0)
-    return [p for p in hits if p.name.count(".") == fewest]
+    return sorted(p for pattern in patterns for p in folder.glob(pattern) if p.is_file())
+
+
+def _shared_prefix(train: list[Path]) -> str | None:
+    """``ptb.`` for ``ptb.train.txt`` and ``ptb.char.train.txt``: the shortest name's prefix,
+    when it is not empty and every other candidate's name starts with it; else None."""
+    shortest = min(train, key=lambda p: p.name.count("."))
+    prefix = shortest.name[: shortest.name.rindex("train")]
+    others = [p for p in train if p != shortest]
+    if not prefix or any(p.name.count(".") == shortest.name.count(".") for p in others):
+        return None
+    return prefix if all(p.name.startswith(prefix) for p in others) else None
 
 
 def resolve_files(

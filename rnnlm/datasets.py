@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from rnnlm.download import fetch
-from rnnlm.errors import DownloadError
 
 
 def registry() -> dict[str, dict[str, Any]]:
@@ -60,20 +59,14 @@ def named_corpus_files(
 
 
 def registered_file(name: str, root: Path | str | None = None) -> tuple[str, Path] | None:
-    """A file name of exactly one named corpus (``ptb.test.txt``) -> (corpus, its local
-    path in the data directory, downloaded if missing); None for any other name."""
-    hits = [
-        (corpus, f)
-        for corpus, spec in registry().items()
-        for f in spec["files"].values()
-        if f["name"] == name
-    ]
-    if len(hits) != 1:
-        return None
-    corpus, f = hits[0]
-    folder = data_dir(root)
-    try:
-        return corpus, fetch(f["url"], folder / corpus / f["name"], f["sha256"])
-    except DownloadError as exc:
-        origin = data_dir_origin(root)
-        raise DownloadError(f"{exc} (looked for {corpus} in {folder}, {origin})") from None
+    """A named corpus's file by its own name, ``ptb.test.txt``, if that copy is already in the
+    data directory (checked against its sha256) -> (corpus, path); None for any other name.
+    Only names that start with their corpus's (``ptb.``), so that ``test.txt`` or
+    ``input.txt`` are never taken for WikiText-2's or Tiny Shakespeare's; nothing is
+    downloaded."""
+    for corpus, spec in registry().items():
+        for f in spec["files"].values():
+            path = data_dir(root) / corpus / f["name"]
+            if f["name"] == name and name.startswith(f"{corpus}.") and path.is_file():
+                return corpus, fetch(f["url"], path, f["sha256"])
+    return None

@@ -57,7 +57,7 @@ def fetch(
     saved = False
     try:
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)  # (umask applies)
         except OSError as exc:
             raise DownloadError(f"cannot write in {dest.parent}: {exc.strerror or exc}") from None
         with open(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:

@@ -38,8 +38,8 @@ class DynamicEval:
     def __post_init__(self) -> None:
         if not (math.isfinite(self.lr) and self.lr > 0):
             raise ConfigError(f"--dynamic-lr must be a positive number, got {self.lr}")
-        if self.window < 1:
-            raise ConfigError(f"--dynamic-window must be at least 1, got {self.window}")
+        if isinstance(self.window, bool) or not isinstance(self.window, int) or self.window < 1:
+            raise ConfigError(f"--dynamic-window must be a whole number >= 1, got {self.window}")
         if not (0.0 <= self.decay < 1.0):
             raise ConfigError(f"--dynamic-decay must be in [0, 1), got {self.decay}")
 

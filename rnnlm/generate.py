@@ -1,21 +1,38 @@
 """Sampling text from a model, one token at a time, carrying the hidden state."""
 
+import math
 from collections.abc import Iterator
 
 import numpy as np
 
+from rnnlm.errors import ConfigError
 from rnnlm.model import RNNLM
+
+
+def check_sampling(temperature: float, top_k: int, top_p: float, length: int = 0) -> None:
+    """ConfigError (named as the CLI's options) for values sampling cannot use."""
+    if not 0 < temperature < math.inf:
+        raise ConfigError(f"--temperature must be a positive number, got {temperature}")
+    if isinstance(top_k, bool) or not isinstance(top_k, int | np.integer) or top_k < 0:
+        raise ConfigError(f"--top-k must be a whole number >= 0, got {top_k}")
+    if not 0 < top_p <= 1:
+        raise ConfigError(f"--top-p must be in (0, 1], got {top_p}")
+    if isinstance(length, bool) or not isinstance(length, int | np.integer) or length < 0:
+        raise ConfigError(f"--length must be a whole number >= 0, got {length}")
 
 
 def next_token_distribution(
     scores: np.ndarray, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0
 ) -> np.ndarray:
-    """scores (V,) -> probabilities (V,) float64, after temperature, top-k and top-p (nucleus)."""
-    z = np.asarray(scores, dtype=np.float64) / temperature  # a new array: scores stay as given
+    """scores (V,) -> probabilities (V,) float64, after temperature, top-k (exactly k tokens,
+    ties broken by position) and top-p (nucleus)."""
+    check_sampling(temperature, top_k, top_p)
+    z = np.array(scores, dtype=np.float64)  # a copy: scores stay as given
     if 0 < top_k < z.size:
-        kth = np.partition(z, -top_k)[-top_k]
-        z[z < kth] = -np.inf
-    z -= z.max()
+        z[np.argsort(-z, kind="stable")[top_k:]] = -np.inf
+    z -= z.max()  # before dividing, so that a tiny temperature cannot overflow to inf - inf
+    with np.errstate(over="ignore"):
+        z /= temperature
     p = np.exp(z)
     p /= p.sum()
     if top_p < 1.0:
@@ -46,6 +63,7 @@ def sample(
     The stream keeps its own copy of the hidden state between tokens, so using the model for
     anything else (scoring, another stream) while it is paused does not change what it yields.
     """
+    check_sampling(temperature, top_k, top_p, length)
     if not context:
         raise ValueError("sampling needs at least one context token")
     model.train(False)

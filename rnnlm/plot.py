@@ -25,9 +25,10 @@ def epoch_records(run: Path) -> list[dict]:
     if not path.exists():
         raise RnnlmError(f"{run}: no metrics.jsonl (is it a run folder written by rnnlm train?)")
     recs = [r for r in RunDir.parse_metrics(path) if r.get("kind", "epoch") == "epoch"]
-    recs = [r for r in recs if isinstance(r.get("valid_ppl"), int | float)]
+    numbers = ("valid_ppl", "train_ppl")
+    recs = [r for r in recs if all(isinstance(r.get(k), int | float) for k in numbers)]
     if not recs:
-        raise RnnlmError(f"{run}: metrics.jsonl holds no epoch records yet")
+        raise RnnlmError(f"{path}: holds no epoch records (with train and valid perplexity) yet")
     return recs
 
 

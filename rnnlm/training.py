@@ -125,7 +125,7 @@ def prepare(
                 data_opts[k] = Path(stored[k])
     files, named_unit = resolve_files(corpus, data_dir)
     files.update({k: data_opts[k] for k in ("valid", "test") if data_opts[k] is not None})
-    if "valid" in files and data_opts["valid_fraction"] != 0.1:
+    if "valid" in files and valid_fraction != 0.1:  # as given (a stored value is never set)
         raise ConfigError(
             "--valid-fraction splits validation text off a corpus that has none; this one "
             f"has {files['valid']}"
@@ -136,9 +136,15 @@ def prepare(
     )
     if ckpt is not None:
         if ckpt.vocab.tokens != data.vocab.tokens or ckpt.unit != unit:
+            bom = any("\ufeff" in t for t in ckpt.vocab.tokens)  # kept by earlier builds
             raise CheckpointError(
                 f"{run.last}: vocabulary or unit differs from this corpus's; "
-                "resume with the same corpus and options"
+                + (
+                    "its vocabulary has the corpus's byte-order mark (U+FEFF), which rnnlm now "
+                    "drops: remove it from the corpus file's start too, or start a new run"
+                    if bom
+                    else "resume with the same corpus and options"
+                )
             )
         mcfg, tcfg = ckpt.model, _resumed_train_config(ckpt, model, train)
     else:

@@ -111,6 +111,26 @@ def test_generate_greedy_top_k_and_unknown_prompt(trained):
     assert "<unk>" not in u.stdout.split()
 
 
+def test_generate_score_and_stop_edge_values(trained):
+    out, _ = trained
+    scored = run("generate", out / "best.npz", "--prompt", "the", "--score", "cat zebra")
+    assert scored.exit_code == 0 and "--score" in scored.stderr and "zebra" in scored.stderr
+    record = json.loads(scored.stdout)
+    assert record["tokens"] == 2 and record["unknown_tokens"] == 1 and record["bits"] > 0
+    blank = run("generate", out / "best.npz", "--score", "  ")  # a word model: no tokens
+    assert_one_line_error(blank, 2, "no word tokens to score")
+    assert_one_line_error(run("generate", out / "best.npz", "--stop", ""), 2, "--stop needs")
+
+
+def test_library_refuses_to_score_an_empty_text(trained):
+    from rnnlm import load
+    from rnnlm.errors import CorpusError
+
+    lm = load(trained[0] / "best.npz")
+    with pytest.raises(CorpusError, match="nothing to score"):
+        lm.perplexity("")
+
+
 def test_eval_counts_unknown_tokens(tmp_path, trained):
     out, _ = trained
     other = tmp_path / "other.txt"
@@ -490,18 +510,27 @@ def test_eval_finds_a_named_corpus_file_in_the_data_folder(tmp_path, trained, mo
 
     out, _ = trained
     text = b"the cat sat on the mat\n" * 20
-    spec = {"unit": "word", "files": {"test": {"name": "mini.test.txt", "url": "http://127.0.0.1:9/x",
-            "sha256": hashlib.sha256(text).hexdigest()}}}  # fmt: skip
+    sha = hashlib.sha256(text).hexdigest()
+    spec = {"unit": "word", "files": {
+        "test": {"name": "mini.test.txt", "url": "http://127.0.0.1:9/x", "sha256": sha},
+        "valid": {"name": "valid.txt", "url": "http://127.0.0.1:9/x", "sha256": sha}}}  # fmt: skip
     monkeypatch.setattr(datasets, "registry", lambda: {"mini": spec})
     monkeypatch.setenv("RNNLM_DATA", str(tmp_path / "data"))
     monkeypatch.chdir(tmp_path)
-    missing = run("eval", out / "best.npz", "mini.test.txt")
-    assert_one_line_error(missing, 1, "looked for mini in", "$RNNLM_DATA")
+    missing = run("eval", out / "best.npz", "mini.test.txt")  # not downloaded: no such file
+    assert_one_line_error(missing, 1, "mini.test.txt: no such file")
     (tmp_path / "data" / "mini").mkdir(parents=True)
     (tmp_path / "data" / "mini" / "mini.test.txt").write_bytes(text)
+    (tmp_path / "data" / "mini" / "valid.txt").write_bytes(text)
+    generic = run("eval", out / "best.npz", "valid.txt")  # a generic name is never taken
+    assert_one_line_error(generic, 1, "valid.txt: no such file")
     result = run("eval", out / "best.npz", "mini.test.txt", "--json", "--allow-oov")
     assert result.exit_code == 0, result.output
-    assert "scoring the mini corpus's copy" in result.stderr
+    assert "not in this folder; scoring" in result.stderr
     (entry,) = json.loads(result.stdout)["files"]
     assert entry["file"] == "mini.test.txt" and entry["tokens"] == 140
     assert_one_line_error(run("eval", out / "best.npz", "other.txt"), 1, "no such file")
+    copy = tmp_path / "data" / "mini" / "mini.test.txt"  # the file scored: never overwritten
+    clash = run("eval", out / "best.npz", "mini.test.txt", "--per-token", copy, "--allow-oov")
+    assert_one_line_error(clash, 2, "is an input")
+    assert copy.read_bytes() == text

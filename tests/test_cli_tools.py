@@ -325,6 +325,10 @@ def test_default_run_folder_is_named_after_the_corpus(tmp_path, monkeypatch):
     (tmp_path / "shakespeare").mkdir()
     monkeypatch.chdir(tmp_path / "shakespeare")
     assert default_out(".") == Path("runs") / "shakespeare"  # not runs/ itself
+    assert default_out("..") == Path("runs") / tmp_path.name
+    (tmp_path / "shakespeare" / "real.txt").write_text("a\n")
+    (tmp_path / "shakespeare" / "link.txt").symlink_to("real.txt")
+    assert default_out("link.txt") == Path("runs") / "link"  # the name typed, as before
     assert default_out("ptb") == Path("runs") / "ptb"
     assert default_out("corpora/input.txt") == Path("runs") / "input"
 
@@ -342,6 +346,7 @@ def test_a_signal_before_training_is_one_line(monkeypatch, capsys, word_corpus, 
     train_cli = importlib.import_module("rnnlm.cli.train")  # (rnnlm.cli.train is the command)
 
     def arrives(*args, **kwargs):
+        assert signal.getsignal(signum) is console.raise_interrupted  # main()'s, while it runs
         console.raise_interrupted(signum, None)
 
     previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
@@ -350,7 +355,7 @@ def test_a_signal_before_training_is_one_line(monkeypatch, capsys, word_corpus, 
     try:
         with pytest.raises(SystemExit) as info:
             cli.main()
-        assert signal.getsignal(signal.SIGTERM) is console.raise_interrupted
+        assert {s: signal.getsignal(s) for s in previous} == previous  # restored on return
     finally:
         for s, h in previous.items():
             signal.signal(s, h)
@@ -384,3 +389,37 @@ def test_valid_fraction_is_refused_where_the_corpus_has_validation_text(split_fo
     got = run("train", split_folder, "--valid-fraction", "0.2", "--out", tmp_path / "o")
     assert_one_line_error(got, 2, "--valid-fraction", "x.valid.txt")
     assert not (tmp_path / "o").exists()
+
+
+def test_an_ignored_sigint_stays_ignored(monkeypatch, word_corpus):
+    """A job started in the background by a script ignores SIGINT; rnnlm keeps it so."""
+    import importlib
+    import signal
+
+    from rnnlm import cli
+    from rnnlm.errors import ConfigError
+
+    train_cli = importlib.import_module("rnnlm.cli.train")
+    seen = {}
+
+    def prepare(*args, **kwargs):
+        seen["sigint"] = signal.getsignal(signal.SIGINT)
+        raise ConfigError("stop here")
+
+    monkeypatch.setattr(train_cli, "prepare", prepare)
+    monkeypatch.setattr(sys, "argv", ["rnnlm", "train", str(word_corpus)])
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with pytest.raises(SystemExit):
+            cli.main()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert seen["sigint"] is signal.SIG_IGN
+
+
+def test_plot_skips_records_without_both_perplexities(tmp_path):
+    pytest.importorskip("matplotlib")
+    metrics = tmp_path / "m.jsonl"
+    metrics.write_text('{"kind": "epoch", "valid_ppl": 5}\n')
+    got = run("plot", metrics, "--out", tmp_path / "p.png")
+    assert_one_line_error(got, 1, str(metrics), "no epoch records")

@@ -37,3 +37,45 @@ def test_interleaved_streams_equal_separate_ones(cell):
     both = list(zip(_stream(model, [1], 2), _stream(model, [5, 6, 7], 3), strict=True))
     assert [x for x, _ in both] == a and [y for _, y in both] == b
     assert a != b  # the streams differ, so mixing their states would show
+
+
+def test_top_k_keeps_exactly_k_tokens_even_with_ties():
+    from rnnlm.generate import next_token_distribution
+
+    p = next_token_distribution(np.array([1.0, 1.0, 1.0, 0.0]), top_k=1)
+    assert np.count_nonzero(p) == 1 and p[0] == 1.0
+    p = next_token_distribution(np.array([0.0, 2.0, 2.0, 1.0]), top_k=2)
+    assert np.flatnonzero(p).tolist() == [1, 2]
+
+
+def test_a_tiny_temperature_is_greedy_not_nan():
+    from rnnlm.generate import next_token_distribution
+
+    p = next_token_distribution(np.array([0.5, 3.0, -1.0, 2.9]), temperature=1e-320)
+    assert p.tolist() == [0.0, 1.0, 0.0, 0.0]
+    model = _model("rnn")
+    rng = np.random.default_rng(0)
+    cold = list(sample(model, [1, 2], 20, rng, temperature=1e-320))
+    assert cold == list(sample(model, [1, 2], 20, rng, greedy=True))
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [{"temperature": 0.0}, {"temperature": -1.0}, {"temperature": float("nan")},
+     {"top_k": -3}, {"top_k": 2.5}, {"top_p": 0.0}, {"top_p": 2.0}, {"length": -1}],
+)  # fmt: skip
+def test_the_library_refuses_sampling_values_as_the_cli_does(bad):
+    from rnnlm.errors import ConfigError
+
+    args = {"temperature": 1.0, "top_k": 0, "top_p": 1.0, "length": 5} | bad
+    length = args.pop("length")
+    with pytest.raises(ConfigError):
+        list(sample(_model("rnn"), [1], length, np.random.default_rng(0), **args))
+
+
+def test_dynamic_window_must_be_a_whole_number():
+    from rnnlm.dynamic_eval import DynamicEval
+    from rnnlm.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="whole number"):
+        DynamicEval(lr=0.1, window=2.5)

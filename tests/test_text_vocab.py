@@ -148,3 +148,18 @@ def test_mikolovs_simple_examples_folder_is_read_as_words(tmp_path):
     (tmp_path / "wiki.train.txt").write_text("c\n")  # truly two candidates: still refused
     with pytest.raises(CorpusError, match="several train files"):
         find_split_files(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("names", "message"),
+    [
+        (["ptb.train.txt", "ptb.valid.txt", "ptb.test.txt", "train.txt"], "several train"),
+        (["wiki.train.tokens", "wiki.valid.tokens", "train.tokens"], "several train"),
+        (["ptb.char.train.txt", "ptb.char.valid.txt", "ptb.train.txt"], "no valid file named"),
+    ],
+)
+def test_split_files_of_two_sets_are_never_mixed(tmp_path, names, message):
+    for name in names:
+        (tmp_path / name).write_text("a b\n")
+    with pytest.raises(CorpusError, match=message):
+        find_split_files(tmp_path)

@@ -63,9 +63,11 @@ def main() -> None:
     for name in ("stdout", "stderr"):  # started with the stream closed (`>&-`): discard it
         if getattr(sys, name) is None:
             setattr(sys, name, open(os.devnull, "w"))  # noqa: SIM115  (lives until exit)
+    previous = {}
     for sig in (signal.SIGINT, signal.SIGTERM):  # training installs its own while it runs
         with contextlib.suppress(ValueError):  # not the main thread
-            signal.signal(sig, raise_interrupted)
+            if signal.getsignal(sig) is not signal.SIG_IGN:  # (a background job's SIGINT)
+                previous[sig] = signal.signal(sig, raise_interrupted)
     try:
         code = command.main(prog_name="rnnlm", standalone_mode=False)
     except cx.UsageError as exc:
@@ -87,4 +89,7 @@ def main() -> None:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         sys.exit(0)
+    finally:  # main() called in-process (a notebook, a test) leaves the handlers as they were
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     sys.exit(code if isinstance(code, int) else 0)

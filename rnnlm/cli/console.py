@@ -81,7 +81,8 @@ def stop_signals(on_stop: Callable[[], None]) -> Iterator[dict]:
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(ValueError):  # not the main thread (e.g. some test runners)
-            previous[sig] = signal.signal(sig, handler)
+            if signal.getsignal(sig) is not signal.SIG_IGN:  # (a background job's SIGINT)
+                previous[sig] = signal.signal(sig, handler)
     try:
         yield got
     finally:

@@ -94,8 +94,10 @@ def eval_command(
     with user_errors():
         if sum(str(f) == "-" for f in files) > 1:
             raise ConfigError("standard input (-) can be scored once per command")
+        located = {shown: _locate(shown) for shown in files}
         if per_token is not None:
-            _check_not_an_input(per_token, [checkpoint, *files, baseline_from])
+            inputs = [checkpoint, *files, *located.values(), baseline_from]
+            _check_not_an_input(per_token, inputs)
         dynamic = None
         if dynamic_lr != 0.0:
             dynamic = DynamicEval(
@@ -109,7 +111,10 @@ def eval_command(
         stats = _baseline_stats(lm, baseline_from)
         rows = []
         for shown in files:
-            path = _locate(shown)
+            path = located[shown]
+            if path != shown:
+                note = f"{shown}: not in this folder; scoring {path}"
+                err.print(note, markup=False, highlight=False)
             ids, oov = lm.encode(read_stdin() if str(path) == "-" else read_text(path))
             if len(ids) < 2:  # the first token is context only
                 raise CorpusError(f"{path}: one {lm.unit} token, nothing to predict after it")
@@ -145,10 +150,7 @@ def _locate(path: Path) -> Path:
     hit = registered_file(path.name)
     if hit is None:
         return path
-    corpus, local = hit
-    note = f"{path}: not in this folder; scoring the {corpus} corpus's copy, {local}"
-    err.print(note, markup=False)
-    return local
+    return hit[1]
 
 
 def _baseline_stats(lm: LanguageModel, train_file: Path | None) -> NGramStats | None:

@@ -11,6 +11,7 @@ import typer
 from rnnlm.api import load
 from rnnlm.cli.console import echo, user_errors, warn, write
 from rnnlm.errors import ConfigError
+from rnnlm.generate import check_sampling
 from rnnlm.text import EOS, detokenize
 
 
@@ -59,20 +60,15 @@ def generate_command(
     Example: rnnlm generate runs/ptb/best.npz --prompt "the company said" --length 50
     """  # fmt: skip
     with user_errors():
-        if length < 0:
-            raise ConfigError(f"--length must be >= 0, got {length}")
-        if not 0 < temperature < math.inf:
-            raise ConfigError(f"--temperature must be a positive number, got {temperature}")
-        if top_k < 0:
-            raise ConfigError(f"--top-k must be >= 0, got {top_k}")
-        if not 0 < top_p <= 1:
-            raise ConfigError(f"--top-p must be in (0, 1], got {top_p}")
+        check_sampling(temperature, top_k, top_p, length)
         if num_samples < 1:
             raise ConfigError(f"--num-samples must be >= 1, got {num_samples}")
         if seed < 0:
             raise ConfigError(f"--seed must be >= 0, got {seed}")
         if score == "":
             raise ConfigError("--score needs a continuation to score, got an empty one")
+        if stop == "":
+            raise ConfigError("--stop needs a string or token to stop at, got an empty one")
         stop = None if stop is None else unescape(stop)
         lm = load(checkpoint)
         if stop == EOS and lm.unit == "char":
@@ -81,11 +77,19 @@ def generate_command(
         if unknown:
             shown = ", ".join(sorted(set(unknown))[:5])
             warn(f"{len(unknown)} prompt token(s) not in the vocabulary, read as <unk>: {shown}")
+        if score is not None:
+            logp, n = lm.score(prompt, score)
+            if n == 0:
+                raise ConfigError(f"--score {score!r}: no {lm.unit} tokens to score")
+            _, unknown = lm.prompt_ids(score)
+            if unknown:
+                shown = ", ".join(sorted(set(unknown))[:5])
+                warn(f"{len(unknown)} token(s) of --score not in the vocabulary, scored as <unk>: "
+                     f"{shown}")  # fmt: skip
     if score is not None:
-        logp, n = lm.score(prompt, score)
         echo(json.dumps({"prompt": prompt, "continuation": score, "tokens": n, "logprob": logp,
-                         "bits": -logp / math.log(2),
-                         "perplexity": math.exp(-logp / n) if n else None}))  # fmt: skip
+                         "bits": -logp / math.log(2), "perplexity": math.exp(-logp / n),
+                         "unknown_tokens": len(unknown)}))  # fmt: skip
         return
     rng = np.random.default_rng(seed)
     stop_text = "\n" if stop == EOS and lm.unit == "word" else stop

@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import os
 import signal
 import tempfile
 from enum import Enum
@@ -318,7 +319,7 @@ def plural(n: int, word: str) -> str:
 def default_out(corpus: str) -> Path:
     """``runs/<corpus name>``: a file's or folder's own name (``.`` names the current folder)."""
     path = Path(corpus).expanduser()
-    name = path.resolve().stem if path.exists() else path.stem
+    name = path.stem if path.name not in ("", ".", "..") else Path(os.path.abspath(path)).name
     return Path("runs") / (name or "run")
 
 
