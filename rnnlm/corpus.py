@@ -17,6 +17,7 @@ from rnnlm.text import EOS, read_text, tokenize
 from rnnlm.vocab import Vocabulary
 
 SPLITS = ("train", "valid", "test")
+VALID_FRACTION = 0.1  # of a corpus without validation text, split off its end
 
 
 @dataclass
@@ -92,11 +93,12 @@ def resolve_files(
     """CORPUS -> (split -> path, the unit a named corpus implies or None)."""
     path = Path(corpus).expanduser()
     known = registry()
-    # a folder named like a corpus but holding no training text (a run folder, say) does not
-    # hide that corpus
-    if path.is_dir() and not (corpus in known and not _split_files(path, "train")):
-        return find_split_files(path), None
-    if path.exists() and not path.is_dir():
+    if path.is_dir():
+        # a folder named like a corpus but holding no training text (a run folder, say) does
+        # not hide that corpus
+        if corpus not in known or _split_files(path, "train"):
+            return find_split_files(path), None
+    elif path.exists():
         return {"train": path}, None
     if corpus in known:
         folder = data_dir(root)
@@ -104,9 +106,7 @@ def resolve_files(
             files = named_corpus_files(corpus, folder, known[corpus], on_progress)
         except DownloadError as exc:
             origin = data_dir_origin(root)
-            raise DownloadError(
-                f"{exc} ({corpus} is looked for in {folder / corpus}: {origin})"
-            ) from None
+            raise DownloadError(f"{exc} (looked for {corpus} in {folder}, {origin})") from None
         return files, known[corpus]["unit"]
     names = ", ".join(sorted(known))
     raise CorpusError(f"{corpus}: no such file or folder, and not a known corpus ({names})")
@@ -117,7 +117,7 @@ def load_corpus(
     unit: str,
     max_vocab: int = 0,
     min_count: int = 1,
-    valid_fraction: float = 0.1,
+    valid_fraction: float = VALID_FRACTION,
 ) -> Corpus:
     """Read and tokenise each file, split off validation if needed, build vocab, encode."""
     if not 0.0 < valid_fraction < 1.0:

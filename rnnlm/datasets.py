@@ -58,15 +58,14 @@ def named_corpus_files(
     return paths
 
 
-def registered_file(name: str, root: Path | str | None = None) -> tuple[str, Path] | None:
+def registered_file(name: str, root: Path | str | None = None) -> Path | None:
     """A named corpus's file by its own name, ``ptb.test.txt``, if that copy is already in the
-    data directory (checked against its sha256) -> (corpus, path); None for any other name.
-    Only names that start with their corpus's (``ptb.``), so that ``test.txt`` or
-    ``input.txt`` are never taken for WikiText-2's or Tiny Shakespeare's; nothing is
-    downloaded."""
+    data directory (checked against its sha256); None for any other name. Only names that
+    start with their corpus's (``ptb.``), so that ``test.txt`` or ``input.txt`` are never taken
+    for WikiText-2's or Tiny Shakespeare's; nothing is downloaded."""
     for corpus, spec in registry().items():
         for f in spec["files"].values():
-            path = data_dir(root) / corpus / f["name"]
+            path = data_dir(root) / corpus / name
             if f["name"] == name and name.startswith(f"{corpus}.") and path.is_file():
-                return corpus, fetch(f["url"], path, f["sha256"])
+                return fetch(f["url"], path, f["sha256"])
     return None

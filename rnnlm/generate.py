@@ -13,23 +13,31 @@ def check_sampling(temperature: float, top_k: int, top_p: float, length: int = 0
     """ConfigError (named as the CLI's options) for values sampling cannot use."""
     if not 0 < temperature < math.inf:
         raise ConfigError(f"--temperature must be a positive number, got {temperature}")
-    if isinstance(top_k, bool) or not isinstance(top_k, int | np.integer) or top_k < 0:
+    if not _whole(top_k):
         raise ConfigError(f"--top-k must be a whole number >= 0, got {top_k}")
     if not 0 < top_p <= 1:
         raise ConfigError(f"--top-p must be in (0, 1], got {top_p}")
-    if isinstance(length, bool) or not isinstance(length, int | np.integer) or length < 0:
+    if not _whole(length):
         raise ConfigError(f"--length must be a whole number >= 0, got {length}")
+
+
+def _whole(n: object) -> bool:
+    """An integer >= 0 (not a bool)."""
+    return isinstance(n, int | np.integer) and not isinstance(n, bool) and n >= 0
 
 
 def next_token_distribution(
     scores: np.ndarray, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0
 ) -> np.ndarray:
     """scores (V,) -> probabilities (V,) float64, after temperature, top-k (exactly k tokens,
-    ties broken by position) and top-p (nucleus)."""
-    check_sampling(temperature, top_k, top_p)
+    ties broken by position) and top-p (nucleus). Values as ``check_sampling`` allows
+    (``sample`` checks them once, not per token)."""
     z = np.array(scores, dtype=np.float64)  # a copy: scores stay as given
-    if 0 < top_k < z.size:
-        z[np.argsort(-z, kind="stable")[top_k:]] = -np.inf
+    if 0 < top_k < z.size:  # O(V): a full sort per token would cost more than the model step
+        kth = np.partition(z, -top_k)[-top_k]
+        keep = z > kth
+        keep[np.flatnonzero(z == kth)[: top_k - np.count_nonzero(keep)]] = True
+        z[~keep] = -np.inf
     z -= z.max()  # before dividing, so that a tiny temperature cannot overflow to inf - inf
     with np.errstate(over="ignore"):
         z /= temperature

@@ -19,7 +19,7 @@ import numpy as np
 
 from rnnlm import checkpoint
 from rnnlm.config import MAX_INIT_SCALE, ModelConfig, TrainConfig
-from rnnlm.corpus import Corpus, load_corpus, resolve_files, scored
+from rnnlm.corpus import VALID_FRACTION, Corpus, load_corpus, resolve_files, scored
 from rnnlm.errors import CheckpointError, ConfigError, CorpusError
 from rnnlm.evaluate import evaluate
 from rnnlm.layers.class_softmax import frequency_classes
@@ -79,7 +79,7 @@ def prepare(
     unit: str | None = None,
     valid: Path | None = None,
     test: Path | None = None,
-    valid_fraction: float = 0.1,
+    valid_fraction: float = VALID_FRACTION,
     data_dir: Path | None = None,
     max_vocab: int = 0,
     min_count: int = 1,
@@ -117,7 +117,7 @@ def prepare(
                  "max_vocab": max_vocab, "min_count": min_count}  # fmt: skip
     if ckpt is not None:  # the run's own data options, unless given again
         stored = ckpt.extra.get("data", {})
-        for k, default in (("valid_fraction", 0.1), ("max_vocab", 0), ("min_count", 1)):
+        for k, default in (("valid_fraction", VALID_FRACTION), ("max_vocab", 0), ("min_count", 1)):
             if data_opts[k] == default and k in stored:
                 data_opts[k] = stored[k]
         for k in ("valid", "test"):
@@ -125,7 +125,7 @@ def prepare(
                 data_opts[k] = Path(stored[k])
     files, named_unit = resolve_files(corpus, data_dir)
     files.update({k: data_opts[k] for k in ("valid", "test") if data_opts[k] is not None})
-    if "valid" in files and valid_fraction != 0.1:  # as given (a stored value is never set)
+    if "valid" in files and valid_fraction != VALID_FRACTION:  # as given, never a stored value
         raise ConfigError(
             "--valid-fraction splits validation text off a corpus that has none; this one "
             f"has {files['valid']}"

@@ -147,10 +147,7 @@ def _locate(path: Path) -> Path:
     (``ptb.test.txt``), that corpus's copy in the data directory (``$RNNLM_DATA``)."""
     if str(path) == "-" or path.exists() or path.parent != Path("."):
         return path
-    hit = registered_file(path.name)
-    if hit is None:
-        return path
-    return hit[1]
+    return registered_file(path.name) or path
 
 
 def _baseline_stats(lm: LanguageModel, train_file: Path | None) -> NGramStats | None:

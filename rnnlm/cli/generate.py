@@ -73,19 +73,13 @@ def generate_command(
         lm = load(checkpoint)
         if stop == EOS and lm.unit == "char":
             raise ConfigError("--stop <eos>: a character model has no <eos>; use --stop '\\n'")
-        _, unknown = lm.prompt_ids(prompt)
-        if unknown:
-            shown = ", ".join(sorted(set(unknown))[:5])
-            warn(f"{len(unknown)} prompt token(s) not in the vocabulary, read as <unk>: {shown}")
+        _warn_unknown(lm.prompt_ids(prompt)[1], "prompt token(s)", "read")
         if score is not None:
             logp, n = lm.score(prompt, score)
             if n == 0:
                 raise ConfigError(f"--score {score!r}: no {lm.unit} tokens to score")
-            _, unknown = lm.prompt_ids(score)
-            if unknown:
-                shown = ", ".join(sorted(set(unknown))[:5])
-                warn(f"{len(unknown)} token(s) of --score not in the vocabulary, scored as <unk>: "
-                     f"{shown}")  # fmt: skip
+            unknown = lm.prompt_ids(score)[1]
+            _warn_unknown(unknown, "token(s) of --score", "scored")
     if score is not None:
         echo(json.dumps({"prompt": prompt, "continuation": score, "tokens": n, "logprob": logp,
                          "bits": -logp / math.log(2), "perplexity": math.exp(-logp / n),
@@ -108,6 +102,12 @@ def generate_command(
                 tail = (tail + piece)[max(0, len(tail + piece) - len(stop_text) + 1) :]
         if last != "\n":
             write("\n")
+
+
+def _warn_unknown(unknown: list[str], what: str, how: str) -> None:
+    if unknown:
+        shown = ", ".join(sorted(set(unknown))[:5])
+        warn(f"{len(unknown)} {what} not in the vocabulary, {how} as <unk>: {shown}")
 
 
 def unescape(text: str) -> str:

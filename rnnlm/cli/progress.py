@@ -29,7 +29,7 @@ def columns(width: int) -> list:
     wide = width >= WIDE
     cols = [
         TextColumn("[bold]epoch {task.fields[epoch]}/{task.fields[epochs]}"),
-        BarColumn(bar_width=40 if wide else min(40, max(5, width - 66))),
+        BarColumn(bar_width=min(40, max(5, width - 66))),
         TextColumn("{task.fields[window]}") if wide else None,
         TextColumn("{task.fields[tps]:>7,.0f} tok/s"),
         TextColumn("loss {task.fields[loss]:.3f}"),

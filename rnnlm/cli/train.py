@@ -26,6 +26,7 @@ from rnnlm.cli.console import (
 from rnnlm.cli.evaluate import OOV_WARN
 from rnnlm.cli.progress import TrainDisplay
 from rnnlm.config import ModelConfig, TrainConfig
+from rnnlm.corpus import VALID_FRACTION
 from rnnlm.errors import ConfigError
 from rnnlm.model import CELLS, param_shapes
 from rnnlm.plot import sparkline
@@ -94,7 +95,7 @@ def train(
         typer.Option(
             help="Share of a single-file corpus held out for validation.", rich_help_panel=DATA
         ),
-    ] = 0.1,
+    ] = VALID_FRACTION,
     data_dir: Annotated[
         Path | None,
         typer.Option(
