@@ -1,9 +1,7 @@
 """Benchmarks: run as modules (``python -m benchmarks.compare_torch``) from the repository root.
 
-Importing this package first sets what ``import rnnlm`` sets before numpy loads: OpenBLAS
-threads sleep between calls instead of spinning (see rnnlm/parallel.py).
+Importing this package imports rnnlm first, so what it sets before numpy loads (how long
+OpenBLAS threads spin between calls, see rnnlm/__init__.py) holds for every benchmark.
 """
 
-import os
-
-os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+import rnnlm  # noqa: F401

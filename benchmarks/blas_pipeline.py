@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from rnnlm.bench import CONFIGS
-from rnnlm.layers.softmax import exp_rows
+from rnnlm.layers.softmax import exp_sum, finish_rows
 
 
 def openblas_threads_setter():
@@ -35,9 +35,11 @@ def softmax_rows(p, x, W, b, t, nll, rows: slice, piece: int) -> None:
     for start in range(rows.start, rows.stop, piece):
         c = slice(start, min(start + piece, rows.stop))
         pc = p[c]
+        target = pc[np.arange(c.stop - c.start), t[c]] + b[t[c]]
         pc += b
-        sums = exp_rows(pc, pc, t[c], nll[c], lambda bad, c=c: x[c][bad] @ W + b)
-        pc *= np.reciprocal(sums, out=sums)
+        sums = np.empty(c.stop - c.start, p.dtype)
+        exp_sum(pc, pc, sums)
+        finish_rows(pc, sums, target, t[c], nll[c], lambda bad, c=c: x[c][bad] @ W + b)
 
 
 def time_config(name: str, set_threads, pool: ThreadPoolExecutor) -> None:

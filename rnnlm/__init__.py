@@ -12,9 +12,12 @@ Library use (the CLI is built on the same calls)::
 import os
 
 # OpenBLAS threads spin ~0.1 s after each matrix product (2**28 cycles), stealing the cores
-# that rnnlm's elementwise work runs on (rnnlm/parallel.py); 2**4 cycles makes them sleep at
-# once. Read when numpy first loads, so it only takes effect if rnnlm is imported first.
-os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+# that rnnlm's elementwise work runs on (rnnlm/parallel.py). 2**18 cycles (~85 us) keeps them
+# awake through the short gaps between the recurrent loop's small products (waking a sleeping
+# thread for each cost ~3 ms of an M step's ~10 ms in the RNN) and lets them sleep during the
+# softmax (benchmarks/README.md). Read when numpy first loads, so it only takes effect if
+# rnnlm is imported first.
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "18")
 
 __version__ = "0.1.0"
 

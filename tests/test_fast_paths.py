@@ -45,9 +45,9 @@ def test_softmax_head_equals_affine_then_softmax(dtype, V, tied):
 
 @pytest.mark.parametrize(("fused", "big"), [(False, False), (True, False), (True, True)])
 def test_softmax_rows_that_overflow_or_underflow_take_the_shifted_path(monkeypatch, fused, big):
-    """exp_rows skips the max shift; rows whose exponentials overflow (scores ~ +60) or all
-    underflow (~ -100) must still give the exact loss and gradient, wherever they sit among
-    ordinary rows, cached chunks and (big) the parallel row blocks."""
+    """The softmax skips the max shift (``finish_rows``); rows whose exponentials overflow
+    (scores ~ +60) or all underflow (~ -100) must still give the exact loss and gradient,
+    wherever they sit among ordinary rows, cached chunks and (big) the parallel row blocks."""
     from rnnlm import parallel
 
     monkeypatch.setattr(parallel, "CACHE_ELEMENTS", 64)  # a few rows per chunk
@@ -175,14 +175,6 @@ def test_training_steps_with_sparse_rows_equal_dense_updates(tie):
             assert set(models[1].grad_rows["embed.W"]) <= set(range(10))
         for k in models[0].params:
             np.testing.assert_allclose(models[1].params[k], models[0].params[k], rtol=1e-6)
-
-
-def test_exp_rows_in_place_needs_rescore_for_rows_to_redo():
-    from rnnlm.layers.softmax import exp_rows
-
-    s = np.array([[200.0, 0.0], [1.0, 2.0]], np.float32)
-    with pytest.raises(ValueError, match="rescore"):
-        exp_rows(s, s, np.array([0, 1]), np.empty(2, np.float32))
 
 
 def _two_windows(cls, gates: int, extra: int, T: int = 7) -> list[np.ndarray]:

@@ -15,49 +15,47 @@ from rnnlm.parallel import for_blocks
 TINY_SUM, HUGE_SUM = 1e-20, 1e20
 
 
-def exp_rows(
-    src: np.ndarray,
-    dst: np.ndarray,
-    t: np.ndarray,
-    nll: np.ndarray,
-    rescore: Callable[[np.ndarray], np.ndarray] | None = None,
-) -> np.ndarray:
-    """The row work of a softmax loss, shared by the plain and the fused layer.
-
-    ``dst = exp(src - shift)`` row by row (``dst`` may be ``src``) and ``nll = log(rowsum) -
-    (src_t - shift)`` for the targets ``t``; returns the row sums, shape (rows, 1). Softmax is
-    the same for any shift, so the shift is 0 (two passes over the row: exp and sum) unless the
-    row overflows or underflows as a whole; then it is the row max, as usual (log-sum-exp, finite
-    even when a target's probability underflows to 0). The original scores of such rows come
-    from ``rescore(rows)`` when ``dst`` overwrote them.
-    """
-    n = dst.shape[0]
-    target = src[np.arange(n), t]  # s_t, before exponentiation (a copy)
+def exp_sum(src: np.ndarray, dst: np.ndarray, sums: np.ndarray) -> None:
+    """``dst = exp(src)`` unshifted (``dst`` may be ``src``) and ``sums`` (rows,) its row sums:
+    the work per cached piece of rows. Rows that overflow or underflow as a whole are left to
+    ``finish_rows``."""
     with np.errstate(over="ignore", under="ignore"):
         np.exp(src, out=dst)
-    sums = np.einsum("ij->i", dst)[:, None]  # ~3x faster than np.sum(axis=1) here
-    ok = sums[:, 0] > TINY_SUM
-    ok &= sums[:, 0] < HUGE_SUM  # also False for inf and NaN
+    np.einsum("ij->i", dst, out=sums)  # ~3x faster than np.sum(axis=1) here
+
+
+def finish_rows(
+    e: np.ndarray,
+    sums: np.ndarray,
+    target: np.ndarray,
+    t: np.ndarray,
+    nll: np.ndarray,
+    rescore: Callable[[np.ndarray], np.ndarray],
+) -> None:
+    """After ``exp_sum`` over all rows: ``nll = log(sums) - target`` (``target``: the targets'
+    scores ``s_t``), with the rows whose sum fell outside (TINY_SUM, HUGE_SUM) redone first.
+
+    Softmax is the same for any per-row shift, so the shift is 0 unless a row overflows or
+    underflows as a whole; such a row gets the row max as its shift, as usual (log-sum-exp,
+    finite even when a target's probability underflows to 0): its scores come from
+    ``rescore(rows)``, ``e``, ``sums`` and ``target`` are rewritten shifted.
+    """
+    ok = sums > TINY_SUM
+    ok &= sums < HUGE_SUM  # also False for inf and NaN
     if not ok.all():
         bad = np.flatnonzero(~ok)
-        if not np.shares_memory(src, dst):
-            s = src[bad]
-        elif rescore is None:
-            raise ValueError("exp_rows: dst overwrote src, so rows to redo need rescore")
-        else:
-            s = rescore(bad)
+        s = rescore(bad)
         s = s - np.max(s, axis=1, keepdims=True)
         target[bad] = s[np.arange(len(bad)), t[bad]]
-        dst[bad] = np.exp(s)
-        sums[bad, 0] = np.sum(dst[bad], axis=1)
-    np.subtract(np.log(sums[:, 0]), target, out=nll)
-    return sums
+        e[bad] = np.exp(s)
+        sums[bad] = np.sum(e[bad], axis=1)
+    np.subtract(np.log(sums), target, out=nll)
 
 
 class TimeSoftmaxWithLoss:
     """Mean negative log-likelihood of the targets; backward gives (p - onehot) / (N·T).
 
-    Forward keeps ``exp(s - shift)`` (see ``exp_rows``) and its row sums; the division that
+    Forward keeps ``exp(s - shift)`` (see ``finish_rows``) and its row sums; the division that
     makes probabilities happens once, in backward, fused with the scaling (one pass over the
     (N·T, V) array instead of two). Rows are processed in parallel blocks (``rnnlm.parallel``).
     """
@@ -81,10 +79,13 @@ class TimeSoftmaxWithLoss:
         sums = self._buf.get("sums", (M,), scores.dtype)
         nll = self._buf.get("nll", (M,), scores.dtype)
 
+        target = s2[np.arange(M), t]  # s_t (a copy)
+
         def rows(b: slice) -> None:
-            sums[b] = exp_rows(s2[b], e[b], t[b], nll[b])[:, 0]
+            exp_sum(s2[b], e[b], sums[b])
 
         for_blocks(rows, M, M * V)
+        finish_rows(e, sums, target, t, nll, s2.__getitem__)
         self._exp, self._sums, self._ts = e, sums, t
         self.token_nll = nll.reshape(N, T)
         return float(np.mean(nll, dtype=np.float64))

@@ -4,21 +4,25 @@ The same mathematics as the pair ``TimeAffine -> TimeSoftmaxWithLoss`` (tests ho
 arranged so the (N·T, V) score matrix crosses main memory as few times as possible:
 
 - forward: one matmul writes the scores; then, in row chunks small enough to stay in a core's
-  L2 cache, the bias is added and exp, row sum, loss and normalisation run while the chunk
-  is cached (no max pass: see ``exp_rows``), in parallel blocks (``rnnlm.parallel``). The
-  probabilities overwrite the scores: one (N·T, V) array in all.
-- backward: ``p - onehot`` is made in place (N·T scattered subtractions). The 1/(N·T) scale of
-  the mean goes onto the small matrices instead of the big one, and the bias gradient (column
-  sums) comes out of the weight-gradient matmul as one extra row, from a ones column appended
-  to the input: ``[x, 1]^T (p - onehot) = [dW; db]``. So backward adds no pass over the
-  (N·T, V) matrix beyond the two matmuls themselves.
+  L2 cache, the bias is added and exp and row sum run while the chunk is cached (no max pass:
+  see ``finish_rows``), in parallel blocks (``rnnlm.parallel``); the loss follows, once for
+  all rows. The exponentials ``e``
+  overwrite the scores: one (N·T, V) array in all. They are not normalised: ``p = e / s``
+  row by row (``s`` the row sums), and the division is left to the small matrices of backward.
+- backward: ``p - onehot = (e - s onehot) / s``, so ``e - s onehot`` is made in place (N·T
+  scattered subtractions) and the rows' 1/s, with the 1/(N·T) of the mean, go onto the small
+  matrices instead of the big one: onto the rows of ``x`` in ``x^T (p - onehot)``, and onto
+  the rows of the (N·T, H) product ``(e - s onehot) W^T``. The bias gradient (column sums)
+  comes out of the weight-gradient matmul as one extra row, from a column of those factors
+  appended to the input: ``[x, 1]^T (p - onehot) = [dW; db]``. So backward adds no pass over
+  the (N·T, V) matrix beyond the two matmuls themselves.
 """
 
 import numpy as np
 
 from rnnlm import parallel
 from rnnlm.layers.buffers import Buffers
-from rnnlm.layers.softmax import exp_rows
+from rnnlm.layers.softmax import exp_sum, finish_rows
 from rnnlm.parallel import for_blocks
 
 
@@ -39,9 +43,10 @@ class TimeSoftmaxHead:
         self.grads = [self._dWb[:H], self._dWb[H]]
         self.token_nll: np.ndarray | None = None  # (N, T): per-token loss of the last forward
         self._x2: np.ndarray | None = None
-        self._p: np.ndarray | None = None  # (N·T, V): probabilities, then p - onehot
+        self._e: np.ndarray | None = None  # (N·T, V): exp(scores - shift), then e - s onehot
+        self._sums: np.ndarray | None = None  # (N·T,): s, the row sums of e
         self._ts: np.ndarray | None = None
-        self._shifted = False  # whether _p already holds p - onehot
+        self._shifted = False  # whether _e already holds e - s onehot
         self._buf = Buffers()
 
     def scores(self, xs: np.ndarray) -> np.ndarray:
@@ -60,40 +65,41 @@ class TimeSoftmaxHead:
         M, V = N * T, W.shape[1]
         self._x2 = x2 = xs.reshape(M, H)
         t = ts.reshape(M)
-        p = self._buf.get("p", (M, V), xs.dtype)
+        e = self._buf.get("e", (M, V), xs.dtype)
+        sums = self._buf.get("sums", (M,), xs.dtype)
         nll = self._buf.get("nll", (M,), xs.dtype)
-        np.matmul(x2, W, out=p)
+        np.matmul(x2, W, out=e)
+        target = e[np.arange(M), t]  # s_t, before exponentiation (a copy)
+        target += b[t]
 
         def rows(c: slice) -> None:
-            pc = p[c]
-            pc += b
-
-            def rescore(bad: np.ndarray) -> np.ndarray:  # rows exp_rows must redo
-                return x2[c][bad] @ W + b
-
-            sums = exp_rows(pc, pc, t[c], nll[c], rescore)
-            pc *= np.reciprocal(sums, out=sums)
+            ec = e[c]
+            ec += b
+            exp_sum(ec, ec, sums[c])
 
         for_blocks(rows, M, M * V, chunk=max(1, parallel.CACHE_ELEMENTS // V))
-        self._p, self._ts, self._shifted = p, t, False
+        # the rows' scalar work once for all rows, not per piece
+        finish_rows(e, sums, target, t, nll, lambda bad: x2[bad] @ W + b)
+        self._e, self._sums, self._ts, self._shifted = e, sums, t, False
         self.token_nll = nll.reshape(N, T)
         return float(np.mean(nll, dtype=np.float64))
 
     def backward(self, dout: float = 1.0) -> np.ndarray:
         """dout: scalar -> dxs (N, T, H); writes dW (H, V) and db (V,)."""
         W, _ = self.params
-        p, t, x2 = self._p, self._ts, self._x2
+        e, sums, t, x2 = self._e, self._sums, self._ts, self._x2
         M, H = x2.shape
-        if not self._shifted:  # p - onehot, once (backward may be called again)
-            p[np.arange(M), t] -= 1
+        if not self._shifted:  # e - s onehot, once (backward may be called again)
+            e[np.arange(M), t] -= sums
             self._shifted = True
-        scale = dout / M
-        xa = self._buf.get("x1", (M, self._rows), x2.dtype)  # [scale * x, scale, 0...]
-        np.multiply(x2, scale, out=xa[:, :H])
-        xa[:, H] = scale
+        r = self._buf.get("r", (M, 1), x2.dtype)  # dout / (M s): the mean's and the rows' 1/s
+        np.divide(dout / M, sums[:, None], out=r)
+        xa = self._buf.get("x1", (M, self._rows), x2.dtype)  # [r x, r, 0...]
+        np.multiply(x2, r, out=xa[:, :H])
+        xa[:, H : H + 1] = r
         xa[:, H + 1 :] = 0
-        np.matmul(xa.T, p, out=self._dWb)
+        np.matmul(xa.T, e, out=self._dWb)
         dx = self._buf.get("dx", (M, H), x2.dtype)
-        np.matmul(p, W.T, out=dx)
-        dx *= scale
+        np.matmul(e, W.T, out=dx)
+        dx *= r
         return dx.reshape(*self.token_nll.shape, H)
