@@ -27,6 +27,7 @@ from rnnlm.layers import (
     TimeSoftmaxHead,
     WeightDrop,
 )
+from rnnlm.layers.softmax_head import with_bias_row
 
 # cell -> (gate blocks per hidden unit, extra params beyond Wx/Wh/b, layer constructor)
 CELLS: dict[str, tuple[int, tuple[str, ...], Callable]] = {
@@ -113,6 +114,8 @@ class RNNLM:
             TimeDropout(cfg.dropout, rng, variational=cfg.variational_dropout)
             for _ in range(cfg.layers + 1)
         ]
+        if cfg.softmax != "class" and not cfg.tie_weights:  # one product for x W + b
+            p["out.W"], p["out.b"] = with_bias_row(p["out.W"], p["out.b"])
         W_out = p["embed.W"].T if cfg.tie_weights else p["out.W"]
         self.layers = [self.embed]  # the body: ids -> last hidden states
         for drop, cell in zip(self.drops, self.cells, strict=False):

@@ -11,23 +11,31 @@ from rnnlm.layers import (
     TimeSoftmaxHead,
     TimeSoftmaxWithLoss,
 )
+from rnnlm.layers.softmax_head import with_bias_row
 from rnnlm.optim import OPTIMIZERS, clip_scale
 
 
-@pytest.mark.parametrize(("dtype", "V", "tied"), [(np.float32, 10_000, False),
-                                                  (np.float64, 37, False),
-                                                  (np.float32, 3_000, True)])  # fmt: skip
-def test_softmax_head_equals_affine_then_softmax(dtype, V, tied):
-    """Big enough for several cached chunks per row block and the parallel split."""
+@pytest.mark.parametrize(("dtype", "V", "layout"), [(np.float32, 10_000, "apart"),
+                                                    (np.float32, 10_000, "joined"),
+                                                    (np.float64, 37, "apart"),
+                                                    (np.float64, 37, "joined"),
+                                                    (np.float32, 3_000, "tied")])  # fmt: skip
+def test_softmax_head_equals_affine_then_softmax(dtype, V, layout):
+    """Big enough for several cached chunks per row block and the parallel split; W and b as
+    separate arrays, as the rows of one (``with_bias_row``: the bias inside the product), or
+    W a transposed view (tied weights)."""
     rng = np.random.default_rng(0)
     N, T, H = 4, 9, 16
-    W = rng.standard_normal((V, H) if tied else (H, V)).astype(dtype)
-    W_out = W.T if tied else W  # tied weights hand the head a transposed view
+    W = rng.standard_normal((V, H) if layout == "tied" else (H, V)).astype(dtype)
+    W_out = W.T if layout == "tied" else W  # tied weights hand the head a transposed view
     b = rng.standard_normal(V).astype(dtype)
     xs = rng.standard_normal((N, T, H)).astype(dtype)
     ts = rng.integers(0, V, (N, T))
     affine, loss = TimeAffine(W_out.copy(), b.copy()), TimeSoftmaxWithLoss()
+    if layout == "joined":
+        W_out, b = with_bias_row(W_out, b)
     head = TimeSoftmaxHead(W_out, b)
+    assert (head._Wb is not None) == (layout == "joined")
 
     ref = loss.forward(affine.forward(xs), ts)
     ref_dx = affine.backward(loss.backward())
@@ -71,7 +79,8 @@ def test_softmax_rows_that_overflow_or_underflow_take_the_shifted_path(monkeypat
             xs[n, t] = 0
             xs[n, t, H] = 1.0
         scores = (xs.astype(np.float64) @ W).reshape(N * T, V) + b
-        layer, args = TimeSoftmaxHead(W, b), (xs, ts)
+        # (big: W and b joined, so rows to redo are rescored through the joined product's path)
+        layer, args = TimeSoftmaxHead(*(with_bias_row(W, b) if big else (W, b))), (xs, ts)
     else:
         scores = (xs.astype(np.float64) @ W).reshape(N * T, V) + b
         for n, t in under:

@@ -20,6 +20,7 @@ from rnnlm.layers import (
     TimeSoftmaxWithLoss,
     WeightDrop,
 )
+from rnnlm.layers.softmax_head import with_bias_row
 from rnnlm.model import RNNLM
 
 TOL = 1e-6
@@ -237,11 +238,14 @@ def test_softmax_is_stable_for_huge_scores():
     assert np.isfinite(layer.backward()).all()
 
 
+@pytest.mark.parametrize("joined", [False, True])  # W and b apart, or one array (with_bias_row)
 @pytest.mark.parametrize("chunk", [1 << 16, 8])  # 8 scores: one row per cached chunk
-def test_softmax_head(monkeypatch, chunk):
+def test_softmax_head(monkeypatch, chunk, joined):
     monkeypatch.setattr(parallel, "CACHE_ELEMENTS", chunk)
     rng = np.random.default_rng(6)
-    layer = TimeSoftmaxHead(rng.standard_normal((4, 6)), rng.standard_normal(6))
+    W, b = rng.standard_normal((4, 6)), rng.standard_normal(6)
+    layer = TimeSoftmaxHead(*(with_bias_row(W, b) if joined else (W, b)))
+    assert (layer._Wb is not None) == joined
     xs = rng.standard_normal((2, 3, 4)) * 2
     ts = np.array([[0, 5, 5], [2, 1, 0]])
 
@@ -297,6 +301,9 @@ MODELS = [
 @pytest.mark.parametrize("kw", MODELS, ids=lambda kw: "-".join(f"{k}={v}" for k, v in kw.items()))
 def test_whole_model(kw):
     model, xs, ts = model_and_data(**kw)
+    # an untied full-softmax output layer is stored as one [W; b] array (bias in the product)
+    joined = kw.get("softmax", "full") == "full" and not kw.get("tie_weights")
+    assert (getattr(model.head, "_Wb", None) is not None) == joined
 
     def f():
         model.reset_state()

@@ -3,12 +3,14 @@
 The same mathematics as the pair ``TimeAffine -> TimeSoftmaxWithLoss`` (tests hold them equal),
 arranged so the (N·T, V) score matrix crosses main memory as few times as possible:
 
-- forward: one matmul writes the scores; then, in row chunks small enough to stay in a core's
-  L2 cache, the bias is added and exp and row sum run while the chunk is cached (no max pass:
-  see ``finish_rows``), in parallel blocks (``rnnlm.parallel``); the loss follows, once for
-  all rows. The exponentials ``e``
-  overwrite the scores: one (N·T, V) array in all. They are not normalised: ``p = e / s``
-  row by row (``s`` the row sums), and the division is left to the small matrices of backward.
+- forward: one matmul writes the scores, the bias included when ``b`` is stored as the row
+  after ``W`` (``with_bias_row``, as the model stores an untied output layer: the product
+  runs on ``[x, 1]``, one input column more, instead of adding b in a pass of its own). Then,
+  in row chunks small enough to stay in a core's L2 cache, exp and row sum run while the
+  chunk is cached (no max pass: see ``finish_rows``), in parallel blocks (``rnnlm.parallel``);
+  the loss follows, once for all rows. The exponentials ``e`` overwrite the scores: one
+  (N·T, V) array in all. They are not normalised: ``p = e / s`` row by row (``s`` the row
+  sums), and the division is left to the small matrices of backward.
 - backward: ``p - onehot = (e - s onehot) / s``, so ``e - s onehot`` is made in place (N·T
   scattered subtractions) and the rows' 1/s, with the 1/(N·T) of the mean, go onto the small
   matrices instead of the big one: onto the rows of ``x`` in ``x^T (p - onehot)``, and onto
@@ -26,15 +28,41 @@ from rnnlm.layers.softmax import exp_sum, finish_rows
 from rnnlm.parallel import for_blocks
 
 
+def with_bias_row(W: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Copies of ``W`` (H, V) and ``b`` (V,) as views of one (H + 1, V) array ``[W; b]``, which
+    ``TimeSoftmaxHead`` multiplies by ``[x, 1]`` in one product."""
+    Wb = np.empty((W.shape[0] + 1, W.shape[1]), W.dtype)
+    Wb[:-1], Wb[-1] = W, b
+    return Wb[:-1], Wb[-1]
+
+
+def _joined(W: np.ndarray, b: np.ndarray) -> np.ndarray | None:
+    """``[W; b]`` as one (H + 1, V) array when ``with_bias_row`` made them, else None."""
+    base = W.base
+    if (
+        isinstance(base, np.ndarray)
+        and b.base is base
+        and base.shape == (W.shape[0] + 1, W.shape[1])
+        and base.flags.c_contiguous
+        and W.ctypes.data == base.ctypes.data
+        and b.ctypes.data == base[-1].ctypes.data
+    ):
+        return base
+    return None
+
+
 class TimeSoftmaxHead:
     """``loss = mean_t -log softmax(h_t W + b)[target_t]`` over all N·T positions.
 
     ``params`` are ``[W (H, V), b (V,)]``; ``W`` may be a view (tied weights: the embedding
-    transposed). ``grads`` are views into one (H + 1 + padding, V) array, written by one matmul.
+    transposed), or ``W`` and ``b`` the rows of one array (``with_bias_row``), which saves the
+    forward a pass. ``grads`` are views into one (H + 1 + padding, V) array, written by one
+    matmul.
     """
 
     def __init__(self, W: np.ndarray, b: np.ndarray) -> None:
         self.params = [W, b]
+        self._Wb = _joined(W, b)
         H, V = W.shape
         # [dW; db], padded with zero rows to a multiple of 8: OpenBLAS is faster at such
         # shapes (D = H = 100: 104 rows take 10% less time than 101)
@@ -51,12 +79,23 @@ class TimeSoftmaxHead:
 
     def scores(self, xs: np.ndarray) -> np.ndarray:
         """xs: (N, T, H) -> logits (N, T, V), softmax-able (no loss, no cache for backward)."""
-        W, b = self.params
         N, T, H = xs.shape
-        out = self._buf.get("scores", (N * T, W.shape[1]), xs.dtype)
-        np.matmul(xs.reshape(N * T, H), W, out=out)
-        out += b
+        out = self._buf.get("scores", (N * T, self.params[0].shape[1]), xs.dtype)
+        if not self._affine(xs.reshape(N * T, H), out):
+            out += self.params[1]
         return out.reshape(N, T, -1)
+
+    def _affine(self, x2: np.ndarray, out: np.ndarray) -> bool:
+        """out = x2 W, plus b if W and b are joined (then returns True)."""
+        if self._Wb is None:
+            np.matmul(x2, self.params[0], out=out)
+            return False
+        M, H = x2.shape
+        xa = self._buf.get("x_one", (M, H + 1), x2.dtype)  # [x, 1]
+        xa[:, :H] = x2
+        xa[:, H] = 1
+        np.matmul(xa, self._Wb, out=out)
+        return True
 
     def forward(self, xs: np.ndarray, ts: np.ndarray) -> float:
         """xs: (N, T, H) float, ts: (N, T) int -> mean NLL (nats) as a Python float."""
@@ -68,13 +107,15 @@ class TimeSoftmaxHead:
         e = self._buf.get("e", (M, V), xs.dtype)
         sums = self._buf.get("sums", (M,), xs.dtype)
         nll = self._buf.get("nll", (M,), xs.dtype)
-        np.matmul(x2, W, out=e)
+        biased = self._affine(x2, e)
         target = e[np.arange(M), t]  # s_t, before exponentiation (a copy)
-        target += b[t]
+        if not biased:
+            target += b[t]
 
         def rows(c: slice) -> None:
             ec = e[c]
-            ec += b
+            if not biased:
+                ec += b
             exp_sum(ec, ec, sums[c])
 
         for_blocks(rows, M, M * V, chunk=max(1, parallel.CACHE_ELEMENTS // V))
