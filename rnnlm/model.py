@@ -27,7 +27,7 @@ from rnnlm.layers import (
     TimeSoftmaxHead,
     WeightDrop,
 )
-from rnnlm.layers.softmax_head import with_bias_row
+from rnnlm.layers.softmax_head import joined, with_bias_row
 
 # cell -> (gate blocks per hidden unit, extra params beyond Wx/Wh/b, layer constructor)
 CELLS: dict[str, tuple[int, tuple[str, ...], Callable]] = {
@@ -84,7 +84,12 @@ def init_params(
 
 
 class RNNLM:
-    """The language model; ``dtype`` is float32 for training, float64 for gradient checks."""
+    """The language model; ``dtype`` is float32 for training, float64 for gradient checks.
+
+    ``params`` (by name) become the model's own arrays, used in place: models built from one
+    dict share them. An untied full-softmax layer's ``out.W`` and ``out.b`` are replaced in
+    that dict, once, by same-valued rows of one ``[W; b]`` array (``with_bias_row``).
+    """
 
     def __init__(
         self,
@@ -114,7 +119,10 @@ class RNNLM:
             TimeDropout(cfg.dropout, rng, variational=cfg.variational_dropout)
             for _ in range(cfg.layers + 1)
         ]
-        if cfg.softmax != "class" and not cfg.tie_weights:  # one product for x W + b
+        # an untied full-softmax output layer as one [W; b] array (one product for x W + b):
+        # joined once, in the dict itself, so models built from one dict share every array
+        untied_full = cfg.softmax != "class" and not cfg.tie_weights
+        if untied_full and joined(p["out.W"], p["out.b"]) is None:
             p["out.W"], p["out.b"] = with_bias_row(p["out.W"], p["out.b"])
         W_out = p["embed.W"].T if cfg.tie_weights else p["out.W"]
         self.layers = [self.embed]  # the body: ids -> last hidden states

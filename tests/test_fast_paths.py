@@ -237,3 +237,28 @@ def test_one_stream_keeps_the_plain_layout(transposed_products, monkeypatch):
     )
     layer.forward(rng.standard_normal((1, 20, 4)).astype(np.float32))
     assert not layer._products.forward_transposed and not layer._products.backward_transposed
+
+
+def test_models_built_from_one_params_dict_share_every_array():
+    """The model joins an untied output layer's W and b into one array in the dict it is given,
+    once: a second model built from that dict (the API loads one checkpoint into several) uses
+    the same arrays, and a step of the first moves the arrays its head and the dict hold."""
+    from dataclasses import replace
+
+    from rnnlm.config import ModelConfig
+    from rnnlm.model import RNNLM
+
+    cfg = ModelConfig(vocab_size=50, embed_dim=8, hidden=8)
+    a = RNNLM(cfg, np.random.default_rng(0))
+    out_W = a.params["out.W"]
+    b = RNNLM(replace(cfg, weight_drop=0.5), np.random.default_rng(1), params=a.params)
+    assert a.params["out.W"] is out_W and a.head.params[0] is out_W
+    assert b.head.params[0] is out_W and b.head._Wb is a.head._Wb is not None
+    rng = np.random.default_rng(2)
+    xs, ts = rng.integers(0, 50, (2, 2, 5))
+    a.forward(xs, ts)
+    a.backward()
+    before = out_W.copy()
+    OPTIMIZERS["sgd"](1.0).step(a.params, a.grads)
+    assert not np.array_equal(out_W, before)
+    np.testing.assert_array_equal(a.head._Wb[:-1], out_W)  # the product's operand moved too

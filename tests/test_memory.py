@@ -45,3 +45,38 @@ def test_steps_do_not_grow_memory(cell, optimizer, extra):
     arrays = sum(p.nbytes for p in model.params.values())
     assert after - before < 16_384, (after - before, arrays)  # no growth, bar small objects
     assert peak - before < 0.75 * arrays  # and no step allocates a copy of the parameters
+
+
+@pytest.mark.parametrize("fused", [False, True])
+def test_rows_redone_in_a_diverging_step_need_no_second_score_array(monkeypatch, fused):
+    """Rows whose exponentials overflow are redone shifted (``finish_rows``) a cached piece at a
+    time: with every row overflowing, a forward allocates far less than another (N·T, V)."""
+    from rnnlm import parallel
+    from rnnlm.layers import TimeSoftmaxHead, TimeSoftmaxWithLoss
+
+    monkeypatch.setenv("RNNLM_THREADS", "1")
+    rng = np.random.default_rng(0)
+    N, T, H, V = 8, 100, 8, 10_000
+    xs = rng.standard_normal((N, T, H)).astype(np.float32)
+    W = np.full((H, V), 30.0, np.float32)
+    xs[:] = np.abs(xs) + 1  # every score above 240: exp overflows in every row
+    ts = rng.integers(0, V, (N, T))
+    b = np.zeros(V, np.float32)
+    if fused:
+        layer, args = TimeSoftmaxHead(W, b), (xs, ts)
+    else:
+        scores = (xs.reshape(N * T, H) @ W).reshape(N, T, V)
+        layer, args = TimeSoftmaxWithLoss(), (scores, ts)
+    assert np.isfinite(layer.forward(*args))  # warm-up: the layer's own buffers
+    score_bytes = N * T * V * 4
+    tracemalloc.start()
+    try:
+        before, _ = tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        loss = layer.forward(*args)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert np.isfinite(loss) and np.isfinite(layer.token_nll).all()
+    assert peak - before < score_bytes / 4, (peak - before, score_bytes)
+    assert score_bytes / 4 > 4 * parallel.CACHE_ELEMENTS * 4  # room for a few pieces

@@ -4,6 +4,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from rnnlm import parallel
 from rnnlm.layers.buffers import Buffers
 from rnnlm.parallel import for_blocks
 
@@ -38,17 +39,25 @@ def finish_rows(
     Softmax is the same for any per-row shift, so the shift is 0 unless a row overflows or
     underflows as a whole; such a row gets the row max as its shift, as usual (log-sum-exp,
     finite even when a target's probability underflows to 0): its scores come from
-    ``rescore(rows)``, ``e``, ``sums`` and ``target`` are rewritten shifted.
+    ``rescore(rows)`` (a new array), ``e``, ``sums`` and ``target`` are rewritten shifted. The
+    rows are redone a cache-sized piece at a time, so even a diverging step that redoes every
+    row needs no second (rows, V) array.
     """
     ok = sums > TINY_SUM
     ok &= sums < HUGE_SUM  # also False for inf and NaN
-    if not ok.all():
-        bad = np.flatnonzero(~ok)
-        s = rescore(bad)
-        s = s - np.max(s, axis=1, keepdims=True)
-        target[bad] = s[np.arange(len(bad)), t[bad]]
-        e[bad] = np.exp(s)
-        sums[bad] = np.sum(e[bad], axis=1)
+    if ok.all():
+        np.subtract(np.log(sums), target, out=nll)
+        return
+    bad = np.flatnonzero(~ok)
+    piece = max(1, parallel.CACHE_ELEMENTS // e.shape[1])
+    for start in range(0, len(bad), piece):
+        rows = bad[start : start + piece]
+        s = rescore(rows)
+        s -= np.max(s, axis=1, keepdims=True)
+        target[rows] = s[np.arange(len(rows)), t[rows]]
+        np.exp(s, out=s)
+        e[rows] = s
+        sums[rows] = np.einsum("ij->i", s)
     np.subtract(np.log(sums), target, out=nll)
 
 

@@ -36,7 +36,7 @@ def with_bias_row(W: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     return Wb[:-1], Wb[-1]
 
 
-def _joined(W: np.ndarray, b: np.ndarray) -> np.ndarray | None:
+def joined(W: np.ndarray, b: np.ndarray) -> np.ndarray | None:
     """``[W; b]`` as one (H + 1, V) array when ``with_bias_row`` made them, else None."""
     base = W.base
     if (
@@ -62,7 +62,7 @@ class TimeSoftmaxHead:
 
     def __init__(self, W: np.ndarray, b: np.ndarray) -> None:
         self.params = [W, b]
-        self._Wb = _joined(W, b)
+        self._Wb = joined(W, b)
         H, V = W.shape
         # [dW; db], not padded: on the AVX2 machine 104 rows took 10% less time than 101 (D =
         # H = 100); on the AVX-512 one 101 and 104 rows take the same, and 257 rows 0.5–2 ms
