@@ -6,7 +6,9 @@ import tracemalloc
 import numpy as np
 import pytest
 
+from rnnlm import parallel
 from rnnlm.config import ModelConfig
+from rnnlm.layers import TimeSoftmaxHead, TimeSoftmaxWithLoss
 from rnnlm.model import RNNLM
 from rnnlm.optim import OPTIMIZERS, clip_scale
 
@@ -51,9 +53,6 @@ def test_steps_do_not_grow_memory(cell, optimizer, extra):
 def test_rows_redone_in_a_diverging_step_need_no_second_score_array(monkeypatch, fused):
     """Rows whose exponentials overflow are redone shifted (``finish_rows``) a cached piece at a
     time: with every row overflowing, a forward allocates far less than another (N·T, V)."""
-    from rnnlm import parallel
-    from rnnlm.layers import TimeSoftmaxHead, TimeSoftmaxWithLoss
-
     monkeypatch.setenv("RNNLM_THREADS", "1")
     rng = np.random.default_rng(0)
     N, T, H, V = 8, 100, 8, 10_000
