@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from rnnlm.bench import CONFIGS
-from rnnlm.layers.softmax import exp_sum, finish_rows
+from rnnlm.nn.heads.softmax import exp_sum, finish_rows
 
 
 def openblas_threads_setter():
@@ -31,7 +31,7 @@ def openblas_threads_setter():
 
 
 def softmax_rows(p, x, W, b, t, nll, rows: slice, piece: int) -> None:
-    """The fused layer's row work (rnnlm.layers.softmax_head), on cache-sized pieces of rows."""
+    """The fused layer's row work (rnnlm.nn.heads.full_softmax), on cache-sized pieces of rows."""
     for start in range(rows.start, rows.stop, piece):
         c = slice(start, min(start + piece, rows.stop))
         pc = p[c]

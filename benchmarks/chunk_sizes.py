@@ -9,11 +9,11 @@ import time
 
 import numpy as np
 
-from rnnlm import optim, parallel
 from rnnlm.bench import CONFIGS
 from rnnlm.config import ModelConfig
-from rnnlm.layers import TimeSoftmaxHead
-from rnnlm.model import init_params
+from rnnlm.nn import TimeSoftmaxHead, parallel
+from rnnlm.nn.model import init_params
+from rnnlm.training import optimizers as optim
 
 SIZES = [1 << 14, 1 << 16, 1 << 18, 1 << 20, 1 << 40]  # 1 << 40: one piece per thread block
 

@@ -13,9 +13,9 @@ import numpy as np
 
 from rnnlm.bench import CONFIGS, zipf_stream
 from rnnlm.config import ModelConfig
-from rnnlm.model import RNNLM
-from rnnlm.optim import OPTIMIZERS, clip_scale
+from rnnlm.nn.model import RNNLM
 from rnnlm.presets import PRESETS
+from rnnlm.training.optimizers import OPTIMIZERS, clip_scale
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""Plain vs transposed recurrent products (rnnlm/layers/recurrent.py), same run, alternating.
+"""Plain vs transposed recurrent products (rnnlm/nn/cells/recurrent.py), same run, alternating.
 
 python -m benchmarks.recurrent_layout --preset zaremba-medium
 python -m benchmarks.recurrent_layout --config M --cell rnn
@@ -12,11 +12,11 @@ import time
 
 import numpy as np
 
-import rnnlm.layers.recurrent as recurrent
+import rnnlm.nn.cells.recurrent as recurrent
 from rnnlm.bench import CONFIGS
 from rnnlm.config import ModelConfig
-from rnnlm.model import RNNLM
-from rnnlm.parallel import blas_threads
+from rnnlm.nn.model import RNNLM
+from rnnlm.nn.parallel import blas_threads
 from rnnlm.presets import PRESETS
 
 

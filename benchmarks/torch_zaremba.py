@@ -21,9 +21,9 @@ try:
 except ImportError:
     raise SystemExit("this benchmark needs PyTorch: pip install -e '.[torch]'") from None
 
-from rnnlm.batching import batchify, windows
-from rnnlm.corpus import load_corpus
-from rnnlm.datasets import data_dir, named_corpus_files
+from rnnlm.data.batching import batchify, windows
+from rnnlm.data.corpus import load_corpus
+from rnnlm.data.named import data_dir, named_corpus_files
 from rnnlm.presets import preset
 
 

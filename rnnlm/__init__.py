@@ -12,7 +12,7 @@ Library use (the CLI is built on the same calls)::
 import os
 
 # OpenBLAS threads spin ~0.1 s after each matrix product (2**28 cycles), stealing the cores
-# that rnnlm's elementwise work runs on (rnnlm/parallel.py). 2**18 cycles (~85 us) keeps them
+# that rnnlm's elementwise work runs on (rnnlm/nn/parallel.py). 2**18 cycles (~85 us) keeps them
 # awake through the short gaps between the recurrent loop's small products (waking a sleeping
 # thread for each cost ~3 ms of an M step's ~10 ms in the RNN) and lets them sleep during the
 # softmax (README.md, "Changes of 2026-11-27"). Read when numpy first loads, so it only takes
@@ -22,6 +22,6 @@ os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "18")
 __version__ = "0.1.0"
 
 from rnnlm.api import LanguageModel, load
-from rnnlm.training import train
+from rnnlm.training.run import train
 
 __all__ = ["LanguageModel", "__version__", "load", "train"]

@@ -6,15 +6,15 @@ from pathlib import Path
 
 import numpy as np
 
-from rnnlm import checkpoint
-from rnnlm.corpus import boundary_id, scored
-from rnnlm.dynamic_eval import DynamicEval, dynamic_evaluate
+from rnnlm.data.corpus import boundary_id, scored
+from rnnlm.data.text import EOS, detokenize, tokenize
+from rnnlm.data.vocab import Vocabulary
 from rnnlm.errors import CorpusError
-from rnnlm.evaluate import EvalResult, evaluate
-from rnnlm.generate import continuation_logprob, sample
-from rnnlm.model import RNNLM
-from rnnlm.text import EOS, detokenize, tokenize
-from rnnlm.vocab import Vocabulary
+from rnnlm.eval.dynamic import DynamicEval, dynamic_evaluate
+from rnnlm.eval.perplexity import EvalResult, evaluate
+from rnnlm.eval.sampling import continuation_logprob, sample
+from rnnlm.nn.model import RNNLM
+from rnnlm.training import checkpoint
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,7 @@ class LanguageModel:
         on_progress: Callable[[int, int], None] | None = None,
     ) -> Score:
         """Score ids (boundary token first) in order, every token from all before it;
-        ``dynamic``: adapting the weights as it reads (rnnlm/dynamic_eval.py)."""
+        ``dynamic``: adapting the weights as it reads (rnnlm/eval/dynamic.py)."""
         if len(ids) < 2:
             raise CorpusError("nothing to score: the text has no token to predict")
         if dynamic is not None:
@@ -72,7 +72,7 @@ class LanguageModel:
 
     def perplexity(self, text: str, dynamic: DynamicEval | None = None) -> Score:
         """Score a whole text in order, carrying the state; ``dynamic``: adapting as it reads
-        (``DynamicEval(lr=...)``, rnnlm/dynamic_eval.py; the weights are restored after)."""
+        (``DynamicEval(lr=...)``, rnnlm/eval/dynamic.py; the weights are restored after)."""
         ids, oov = self.encode(text)
         return self.score_ids(ids, oov, dynamic=dynamic)
 

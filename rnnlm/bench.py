@@ -12,13 +12,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rnnlm.batching import batchify, windows
 from rnnlm.config import ModelConfig, TrainConfig
-from rnnlm.evaluate import evaluate
-from rnnlm.generate import sample
-from rnnlm.layers.class_softmax import frequency_classes
-from rnnlm.model import CELLS, RNNLM
-from rnnlm.optim import OPTIMIZERS, clip_scale
+from rnnlm.data.batching import batchify, windows
+from rnnlm.eval.perplexity import evaluate
+from rnnlm.eval.sampling import sample
+from rnnlm.nn.heads.class_softmax import frequency_classes
+from rnnlm.nn.model import CELLS, RNNLM
+from rnnlm.training.optimizers import OPTIMIZERS, clip_scale
 
 # The sizes of issue #3's table: D = H, batch N, window T, vocabulary 10,000 (PTB).
 CONFIGS = {

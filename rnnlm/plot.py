@@ -4,7 +4,7 @@ import math
 from pathlib import Path
 
 from rnnlm.errors import ConfigError, RnnlmError
-from rnnlm.run import RunDir
+from rnnlm.training.run_folder import RunDir
 
 SPARKS = "▁▂▃▄▅▆▇█"
 MAX_PIXELS = 2**16  # matplotlib's limit on a figure's side

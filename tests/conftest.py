@@ -69,7 +69,7 @@ def real_data() -> Path:
 @pytest.fixture
 def transposed_products(monkeypatch: pytest.MonkeyPatch) -> None:
     """Recurrent loops take the transposed (multi-thread) layout at any size, N and T."""
-    from rnnlm.layers import recurrent
+    from rnnlm.nn.cells import recurrent
 
     monkeypatch.setattr(recurrent, "blas_threads", lambda: 2)
     monkeypatch.setattr(recurrent, "TRANSPOSE_MIN", 0)

@@ -3,9 +3,9 @@
 import numpy as np
 
 from rnnlm.config import ModelConfig, TrainConfig
-from rnnlm.model import RNNLM
-from rnnlm.trainer import Trainer
-from rnnlm.vocab import Vocabulary
+from rnnlm.data.vocab import Vocabulary
+from rnnlm.nn.model import RNNLM
+from rnnlm.training.loop import Trainer
 
 
 def toy_stream(n: int = 2000, vocab: int = 12, seed: int = 0) -> np.ndarray:

@@ -5,7 +5,7 @@ import itertools
 import numpy as np
 import pytest
 
-from rnnlm.batching import batchify, num_windows, windows
+from rnnlm.data.batching import batchify, num_windows, windows
 from rnnlm.errors import CorpusError
 
 

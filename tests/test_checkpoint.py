@@ -10,11 +10,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rnnlm import checkpoint
 from rnnlm.config import ModelConfig, TrainConfig
+from rnnlm.data.vocab import Vocabulary
 from rnnlm.errors import CheckpointError
-from rnnlm.model import RNNLM
-from rnnlm.vocab import Vocabulary
+from rnnlm.nn.model import RNNLM
+from rnnlm.training import checkpoint
 
 
 def make_ckpt(V=6, seed=0):

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from rnnlm import checkpoint
 from rnnlm.cli import app
+from rnnlm.training import checkpoint
 
 runner = CliRunner()
 SMALL = [
@@ -279,11 +279,11 @@ def test_user_text_is_printed_not_read_as_markup(tmp_path, word_corpus, trained)
 
 
 def test_patience_stops_early_and_resumes_with_more(tmp_path, word_corpus, monkeypatch):
-    from rnnlm.evaluate import EvalResult
+    from rnnlm.eval.perplexity import EvalResult
 
     ppls = iter([50, 60, 70, 45, 40, 46, 47, 48])  # validation, epoch after epoch
     monkeypatch.setattr(
-        "rnnlm.trainer.evaluate", lambda *a, **k: EvalResult(nll=np.log(next(ppls)), tokens=1)
+        "rnnlm.training.loop.evaluate", lambda *a, **k: EvalResult(nll=np.log(next(ppls)), tokens=1)
     )
     out = tmp_path / "p"
     args = ["train", word_corpus, "--out", out, *SMALL, "--epochs", "8", "--patience", "2"]
@@ -506,7 +506,7 @@ def test_eval_finds_a_named_corpus_file_in_the_data_folder(tmp_path, trained, mo
     but belongs to a named corpus is read from the data folder ($RNNLM_DATA)."""
     import hashlib
 
-    from rnnlm import datasets
+    from rnnlm.data import named as datasets
 
     out, _ = trained
     text = b"the cat sat on the mat\n" * 20

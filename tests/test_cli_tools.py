@@ -37,7 +37,7 @@ def test_info(trained):
     assert run("info", out / "last.npz", "--json").stdout.count('"resumable": true') == 1
     text = run("info", out / "best.npz").stdout
     assert "parameters" in text and "best valid ppl" in text
-    from rnnlm import checkpoint
+    from rnnlm.training import checkpoint
 
     ck = checkpoint.load(out / "best.npz")
     full = dict(ck.progress)
@@ -134,8 +134,8 @@ def test_eval_reads_stdin(trained):
 
 
 def test_closed_stdin_is_one_error(monkeypatch):
+    from rnnlm.data.text import read_stdin
     from rnnlm.errors import CorpusError
-    from rnnlm.text import read_stdin
 
     monkeypatch.setattr(sys, "stdin", None)
     with pytest.raises(CorpusError, match="standard input is closed"):

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from rnnlm.datasets import data_dir, named_corpus_files, registry
-from rnnlm.download import fetch
+from rnnlm.data.download import fetch
+from rnnlm.data.named import data_dir, named_corpus_files, registry
 from rnnlm.errors import DownloadError
 
 BODY = b"hello world\n" * 1000
@@ -144,7 +144,7 @@ def test_interrupted_download_removes_its_part_file(server, tmp_path):
 
 
 def test_missing_named_corpus_says_where_it_looked(monkeypatch, tmp_path):
-    from rnnlm import corpus
+    from rnnlm.data import corpus
 
     spec = {
         "unit": "word",
@@ -164,7 +164,7 @@ def test_missing_named_corpus_says_where_it_looked(monkeypatch, tmp_path):
 def test_a_run_folder_named_like_a_corpus_does_not_hide_it(monkeypatch, tmp_path):
     """`rnnlm train mini --out mini` makes a folder `mini`; resuming must still find the
     corpus `mini`, not refuse the run folder as a corpus without a training file."""
-    from rnnlm import corpus
+    from rnnlm.data import corpus
 
     data = tmp_path / "data"
     (data / "mini").mkdir(parents=True)

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 from rnnlm.config import ModelConfig
-from rnnlm.dynamic_eval import DynamicEval, DynamicEvalDivergedError, dynamic_evaluate
 from rnnlm.errors import ConfigError
-from rnnlm.evaluate import evaluate
-from rnnlm.model import RNNLM
+from rnnlm.eval.dynamic import DynamicEval, DynamicEvalDivergedError, dynamic_evaluate
+from rnnlm.eval.perplexity import evaluate
+from rnnlm.nn.model import RNNLM
 from tests.test_cli import assert_one_line_error, run, trained  # noqa: F401  (fixture)
 
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from rnnlm.layers import (
+from rnnlm.nn import (
     TimeAffine,
     TimeGRU,
     TimeLSTM,
@@ -11,8 +11,8 @@ from rnnlm.layers import (
     TimeSoftmaxHead,
     TimeSoftmaxWithLoss,
 )
-from rnnlm.layers.softmax_head import with_bias_row
-from rnnlm.optim import OPTIMIZERS, clip_scale
+from rnnlm.nn.heads.full_softmax import with_bias_row
+from rnnlm.training.optimizers import OPTIMIZERS, clip_scale
 
 
 @pytest.mark.parametrize(("dtype", "V", "layout"), [(np.float32, 10_000, "apart"),
@@ -56,7 +56,7 @@ def test_softmax_rows_that_overflow_or_underflow_take_the_shifted_path(monkeypat
     """The softmax skips the max shift (``finish_rows``); rows whose exponentials overflow
     (scores ~ +60) or all underflow (~ -100) must still give the exact loss and gradient,
     wherever they sit among ordinary rows, cached chunks and (big) the parallel row blocks."""
-    from rnnlm import parallel
+    from rnnlm.nn import parallel
 
     monkeypatch.setattr(parallel, "CACHE_ELEMENTS", 64)  # a few rows per chunk
     rng = np.random.default_rng(3)
@@ -145,7 +145,7 @@ def test_clip_scale_leaves_small_gradients_alone():
 def test_sparse_embedding_gradient_equals_dense_over_windows():
     """Backward clears only the rows it wrote last time: still the dense gradient, window
     after window, and ``touched`` holds exactly the nonzero rows."""
-    from rnnlm.layers import TimeEmbedding
+    from rnnlm.nn import TimeEmbedding
 
     rng = np.random.default_rng(1)
     W = rng.standard_normal((50, 3))
@@ -165,7 +165,7 @@ def test_training_steps_with_sparse_rows_equal_dense_updates(tie):
     """Clip and SGD over the embedding's touched rows only == over every row (tied weights:
     no sparse rows, the output layer's gradient fills the embedding's)."""
     from rnnlm.config import ModelConfig
-    from rnnlm.model import RNNLM
+    from rnnlm.nn.model import RNNLM
 
     cfg = ModelConfig(vocab_size=30, embed_dim=6, hidden=6, dropout=0.0, tie_weights=tie)
     models = [RNNLM(cfg, np.random.default_rng(0)) for _ in range(2)]
@@ -209,7 +209,7 @@ CELLS = [(TimeRNN, 1, 0), (TimeLSTM, 4, 0), (TimeGRU, 3, 1)]
 
 @pytest.mark.parametrize(("cls", "gates", "extra"), CELLS)
 def test_transposed_recurrent_products_equal_plain(monkeypatch, request, cls, gates, extra):
-    from rnnlm.layers import recurrent
+    from rnnlm.nn.cells import recurrent
 
     monkeypatch.setattr(recurrent, "blas_threads", lambda: 1)
     plain = _two_windows(cls, gates, extra)
@@ -228,7 +228,7 @@ def test_transposed_recurrent_products_equal_plain(monkeypatch, request, cls, ga
 
 
 def test_one_stream_keeps_the_plain_layout(transposed_products, monkeypatch):
-    from rnnlm.layers import recurrent
+    from rnnlm.nn.cells import recurrent
 
     monkeypatch.setattr(recurrent, "TRANSPOSE_MIN_ROWS", 8)
     rng = np.random.default_rng(0)
@@ -246,7 +246,7 @@ def test_models_built_from_one_params_dict_share_every_array():
     from dataclasses import replace
 
     from rnnlm.config import ModelConfig
-    from rnnlm.model import RNNLM
+    from rnnlm.nn.model import RNNLM
 
     cfg = ModelConfig(vocab_size=50, embed_dim=8, hidden=8)
     a = RNNLM(cfg, np.random.default_rng(0))

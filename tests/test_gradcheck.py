@@ -5,10 +5,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from rnnlm import parallel
 from rnnlm.config import ModelConfig
-from rnnlm.gradcheck import numerical_grad, rel_error
-from rnnlm.layers import (
+from rnnlm.nn import (
     TimeAffine,
     TimeClassSoftmax,
     TimeDropout,
@@ -19,9 +17,11 @@ from rnnlm.layers import (
     TimeSoftmaxHead,
     TimeSoftmaxWithLoss,
     WeightDrop,
+    parallel,
 )
-from rnnlm.layers.softmax_head import with_bias_row
-from rnnlm.model import RNNLM
+from rnnlm.nn.gradcheck import numerical_grad, rel_error
+from rnnlm.nn.heads.full_softmax import with_bias_row
+from rnnlm.nn.model import RNNLM
 
 TOL = 1e-6
 
@@ -147,7 +147,7 @@ def test_cells_with_weight_drop_fixed_mask(cls, gates, extra):
 
 @pytest.mark.parametrize("cls, gates, extra", [(TimeRNN, 1, 0), (TimeLSTM, 4, 0), (TimeGRU, 3, 1)])
 def test_cells_with_transposed_recurrent_products(transposed_products, cls, gates, extra):
-    """The layout taken with several BLAS threads (rnnlm/layers/recurrent.py)."""
+    """The layout taken with several BLAS threads (rnnlm/nn/cells/recurrent.py)."""
     layer, rng = _gated(cls, gates, extra, seed=12)
     layer.forward(rng.standard_normal((2, 3, 3)))
     assert layer._products.forward_transposed and layer._products.backward_transposed
@@ -394,7 +394,7 @@ def test_class_softmax_layer():
 
 
 def test_model_report_quoted_in_readme():
-    from rnnlm.gradcheck import model_report
+    from rnnlm.nn.gradcheck import model_report
 
     rows = model_report()
     assert len(rows) == 6 and all(err < TOL for _, err in rows)

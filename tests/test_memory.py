@@ -6,11 +6,10 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from rnnlm import parallel
 from rnnlm.config import ModelConfig
-from rnnlm.layers import TimeSoftmaxHead, TimeSoftmaxWithLoss
-from rnnlm.model import RNNLM
-from rnnlm.optim import OPTIMIZERS, clip_scale
+from rnnlm.nn import TimeSoftmaxHead, TimeSoftmaxWithLoss, parallel
+from rnnlm.nn.model import RNNLM
+from rnnlm.training.optimizers import OPTIMIZERS, clip_scale
 
 
 @pytest.mark.parametrize(

@@ -1,8 +1,8 @@
 """The real corpora, found through RNNLM_DATA: checksums and the published token counts."""
 
-from rnnlm.corpus import load_corpus, resolve_files
-from rnnlm.datasets import registry
-from rnnlm.download import sha256_of
+from rnnlm.data.corpus import load_corpus, resolve_files
+from rnnlm.data.download import sha256_of
+from rnnlm.data.named import registry
 
 
 def test_ptb_matches_the_published_counts(real_data):

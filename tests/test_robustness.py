@@ -8,10 +8,10 @@ import time
 import numpy as np
 import pytest
 
-from rnnlm import checkpoint
-from rnnlm.divergence import DIVERGED_LOSS, diverged
-from rnnlm.run import RunDir
-from rnnlm.trainer import TrainingDivergedError
+from rnnlm.training import checkpoint
+from rnnlm.training.divergence import DIVERGED_LOSS, diverged
+from rnnlm.training.loop import TrainingDivergedError
+from rnnlm.training.run_folder import RunDir
 from tests.conftest import write_word_corpus
 from tests.helpers import toy_trainer
 

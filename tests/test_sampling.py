@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from rnnlm.config import ModelConfig
-from rnnlm.evaluate import evaluate
-from rnnlm.generate import sample
-from rnnlm.model import RNNLM
+from rnnlm.eval.perplexity import evaluate
+from rnnlm.eval.sampling import sample
+from rnnlm.nn.model import RNNLM
 
 
 def _model(cell: str) -> RNNLM:
@@ -40,7 +40,7 @@ def test_interleaved_streams_equal_separate_ones(cell):
 
 
 def test_top_k_keeps_exactly_k_tokens_even_with_ties():
-    from rnnlm.generate import next_token_distribution
+    from rnnlm.eval.sampling import next_token_distribution
 
     p = next_token_distribution(np.array([1.0, 1.0, 1.0, 0.0]), top_k=1)
     assert np.count_nonzero(p) == 1 and p[0] == 1.0
@@ -49,7 +49,7 @@ def test_top_k_keeps_exactly_k_tokens_even_with_ties():
 
 
 def test_a_tiny_temperature_is_greedy_not_nan():
-    from rnnlm.generate import next_token_distribution
+    from rnnlm.eval.sampling import next_token_distribution
 
     p = next_token_distribution(np.array([0.5, 3.0, -1.0, 2.9]), temperature=1e-320)
     assert p.tolist() == [0.0, 1.0, 0.0, 0.0]
@@ -74,8 +74,8 @@ def test_the_library_refuses_sampling_values_as_the_cli_does(bad):
 
 
 def test_dynamic_window_must_be_a_whole_number():
-    from rnnlm.dynamic_eval import DynamicEval
     from rnnlm.errors import ConfigError
+    from rnnlm.eval.dynamic import DynamicEval
 
     with pytest.raises(ConfigError, match="whole number"):
         DynamicEval(lr=0.1, window=2.5)

@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rnnlm.corpus import find_split_files
+from rnnlm.data.corpus import find_split_files
+from rnnlm.data.text import EOS, UNK, detokenize, read_text, tokenize
+from rnnlm.data.vocab import Vocabulary
 from rnnlm.errors import ConfigError, CorpusError
-from rnnlm.text import EOS, UNK, detokenize, read_text, tokenize
-from rnnlm.vocab import Vocabulary
 
 
 def test_word_tokens_end_each_line_with_eos():

@@ -7,15 +7,15 @@ import math
 import numpy as np
 import pytest
 
-from rnnlm import checkpoint
-from rnnlm.averaging import ParamEMA
 from rnnlm.config import ModelConfig
 from rnnlm.errors import CheckpointError
-from rnnlm.evaluate import EvalResult, evaluate
-from rnnlm.model import RNNLM
-from rnnlm.optim import SGD, clip_grads
-from rnnlm.run import RunDir
-from rnnlm.trainer import Trainer
+from rnnlm.eval.perplexity import EvalResult, evaluate
+from rnnlm.nn.model import RNNLM
+from rnnlm.training import checkpoint
+from rnnlm.training.averaging import ParamEMA
+from rnnlm.training.loop import Trainer
+from rnnlm.training.optimizers import SGD, clip_grads
+from rnnlm.training.run_folder import RunDir
 from tests.helpers import toy_trainer
 
 
@@ -99,7 +99,7 @@ def test_fixed_decay_after_an_epoch_ignores_validation(monkeypatch):
 def _fake_validation(monkeypatch, valid_ppls):
     scores = iter(valid_ppls)
     monkeypatch.setattr(
-        "rnnlm.trainer.evaluate",
+        "rnnlm.training.loop.evaluate",
         lambda *a, **k: EvalResult(nll=math.log(next(scores)) * 100, tokens=100),
     )
 

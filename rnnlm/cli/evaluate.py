@@ -16,14 +16,14 @@ from rich.table import Table
 from rich.text import Text
 
 from rnnlm.api import LanguageModel, load
-from rnnlm.baselines import NGramStats
 from rnnlm.cli.console import echo, err, user_errors, warn, write
 from rnnlm.cli.score_progress import ScoreProgress
-from rnnlm.datasets import registered_file
-from rnnlm.dynamic_eval import DynamicEval
+from rnnlm.data.named import registered_file
+from rnnlm.data.text import read_stdin, read_text, tokenize
 from rnnlm.errors import ConfigError, CorpusError
-from rnnlm.evaluate import EvalResult
-from rnnlm.text import read_stdin, read_text, tokenize
+from rnnlm.eval.dynamic import DynamicEval
+from rnnlm.eval.ngram import NGramStats
+from rnnlm.eval.perplexity import EvalResult
 
 OOV_WARN, OOV_REFUSE = 0.05, 0.5
 

@@ -10,9 +10,9 @@ import typer
 
 from rnnlm.api import load
 from rnnlm.cli.console import echo, user_errors, warn, write
+from rnnlm.data.text import EOS, detokenize
 from rnnlm.errors import ConfigError
-from rnnlm.generate import check_sampling
-from rnnlm.text import EOS, detokenize
+from rnnlm.eval.sampling import check_sampling
 
 
 def generate_command(

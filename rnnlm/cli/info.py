@@ -6,9 +6,9 @@ from typing import Annotated
 
 import typer
 
-from rnnlm import checkpoint as ckpt_io
 from rnnlm.cli.console import echo, user_errors
 from rnnlm.config import to_dict
+from rnnlm.training import checkpoint as ckpt_io
 
 
 def info_command(

@@ -12,7 +12,7 @@ from rich.progress import (
 )
 
 from rnnlm.cli.console import err
-from rnnlm.trainer import EpochReport, StepReport, Trainer
+from rnnlm.training.loop import EpochReport, StepReport, Trainer
 
 
 def fmt_ppl(ppl: float) -> str:

@@ -12,7 +12,6 @@ from typing import Annotated, Any
 import numpy as np
 import typer
 
-from rnnlm import checkpoint
 from rnnlm.api import LanguageModel
 from rnnlm.cli.console import (
     EXIT_SIGINT,
@@ -26,12 +25,13 @@ from rnnlm.cli.console import (
 from rnnlm.cli.evaluate import OOV_WARN
 from rnnlm.cli.progress import TrainDisplay
 from rnnlm.config import ModelConfig, TrainConfig
-from rnnlm.corpus import VALID_FRACTION
+from rnnlm.data.corpus import VALID_FRACTION
 from rnnlm.errors import ConfigError
-from rnnlm.model import CELLS, param_shapes
+from rnnlm.nn.model import CELLS, param_shapes
 from rnnlm.plot import sparkline
 from rnnlm.presets import PRESETS, preset
-from rnnlm.training import TrainingRun, prepare
+from rnnlm.training import checkpoint
+from rnnlm.training.run import TrainingRun, prepare
 
 M, TR = ModelConfig(vocab_size=1), TrainConfig()
 MODEL_FIELDS = {f.name for f in dataclasses.fields(ModelConfig)} - {"vocab_size"}

@@ -1,0 +1,1 @@
+"""Using a trained model: perplexity, dynamic evaluation, sampling and n-gram baselines."""

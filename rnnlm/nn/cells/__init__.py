@@ -1,0 +1,1 @@
+"""Recurrent cells: time layers that carry a state from one window to the next."""

@@ -1,0 +1,143 @@
+"""TimeLSTM: an LSTM over T steps, vectorised like TimeRNN.
+
+    a_t = x_t Wx + h_{t-1} Wh + b                     (N, 4H): gates f, g, i, o
+    f, i, o = sigmoid(a_f, a_i, a_o);  g = tanh(a_g)
+    c_t = f * c_{t-1} + g * i;        h_t = o * tanh(c_t)
+
+The input projection of all T steps is one matmul; the loop holds only ``h_{t-1} Wh`` and
+the elementwise gate arithmetic. Gate order (f, g, i, o) follows the seed's book.
+"""
+
+import numpy as np
+
+from rnnlm.nn.buffers import Buffers
+from rnnlm.nn.cells.recurrent import RecurrentProducts, weight_grads
+from rnnlm.nn.weight_drop import WeightDrop
+
+
+def sigmoid(x: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """Logistic function via tanh (no overflow): 0.5 * (1 + tanh(x / 2))."""
+    np.multiply(x, 0.5, out=out)
+    np.tanh(out, out=out)
+    out += 1.0
+    out *= 0.5
+    return out
+
+
+class TimeLSTM:
+    """LSTM layer; ``stateful`` carries (h, c) to the next window, with the gradient cut."""
+
+    def __init__(self, Wx: np.ndarray, Wh: np.ndarray, b: np.ndarray, stateful: bool = False):
+        self.params = [Wx, Wh, b]
+        self.grads = [np.zeros_like(Wx), np.zeros_like(Wh), np.zeros_like(b)]
+        self.stateful = stateful
+        self.weight_drop = WeightDrop()  # DropConnect on Wh (off unless the model sets p)
+        self.h: np.ndarray | None = None  # (N, H) carried state ...
+        self.c: np.ndarray | None = None  # ... and carried memory cell
+        self.dh: np.ndarray | None = None  # gradients of the initial h and c (for checks)
+        self.dc: np.ndarray | None = None
+        self._buf = Buffers()
+        self._products = RecurrentProducts(self._buf)
+        self._cache: tuple | None = None
+
+    @property
+    def state(self) -> np.ndarray | None:
+        """(2, N, H): h and c stacked, or None."""
+        return None if self.h is None else np.stack([self.h, self.c])
+
+    def set_state(self, state: np.ndarray) -> None:
+        """``state``: (2, N, H), h then c."""
+        self.h, self.c = state[0].copy(), state[1].copy()
+
+    def reset_state(self) -> None:
+        self.h = self.c = None
+
+    def forward(self, xs: np.ndarray) -> np.ndarray:
+        """xs: (N, T, D) -> hs (N, T, H), in xs' dtype."""
+        Wx, Wh, b = self.params
+        Wh = self.weight_drop.forward(Wh)
+        N, T, D = xs.shape
+        H = Wh.shape[0]
+        dt = xs.dtype
+        h0, c0 = self._buf.get("h0", (N, H), dt), self._buf.get("c0", (N, H), dt)
+        if self.stateful and self.h is not None and self.h.shape == (N, H):
+            h0[...], c0[...] = self.h, self.c
+        else:
+            h0.fill(0)
+            c0.fill(0)
+        # gates: (N, T, 4H) pre-activations, then activations in place
+        gates = self._buf.get("gates", (N, T, 4 * H), dt)
+        np.matmul(xs.reshape(N * T, D), Wx, out=gates.reshape(N * T, 4 * H))
+        gates += b
+        hs = self._buf.get("hs", (N, T, H), dt)
+        cs = self._buf.get("cs", (N, T, H), dt)
+        tc = self._buf.get("tc", (N, T, H), dt)  # tanh(c_t)
+        rec = self._products.begin(Wh, N, T, dt)
+        tmp = self._buf.get("tmp", (N, H), dt)
+        h, c = h0, c0
+        for t in range(T):
+            a = gates[:, t]
+            self._products.forward(h, rec)
+            a += rec
+            f, g, i, o = a[:, :H], a[:, H : 2 * H], a[:, 2 * H : 3 * H], a[:, 3 * H :]
+            sigmoid(f, f)
+            np.tanh(g, out=g)
+            sigmoid(a[:, 2 * H :], a[:, 2 * H :])  # i and o together
+            ct = cs[:, t]
+            np.multiply(f, c, out=ct)
+            np.multiply(g, i, out=tmp)
+            ct += tmp
+            np.tanh(ct, out=tc[:, t])
+            np.multiply(o, tc[:, t], out=hs[:, t])
+            h, c = hs[:, t], ct
+        self._cache = (xs, h0, c0, gates, hs, cs, tc)
+        self.h, self.c = h.copy(), c.copy()
+        return hs
+
+    def backward(self, dhs: np.ndarray) -> np.ndarray:
+        """dhs: (N, T, H) -> dxs (N, T, D); writes dWx (D, 4H), dWh (H, 4H), db (4H,)."""
+        Wx = self.params[0]  # (the loop's Wh, dropped or not, is the products' from forward)
+        dWx, dWh, db = self.grads
+        xs, h0, c0, gates, hs, cs, tc = self._cache
+        N, T, H = dhs.shape
+        dt = dhs.dtype
+        da = self._buf.get("da", (N, T, 4 * H), dt)
+        dh = self._products.dh(N, H, dt)
+        dc = self._buf.zeros("dc", (N, H), dt)
+        dht = self._buf.get("dht", (N, H), dt)
+        tmp = self._buf.get("btmp", (N, H), dt)
+        for t in reversed(range(T)):
+            a = gates[:, t]
+            f, g, i, o = a[:, :H], a[:, H : 2 * H], a[:, 2 * H : 3 * H], a[:, 3 * H :]
+            c_prev = cs[:, t - 1] if t > 0 else c0
+            d = da[:, t]
+            df, dg, di, do = d[:, :H], d[:, H : 2 * H], d[:, 2 * H : 3 * H], d[:, 3 * H :]
+            np.add(dhs[:, t], dh, out=dht)
+            # do = dh * tanh(c) * o (1 - o)
+            np.multiply(dht, tc[:, t], out=do)
+            np.subtract(1.0, o, out=tmp)
+            tmp *= o
+            do *= tmp
+            # dc += dh * o * (1 - tanh(c)^2)
+            np.square(tc[:, t], out=tmp)
+            np.subtract(1.0, tmp, out=tmp)
+            tmp *= o
+            tmp *= dht
+            dc += tmp
+            # di = dc * g * i (1 - i);  dg = dc * i * (1 - g^2);  df = dc * c_prev * f (1 - f)
+            np.subtract(1.0, i, out=tmp)
+            tmp *= i
+            np.multiply(dc, g, out=di)
+            di *= tmp
+            np.square(g, out=tmp)
+            np.subtract(1.0, tmp, out=tmp)
+            tmp *= i
+            np.multiply(dc, tmp, out=dg)
+            np.subtract(1.0, f, out=tmp)
+            tmp *= f
+            np.multiply(dc, c_prev, out=df)
+            df *= tmp
+            dc *= f  # gradient flowing to c_{t-1}
+            self._products.backward(d, dh)
+        self.dh, self.dc = dh.copy(), dc.copy()
+        return weight_grads(self._buf, xs, h0, hs, da, da, Wx, dWx, dWh, db, self.weight_drop)

@@ -1,0 +1,1 @@
+"""Output layers: hidden states -> next-token scores and the loss (full or class softmax)."""

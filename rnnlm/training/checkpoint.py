@@ -1,0 +1,255 @@
+"""Checkpoints: one ``.npz`` holding everything needed to rebuild, evaluate or resume a model.
+
+Keys (all plain arrays; the file loads with ``allow_pickle=False``):
+
+=================  ==========================  ===============================================
+key                dtype                       content
+=================  ==========================  ===============================================
+``meta``           0-d unicode (JSON)          format, unit, model and train config, progress
+``vocab``          (V,) unicode                token of each id
+``param/NAME``     float32                     parameters: ``embed.W``, ``rnn.0.Wx`` ... ``out.b``
+``optim/NAME``     float64 / float32           optimizer state (resumable checkpoints): ``lr``,
+                                              Adam's ``t``, ``m.NAME``, ``v.NAME``; with
+                                              ``--ema`` the average ``ema.NAME``, ``ema_t``
+``state/I``        float32 (N, H) / (2, N, H)  carried state of recurrent layer I (resumable)
+``stats/NAME``      int64                       training-split unigram and bigram counts
+=================  ==========================  ===============================================
+
+Writes go to a temporary file in the same folder, are fsync'ed, then renamed over the target,
+so a crash at any moment leaves either the old checkpoint or the new one, never half of one.
+"""
+
+import contextlib
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rnnlm import __version__
+from rnnlm.config import ModelConfig, TrainConfig, from_dict, to_dict
+from rnnlm.data.vocab import Vocabulary
+from rnnlm.errors import CheckpointError, ConfigError
+from rnnlm.nn.model import param_shapes
+
+KIND = "rnnlm-checkpoint"
+FORMAT_VERSION = 1
+
+
+@dataclass
+class Checkpoint:
+    """What a checkpoint holds, validated."""
+
+    model: ModelConfig
+    train: TrainConfig
+    unit: str
+    vocab: Vocabulary
+    params: dict[str, np.ndarray]
+    progress: dict[str, Any] = field(default_factory=dict)  # epoch, step, lr, best ...
+    optim: dict[str, np.ndarray] = field(default_factory=dict)
+    state: list[np.ndarray] = field(default_factory=list)
+    stats: dict[str, np.ndarray] = field(default_factory=dict)  # n-gram counts for baselines
+    extra: dict[str, Any] = field(default_factory=dict)  # anything else JSON-able
+
+
+def save(path: Path | str, ckpt: Checkpoint) -> None:
+    """Write ``ckpt`` to ``path`` atomically (temp file + fsync + rename)."""
+    path = Path(path)
+    meta = {
+        "kind": KIND,
+        "format": FORMAT_VERSION,
+        "rnnlm_version": __version__,
+        "unit": ckpt.unit,
+        "model": to_dict(ckpt.model),
+        "train": to_dict(ckpt.train),
+        "progress": ckpt.progress,
+        "extra": ckpt.extra,
+    }
+    arrays: dict[str, np.ndarray] = {
+        "meta": np.array(json.dumps(meta)),
+        "vocab": np.array(ckpt.vocab.tokens),
+    }
+    arrays.update({f"param/{k}": v for k, v in ckpt.params.items()})
+    arrays.update({f"optim/{k}": v for k, v in ckpt.optim.items()})
+    arrays.update({f"state/{i}": h for i, h in enumerate(ckpt.state)})
+    arrays.update({f"stats/{k}": v for k, v in ckpt.stats.items()})
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        _fsync_dir(path.parent)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        kept = " (the previous checkpoint is intact)" if path.exists() else ""
+        raise CheckpointError(f"cannot write {path}: {exc.strerror or exc}{kept}") from None
+
+
+def _fsync_dir(folder: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def load(path: Path | str) -> Checkpoint:
+    """Read and validate a checkpoint; any problem is one CheckpointError naming the file."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"{path}: no such checkpoint")
+    if path.is_dir():
+        raise CheckpointError(f"{path}: is a folder; give a checkpoint file such as best.npz")
+    try:
+        with open(path, "rb") as f:
+            magic = f.read(4)
+    except OSError as exc:
+        raise CheckpointError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if magic != b"PK\x03\x04":
+        raise CheckpointError(f"{path}: not a readable checkpoint (not an .npz file)")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except ValueError as exc:
+        if "allow_pickle" in str(exc) or "Object arrays" in str(exc):
+            raise CheckpointError(f"{path}: contains pickled objects; refused") from None
+        raise CheckpointError(f"{path}: not a readable checkpoint ({exc})") from None
+    except Exception as exc:  # zipfile and numpy's format parser raise many kinds on bad bytes
+        raise CheckpointError(
+            f"{path}: not a readable checkpoint (truncated or corrupt: {type(exc).__name__})"
+        ) from None
+    if not all(isinstance(a, np.ndarray) for a in arrays.values()):
+        raise CheckpointError(f"{path}: not a readable checkpoint (unexpected members)")
+    try:
+        return _validate(arrays)
+    except CheckpointError as exc:
+        raise CheckpointError(f"{path}: {exc}") from None
+    except (TypeError, ValueError, AttributeError, KeyError, IndexError, OverflowError) as exc:
+        # a well-formed zip whose metadata or arrays were edited into nonsense
+        raise CheckpointError(f"{path}: invalid contents ({type(exc).__name__}: {exc})") from None
+
+
+def _validate(arrays: dict[str, np.ndarray]) -> Checkpoint:
+    if "meta" not in arrays or arrays["meta"].dtype.kind != "U" or arrays["meta"].shape != ():
+        raise CheckpointError("not an rnnlm checkpoint (no metadata)")
+    try:
+        meta = json.loads(str(arrays["meta"]))
+    except json.JSONDecodeError:
+        raise CheckpointError("corrupt metadata") from None
+    if not isinstance(meta, dict) or meta.get("kind") != KIND:
+        raise CheckpointError("not an rnnlm checkpoint")
+    fmt = meta.get("format")
+    if not isinstance(fmt, int) or fmt > FORMAT_VERSION or fmt < 1:
+        raise CheckpointError(
+            f"checkpoint format {fmt!r} is not supported by rnnlm {__version__} "
+            f"(reads format {FORMAT_VERSION}); upgrade rnnlm"
+        )
+    if not all(isinstance(meta.get(k, {}), dict) for k in ("model", "train", "progress", "extra")):
+        raise CheckpointError("invalid metadata (model, train, progress must be objects)")
+    if (why := progress_problem(meta.get("progress") or {})) is not None:
+        raise CheckpointError(f"training progress is malformed ({why})")
+    try:
+        model = from_dict(ModelConfig, meta["model"])
+        model.validate()
+        train = from_dict(TrainConfig, meta.get("train", {}))
+        train.validate()
+        unit = meta["unit"]
+        if unit not in ("word", "char"):
+            raise CheckpointError(f"unknown unit {unit!r}")
+        vocab_arr = arrays.get("vocab")
+        if vocab_arr is None or vocab_arr.dtype.kind != "U" or vocab_arr.ndim != 1:
+            raise CheckpointError("missing or malformed vocabulary")
+        vocab = Vocabulary([str(t) for t in vocab_arr])
+    except (KeyError, TypeError, ValueError, ConfigError) as exc:
+        raise CheckpointError(f"invalid metadata ({exc})") from None
+    if len(vocab) != model.vocab_size:
+        raise CheckpointError(
+            f"vocabulary has {len(vocab)} tokens but the model expects {model.vocab_size}"
+        )
+    expected = param_shapes(model)
+    params = {k[len("param/") :]: v for k, v in arrays.items() if k.startswith("param/")}
+    if set(params) != set(expected):
+        missing = sorted(set(expected) - set(params))
+        unexpected = sorted(set(params) - set(expected))
+        raise CheckpointError(
+            f"parameters do not match the model (missing {missing}, unexpected {unexpected})"
+        )
+    for name, shape in expected.items():
+        arr = params[name]
+        if arr.shape != shape or arr.dtype != np.float32:
+            raise CheckpointError(
+                f"parameter {name} is {arr.dtype}{list(arr.shape)}, expected float32{list(shape)}"
+            )
+        if not np.isfinite(arr).all():
+            raise CheckpointError(f"parameter {name} holds NaN or infinite values")
+    optim = {k[len("optim/") :]: v for k, v in arrays.items() if k.startswith("optim/")}
+    state_keys = [f"state/{i}" for i in range(len(arrays)) if f"state/{i}" in arrays]
+    state = [arrays[k] for k in state_keys]
+    state_ndim = 3 if model.cell == "lstm" else 2  # LSTM: h and c stacked
+    if state and (
+        len(state) != model.layers
+        or any(h.ndim != state_ndim or h.shape[-1] != model.hidden for h in state)
+        or any(h.dtype != np.float32 or not np.isfinite(h).all() for h in state)
+    ):
+        raise CheckpointError("hidden state does not match the model")
+    for k, v in optim.items():
+        if v.dtype.kind not in "fi" or not np.isfinite(v).all():
+            raise CheckpointError(f"optimizer state {k} is not finite numbers")
+    stats = {k[len("stats/") :]: v for k, v in arrays.items() if k.startswith("stats/")}
+    if stats and not _valid_stats(stats, model.vocab_size):
+        raise CheckpointError("n-gram statistics are malformed")
+    return Checkpoint(
+        model=model,
+        train=train,
+        unit=unit,
+        vocab=vocab,
+        params=params,
+        progress=meta.get("progress") or {},
+        optim=optim,
+        state=state,
+        stats=stats,
+        extra=meta.get("extra") or {},
+    )
+
+
+PROGRESS_COUNTS = ("epoch", "window", "step", "epoch_tokens", "tokens_seen", "stale_epochs")
+PROGRESS_AMOUNTS = ("lr", "best_valid_ppl", "plateau_ppl", "epoch_nll", "epoch_seconds", "seconds")
+
+
+def progress_problem(progress: dict) -> str | None:
+    """What is wrong with a checkpoint's training progress, or None: counts must be integers
+    >= 0, amounts finite numbers >= 0 (or null), ``finished`` a boolean, ``rng`` an object."""
+    for k in PROGRESS_COUNTS:
+        v = progress.get(k, 0)
+        if type(v) is not int or v < 0:
+            return f"{k} = {v!r}"
+    for k in PROGRESS_AMOUNTS:
+        v = progress.get(k)
+        if v is not None and not (type(v) in (int, float) and math.isfinite(v) and v >= 0):
+            return f"{k} = {v!r}"
+    if type(progress.get("finished", False)) is not bool:
+        return f"finished = {progress['finished']!r}"
+    if not isinstance(progress.get("rng", {}), dict):
+        return "rng is not an object"
+    return None
+
+
+def _valid_stats(stats: dict[str, np.ndarray], V: int) -> bool:
+    try:
+        uni, codes, counts = stats["unigram"], stats["bigram_codes"], stats["bigram_counts"]
+    except KeyError:
+        return False
+    return (
+        all(a.dtype == np.int64 and a.ndim == 1 for a in (uni, codes, counts))
+        and uni.shape == (V,)
+        and codes.shape == counts.shape
+        and (codes.size == 0 or (codes.min() >= 0 and codes.max() < V * V))
+        and bool(np.all(np.diff(codes) > 0))
+    )
