@@ -32,6 +32,7 @@ from rnnlm.plot import sparkline
 from rnnlm.presets import PRESETS, preset
 from rnnlm.training import checkpoint
 from rnnlm.training.run import TrainingRun, prepare
+from rnnlm.training.run_folder import run_lock
 
 M, TR = ModelConfig(vocab_size=1), TrainConfig()
 MODEL_FIELDS = {f.name for f in dataclasses.fields(ModelConfig)} - {"vocab_size"}
@@ -304,7 +305,8 @@ def train(
     given = {k: v.value if isinstance(v, Enum) else v for k, v in locals().items()}
     with user_errors():
         if not dry_run:
-            _train(ctx, given, out or default_out(corpus))
+            with run_lock(out or default_out(corpus)):  # one process per run folder
+                _train(ctx, given, out or default_out(corpus))
             return
         if resume:
             raise ConfigError("--dry-run starts a fresh run in a temporary folder; drop --resume")
