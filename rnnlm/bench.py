@@ -16,8 +16,9 @@ from rnnlm.config import ModelConfig, TrainConfig
 from rnnlm.data.batching import batchify, windows
 from rnnlm.eval.perplexity import evaluate
 from rnnlm.eval.sampling import sample
+from rnnlm.nn.cells import CELLS
 from rnnlm.nn.heads.class_softmax import frequency_classes
-from rnnlm.nn.model import CELLS, RNNLM
+from rnnlm.nn.model import RNNLM
 from rnnlm.training.optimizers import OPTIMIZERS, clip_scale
 
 # The sizes of issue #3's table: D = H, batch N, window T, vocabulary 10,000 (PTB).
@@ -54,7 +55,7 @@ def zipf_stream(V: int, n: int, rng: np.random.Generator) -> np.ndarray:
 
 def step_flops(mcfg: ModelConfig, N: int, T: int) -> float:
     """Floating-point operations of the matrix products of one training step."""
-    gates = CELLS[mcfg.cell][0]
+    gates = CELLS[mcfg.cell].gates
     D, H, V, M = mcfg.embed_dim, mcfg.hidden, mcfg.vocab_size, N * T
     fwd = 2 * M * H * V
     for i in range(mcfg.layers):
@@ -72,7 +73,7 @@ def matmul_roofline(mcfg: ModelConfig, N: int, T: int) -> Callable[[], float]:
     for each recurrence, T small forward products and T small gradient products (sequential by
     nature) and one weight-gradient product over all T steps.
     """
-    gates = CELLS[mcfg.cell][0]
+    gates = CELLS[mcfg.cell].gates
     D, H, V, M = mcfg.embed_dim, mcfg.hidden, mcfg.vocab_size, N * T
     G = gates * H
     rng = np.random.default_rng(0)

@@ -7,7 +7,6 @@ import pytest
 
 from rnnlm.config import ModelConfig
 from rnnlm.nn import (
-    TimeAffine,
     TimeClassSoftmax,
     TimeDropout,
     TimeEmbedding,
@@ -15,13 +14,13 @@ from rnnlm.nn import (
     TimeLSTM,
     TimeRNN,
     TimeSoftmaxHead,
-    TimeSoftmaxWithLoss,
     WeightDrop,
     parallel,
 )
 from rnnlm.nn.gradcheck import numerical_grad, rel_error
 from rnnlm.nn.heads.full_softmax import with_bias_row
 from rnnlm.nn.model import RNNLM
+from tests.reference_layers import TimeAffine, TimeSoftmaxWithLoss
 
 TOL = 1e-6
 
@@ -88,7 +87,7 @@ def test_rnn(stateful):
         assert rel_error(numerical_grad(f, h0), layer.dh) < TOL
 
 
-def _gated(cls, gates, extra=0, seed=6):
+def _gated(cls, gates, extra=0, seed=6, weight_drop=None):
     rng = np.random.default_rng(seed)
     D, H = 3, 4
     params = [
@@ -97,7 +96,7 @@ def _gated(cls, gates, extra=0, seed=6):
         rng.standard_normal(gates * H),
     ]
     params += [rng.standard_normal(H) for _ in range(extra)]
-    return cls(*params, stateful=True), rng
+    return cls(*params, stateful=True, weight_drop=weight_drop), rng
 
 
 def _check_from_state(layer, state, xs, R):
@@ -133,8 +132,9 @@ def test_gated_cells(cls, gates, extra):
 
 @pytest.mark.parametrize("cls, gates, extra", [(TimeRNN, 1, 0), (TimeLSTM, 4, 0), (TimeGRU, 3, 1)])
 def test_cells_with_weight_drop_fixed_mask(cls, gates, extra):
-    layer, rng = _gated(cls, gates, extra, seed=11)
-    layer.weight_drop = WeightDrop(0.4, np.random.default_rng(5))
+    layer, rng = _gated(
+        cls, gates, extra, seed=11, weight_drop=WeightDrop(0.4, np.random.default_rng(5))
+    )
     layer.forward(rng.standard_normal((2, 3, 3)))  # a carried state and a mask
     layer.weight_drop.reuse_mask = True
     keep = layer.weight_drop.weights != 0

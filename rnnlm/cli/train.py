@@ -27,7 +27,8 @@ from rnnlm.cli.progress import TrainDisplay
 from rnnlm.config import ModelConfig, TrainConfig
 from rnnlm.data.corpus import VALID_FRACTION
 from rnnlm.errors import ConfigError
-from rnnlm.nn.model import CELLS, param_shapes
+from rnnlm.nn.cells import CELLS
+from rnnlm.nn.model import param_shapes
 from rnnlm.plot import sparkline
 from rnnlm.presets import PRESETS, preset
 from rnnlm.training import checkpoint
@@ -389,7 +390,7 @@ def memory_estimate(mc: ModelConfig, cfg: TrainConfig) -> int:
     params = sum(int(np.prod(s)) for s in param_shapes(mc).values())
     copies = 2 + (3 if cfg.optimizer == "adam" else 1)  # weights, grads, optimizer state/temps
     copies += 2 if cfg.ema else 0  # the average and its scratch
-    gates = CELLS[mc.cell][0]
+    gates = CELLS[mc.cell].gates
     M = cfg.batch_size * cfg.bptt
     acts = 3 * M * mc.vocab_size + mc.layers * M * (6 * gates * mc.hidden) + 4 * M * mc.embed_dim
     return 4 * (copies * params + acts)
