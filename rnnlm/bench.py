@@ -1,8 +1,9 @@
 """Measuring this machine: training, evaluation and generation speed of a model config.
 
-Training speed is tokens per second of full steps (forward, backward, clipping, update) on a
-synthetic token stream; the matmul roofline is the time numpy needs for the same step's matrix
-products alone, at the same shapes, so ``roofline_ratio`` says how close the step gets to it.
+Training speed is tokens per second of full steps (``Trainer.step``: forward, backward,
+clipping, update) on a synthetic token stream; the matmul roofline is the time numpy needs for
+the same step's matrix products alone, at the same shapes, so ``roofline_ratio`` says how close
+the step gets to it.
 """
 
 import dataclasses
@@ -14,12 +15,13 @@ import numpy as np
 
 from rnnlm.config import ModelConfig, TrainConfig
 from rnnlm.data.batching import batchify, windows
+from rnnlm.data.vocab import Vocabulary
 from rnnlm.eval.perplexity import evaluate
 from rnnlm.eval.sampling import sample
 from rnnlm.nn.cells import CELLS
 from rnnlm.nn.heads.class_softmax import frequency_classes
 from rnnlm.nn.model import RNNLM
-from rnnlm.training.optimizers import OPTIMIZERS, clip_scale
+from rnnlm.training.loop import Trainer
 
 # The sizes of issue #3's table: D = H, batch N, window T, vocabulary 10,000 (PTB).
 CONFIGS = {
@@ -132,18 +134,14 @@ def bench(
     model = RNNLM(mcfg, rng)
     inputs, targets = batchify(ids, N)
     batches = list(windows(inputs, targets, T))[:steps]
-    opt = OPTIMIZERS[tcfg.optimizer](tcfg.lr)
+    vocab = Vocabulary(["<unk>", *(f"w{i}" for i in range(1, V))])
+    trainer = Trainer(model, tcfg, ids, ids[: T + 1], vocab, "word", rng)
 
     def train_steps() -> float:
         model.train(True)
         t0 = time.perf_counter()
         for xs, ts in batches:
-            model.forward(xs, ts)
-            model.backward()
-            rows = model.grad_rows
-            opt.step(
-                model.params, model.grads, clip_scale(model.grads, tcfg.clip, 1.0, rows)[1], rows
-            )
+            trainer.step(xs, ts)
         return time.perf_counter() - t0
 
     # the roofline's products run right after each timed training repeat, so that the
