@@ -110,6 +110,30 @@ def matmul_roofline(mcfg: ModelConfig, N: int, T: int) -> Callable[[], float]:
     return run
 
 
+_NO_ROOFLINE = {"gflops": None, "matmul_gflops": None, "roofline_tokens_per_s": None,
+                "roofline_ratio": None, "roofline_ratio_range": None}  # fmt: skip
+
+
+def _roofline(
+    mcfg: ModelConfig, N: int, T: int, steps: int, train_s: list[float], roof_s: list[float]
+) -> dict:
+    """The step's speed against the roofline: ``train_s`` (seconds of ``steps`` steps) and
+    ``roof_s`` (seconds of one step's products) measured in pairs."""
+    roof = Timing.of(roof_s)
+    ratios = Timing.of([r * steps / t for r, t in zip(roof_s, train_s, strict=True)])
+    flops = step_flops(mcfg, N, T)
+    step_s = Timing.of(train_s).median / steps
+    return {"gflops": flops / step_s / 1e9, "matmul_gflops": flops / roof.median / 1e9,
+            "roofline_tokens_per_s": N * T / roof.median, "roofline_ratio": ratios.median,
+            "roofline_ratio_range": [ratios.low, ratios.high]}  # fmt: skip
+
+
+def _trainer(model: RNNLM, tcfg: TrainConfig, ids: np.ndarray, rng: np.random.Generator) -> Trainer:
+    """A trainer on a synthetic stream, for its ``step`` (words ``w1``... stand for the ids)."""
+    vocab = Vocabulary(["<unk>", *(f"w{i}" for i in range(1, model.cfg.vocab_size))])
+    return Trainer(model, tcfg, ids, ids[: tcfg.bptt + 1], vocab, "word", rng)
+
+
 def bench(
     mcfg: ModelConfig,
     tcfg: TrainConfig,
@@ -132,10 +156,8 @@ def bench(
         bounds = frequency_classes(np.bincount(ids, minlength=V), round(np.sqrt(V)))
         mcfg = dataclasses.replace(mcfg, class_bounds=tuple(int(b) for b in bounds))
     model = RNNLM(mcfg, rng)
-    inputs, targets = batchify(ids, N)
-    batches = list(windows(inputs, targets, T))[:steps]
-    vocab = Vocabulary(["<unk>", *(f"w{i}" for i in range(1, V))])
-    trainer = Trainer(model, tcfg, ids, ids[: T + 1], vocab, "word", rng)
+    batches = list(windows(*batchify(ids, N), T))[:steps]
+    trainer = _trainer(model, tcfg, ids, rng)
 
     def train_steps() -> float:
         model.train(True)
@@ -176,16 +198,7 @@ def bench(
 
     gen = repeat(generate_once, repeats, 1)
     step_s = train.median / steps
-    roofline = {"gflops": None, "matmul_gflops": None, "roofline_tokens_per_s": None,
-                "roofline_ratio": None, "roofline_ratio_range": None}  # fmt: skip
-    if full:
-        roof = Timing.of(roof_s)
-        ratios = Timing.of([r * steps / t for r, t in zip(roof_s, train_s, strict=True)])
-        flops = step_flops(mcfg, N, T)
-        roofline = {"gflops": flops / step_s / 1e9, "matmul_gflops": flops / roof.median / 1e9,
-                    "roofline_tokens_per_s": N * T / roof.median,
-                    "roofline_ratio": ratios.median,
-                    "roofline_ratio_range": [ratios.low, ratios.high]}  # fmt: skip
+    roofline = _roofline(mcfg, N, T, steps, train_s, roof_s) if full else _NO_ROOFLINE
     return {
         "config": {"cell": mcfg.cell, "layers": mcfg.layers, "embed_dim": mcfg.embed_dim,
                    "hidden": mcfg.hidden, "vocab": V, "batch_size": N, "bptt": T,

@@ -197,12 +197,7 @@ def _validate(arrays: dict[str, np.ndarray]) -> Checkpoint:
     optim = {k[len("optim/") :]: v for k, v in arrays.items() if k.startswith("optim/")}
     state_keys = [f"state/{i}" for i in range(len(arrays)) if f"state/{i}" in arrays]
     state = [arrays[k] for k in state_keys]
-    like = CELLS[model.cell].state_shape(1, model.hidden)  # its rank and last dimension
-    if state and (
-        len(state) != model.layers
-        or any(h.ndim != len(like) or h.shape[-1] != like[-1] for h in state)
-        or any(h.dtype != np.float32 or not np.isfinite(h).all() for h in state)
-    ):
+    if state and not _state_fits(state, model):
         raise CheckpointError("hidden state does not match the model")
     for k, v in optim.items():
         if v.dtype.kind not in "fi" or not np.isfinite(v).all():
@@ -221,6 +216,17 @@ def _validate(arrays: dict[str, np.ndarray]) -> Checkpoint:
         state=state,
         stats=stats,
         extra=meta.get("extra") or {},
+    )
+
+
+def _state_fits(state: list[np.ndarray], model: ModelConfig) -> bool:
+    """One finite float32 array per layer, of the rank and last dimension (H) of the cell's
+    ``state_shape`` (the batch size is the run's, checked on resume)."""
+    like = CELLS[model.cell].state_shape(1, model.hidden)
+    return (
+        len(state) == model.layers
+        and all(h.ndim == len(like) and h.shape[-1] == like[-1] for h in state)
+        and all(h.dtype == np.float32 and np.isfinite(h).all() for h in state)
     )
 
 
