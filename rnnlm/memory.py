@@ -23,6 +23,7 @@ import numpy as np
 
 from rnnlm.config import ModelConfig, TrainConfig, from_dict
 from rnnlm.errors import ConfigError
+from rnnlm.nn.cells import CELLS
 from rnnlm.nn.model import param_shapes
 
 F32, ID, MiB = 4, 4, 2**20
@@ -61,7 +62,7 @@ def _head(mc: ModelConfig, M: int) -> int:
 def _body(mc: ModelConfig, M: int, train: bool) -> int:
     """Float32 elements of the embedding, cells and dropout for M positions."""
     D, H = mc.embed_dim, mc.hidden
-    per_cell = {"rnn": 2, "lstm": 11, "gru": 11}[mc.cell] if train else 2
+    per_cell = CELLS[mc.cell].window_arrays if train else 2
     n = 3 * M * D + mc.layers * M * (per_cell * H + (D + H) // 2)
     if train and mc.dropout > 0:
         n += 3 * M * (D + mc.layers * H)  # each dropout's uniform draws, output and gradient
