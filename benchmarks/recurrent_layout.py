@@ -17,21 +17,21 @@ from rnnlm.bench import CONFIGS
 from rnnlm.config import ModelConfig
 from rnnlm.nn.model import RNNLM
 from rnnlm.nn.parallel import blas_threads
-from rnnlm.presets import PRESETS
+from rnnlm.presets import preset, preset_names
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--config", default="M", choices=list(CONFIGS))
     ap.add_argument("--cell", default="rnn")
-    ap.add_argument("--preset", choices=list(PRESETS))
+    ap.add_argument("--preset", choices=preset_names())
     ap.add_argument("--repeats", type=int, default=7)
     args = ap.parse_args()
     c = CONFIGS[args.config]
     N, T, H, D = c["batch_size"], c["bptt"], c["hidden"], c["embed_dim"]
     shape = {"cell": args.cell, "layers": 1}
     if args.preset:
-        p = PRESETS[args.preset]
+        p = preset(args.preset)
         N, T, H, D = p["batch_size"], p["bptt"], p["hidden"], p["embed_dim"]
         shape = {"cell": p["cell"], "layers": p["layers"]}
     rng = np.random.default_rng(0)

@@ -116,8 +116,7 @@ def prepare(
     run = RunDir(out, resume=resume)
     ckpt = checkpoint.load(run.last) if resume else None
     if ckpt is not None:  # the run's own data options, unless given again
-        stored = from_dict(DataConfig, {**ckpt.extra.get("data", {}), "unit": ckpt.unit})
-        dcfg = dataclasses.replace(stored, **given["data"])
+        dcfg = dataclasses.replace(_stored_data(ckpt, run.last), **given["data"])
         tcfg = _resumed_train_config(ckpt, given["model"], given["train"])
     files, named_unit = resolve_files(corpus, data_dir)
     files.update({k: Path(getattr(dcfg, k)) for k in ("valid", "test") if getattr(dcfg, k)})
@@ -128,21 +127,21 @@ def prepare(
             ("valid_fraction",),
         )
     dcfg = dataclasses.replace(dcfg, unit=dcfg.unit or named_unit or "word")
-    data_ = load_corpus(files, dcfg.unit, dcfg.max_vocab, dcfg.min_count, dcfg.valid_fraction)
+    loaded = load_corpus(files, dcfg.unit, dcfg.max_vocab, dcfg.min_count, dcfg.valid_fraction)
     if ckpt is not None:
-        _check_vocabulary(ckpt, data_, dcfg.unit, run.last)
+        _check_vocabulary(ckpt, loaded, dcfg.unit, run.last)
         mcfg = ckpt.model
     else:
-        mcfg = _model_config(data_, given["model"], dcfg.classes)
+        mcfg = _model_config(loaded, given["model"], dcfg.classes)
     configs = toml_io.sections(dcfg, mcfg, tcfg)
     if smoke:
         tcfg = dataclasses.replace(tcfg, epochs=1, max_steps=1)
-        _smoke_slices(data_, tcfg.eval_bptt)
-    _check_scorable(data_, files, tcfg.eval_batch_size)
+        _smoke_slices(loaded, tcfg.eval_bptt)
+    _check_scorable(loaded, files, tcfg.eval_batch_size)
     rng = np.random.default_rng(tcfg.seed)
     trainer = Trainer(
-        RNNLM(mcfg, rng), tcfg, data_["train"], scored(data_["valid"], data_.vocab, dcfg.unit),
-        data_.vocab, dcfg.unit, rng,
+        RNNLM(mcfg, rng), tcfg, loaded["train"], scored(loaded["valid"], loaded.vocab, dcfg.unit),
+        loaded.vocab, dcfg.unit, rng,
         run=run, on_step=on_step, on_epoch=on_epoch,
     )  # fmt: skip
     trainer.extra["data"] = to_dict(dcfg)
@@ -153,7 +152,17 @@ def prepare(
             raise CheckpointError(f"{run.last}: {exc}") from None
         run.truncate_metrics(trainer.state.step, trainer.state.epoch)
     _write_config(run.path, configs)
-    return TrainingRun(corpus=data_, trainer=trainer, run=run, resumed=ckpt is not None)
+    return TrainingRun(corpus=loaded, trainer=trainer, run=run, resumed=ckpt is not None)
+
+
+def _stored_data(ckpt: checkpoint.Checkpoint, path: Path) -> DataConfig:
+    """The data options a run was made with (those of earlier builds lack unit and classes)."""
+    stored = ckpt.extra.get("data")
+    try:
+        return from_dict(DataConfig, {**(stored if isinstance(stored, dict) else {}),
+                                      "unit": ckpt.unit})  # fmt: skip
+    except ConfigError as exc:
+        raise CheckpointError(f"{path}: invalid data options ({exc})") from None
 
 
 def _model_config(data: Corpus, model: dict[str, Any], classes: int) -> ModelConfig:
