@@ -3,6 +3,7 @@
 import inspect
 import sys
 import typing
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -192,3 +193,20 @@ def test_ints_are_accepted_for_floats_and_kept_as_floats():
     assert "lr = 1.0" in toml_io.dumps(toml_io.sections(cfg))
     with pytest.raises(ConfigError, match="whole number"):
         TrainConfig(epochs=True)
+
+
+@pytest.mark.parametrize("name", ["v0.1-gru-char-class.npz", "v0.1-lstm-word.npz"])
+def test_info_prints_a_checkpoints_config(name):
+    """`rnnlm info --toml` of any checkpoint, an old one too, is a config file that rebuilds it."""
+    path = Path(__file__).parent / "fixtures" / name
+    result = run("info", path, "--toml")
+    assert result.exit_code == 0, result.output
+    sections = toml_io.parse(result.stdout, "info")
+    ck = checkpoint.load(path)
+    assert TrainConfig(**sections["train"]) == ck.train
+    bounds = ck.model.class_bounds
+    assert ModelConfig(vocab_size=ck.model.vocab_size, class_bounds=bounds,
+                       **sections["model"]) == ck.model  # fmt: skip
+    assert sections["data"]["unit"] == ck.unit
+    if ck.model.softmax == "class":  # not stored by v0.1: the bounds tell it
+        assert sections["data"]["classes"] == len(bounds) - 1

@@ -116,7 +116,7 @@ def prepare(
     run = RunDir(out, resume=resume)
     ckpt = checkpoint.load(run.last) if resume else None
     if ckpt is not None:  # the run's own data options, unless given again
-        dcfg = dataclasses.replace(_stored_data(ckpt, run.last), **given["data"])
+        dcfg = dataclasses.replace(stored_data(ckpt, run.last), **given["data"])
         tcfg = _resumed_train_config(ckpt, given["model"], given["train"])
     files, named_unit = resolve_files(corpus, data_dir)
     files.update({k: Path(getattr(dcfg, k)) for k in ("valid", "test") if getattr(dcfg, k)})
@@ -155,12 +155,15 @@ def prepare(
     return TrainingRun(corpus=loaded, trainer=trainer, run=run, resumed=ckpt is not None)
 
 
-def _stored_data(ckpt: checkpoint.Checkpoint, path: Path) -> DataConfig:
-    """The data options a run was made with (those of earlier builds lack unit and classes)."""
+def stored_data(ckpt: checkpoint.Checkpoint, path: Path | str) -> DataConfig:
+    """The data options a run was made with. Earlier builds stored neither the unit (it is the
+    checkpoint's own) nor the classes (the class softmax's bounds tell them)."""
     stored = ckpt.extra.get("data")
+    values = {**(stored if isinstance(stored, dict) else {}), "unit": ckpt.unit}
+    if ckpt.model.softmax == "class":
+        values.setdefault("classes", len(ckpt.model.class_bounds) - 1)
     try:
-        return from_dict(DataConfig, {**(stored if isinstance(stored, dict) else {}),
-                                      "unit": ckpt.unit})  # fmt: skip
+        return from_dict(DataConfig, values)
     except ConfigError as exc:
         raise CheckpointError(f"{path}: invalid data options ({exc})") from None
 
