@@ -6,7 +6,6 @@ optimizer, schedule, position in the data, carried hidden state, RNG) goes into 
 """
 
 import contextlib
-import hashlib
 import math
 import time
 from collections.abc import Callable
@@ -16,9 +15,9 @@ import numpy as np
 
 from rnnlm.config import TrainConfig
 from rnnlm.data.batching import batchify, num_windows, windows
+from rnnlm.data.stats import ids_sha1, ngram_arrays
 from rnnlm.data.vocab import Vocabulary
 from rnnlm.errors import CheckpointError, CorpusError, RnnlmError
-from rnnlm.eval.ngram import NGramStats
 from rnnlm.eval.perplexity import evaluate
 from rnnlm.nn.model import RNNLM
 from rnnlm.training.averaging import ParamEMA
@@ -119,9 +118,9 @@ class Trainer:
         if len(valid_ids) < 2:
             raise CorpusError("validation split needs at least 2 tokens")
         self.windows_per_epoch = num_windows(self.inputs.shape[1], cfg.bptt)
-        self.stats = NGramStats.from_ids(train_ids, len(vocab)).to_arrays()
+        self.stats = ngram_arrays(train_ids, len(vocab))  # (piece by piece: a memmap stays one)
         # what the data looked like, so a resume can check it is the same corpus
-        sha1 = hashlib.sha1(train_ids.tobytes()).hexdigest()
+        sha1 = ids_sha1(train_ids)
         self.extra: dict = {"train_tokens": len(train_ids), "train_sha1": sha1}
         self.optimizer = OPTIMIZERS[cfg.optimizer](cfg.lr)
         # --ema: an average of the weights for validation, best.npz and test (averaging.py)

@@ -19,6 +19,7 @@ import numpy as np
 
 from rnnlm.config import MAX_INIT_SCALE, ModelConfig, TrainConfig
 from rnnlm.data.corpus import VALID_FRACTION, Corpus, load_corpus, resolve_files, scored
+from rnnlm.data.stats import unigram_counts
 from rnnlm.errors import CheckpointError, ConfigError, CorpusError
 from rnnlm.eval.perplexity import evaluate
 from rnnlm.nn.heads.class_softmax import frequency_classes
@@ -150,7 +151,7 @@ def prepare(
     else:
         V = len(data.vocab)
         if model.get("softmax") == "class":
-            counts = np.bincount(data["train"], minlength=V)
+            counts = unigram_counts(data["train"], V)
             bounds = frequency_classes(counts, classes or round(math.sqrt(V)))
             model["class_bounds"] = tuple(int(b) for b in bounds)
         mcfg = ModelConfig(vocab_size=V, **model)
