@@ -2,7 +2,8 @@
 
 CORPUS is a text file (split contiguously: the last ``valid_fraction`` is validation unless a
 validation file is given), a folder holding ``train``/``valid``/``test`` files (``train.txt``,
-``ptb.train.txt``, ``wiki.train.tokens`` ...), or a registered name such as ``ptb``.
+``ptb.train.txt``, ``wiki.train.tokens`` ...), a registered name such as ``ptb``, or a folder
+written by ``rnnlm prepare`` (read in place, prepared.py).
 """
 
 from collections.abc import Callable
@@ -13,13 +14,21 @@ import numpy as np
 from rnnlm.data.encode import Provisional, encode_file, load_ids, remap_table
 from rnnlm.data.limits import MemoryBudget
 from rnnlm.data.named import data_dir, data_dir_origin, named_corpus_files, registry
-from rnnlm.data.prepared import is_prepared, load_prepared, read_meta
+from rnnlm.data.prepared import is_prepared, load_prepared, load_split, prepared_split, read_meta
 from rnnlm.data.splits import SPLITS, VALID_FRACTION, Corpus
 from rnnlm.data.text import EOS
 from rnnlm.data.vocab import Vocabulary
 from rnnlm.errors import ConfigError, CorpusError, DownloadError
 
-__all__ = ["SPLITS", "VALID_FRACTION", "Corpus", "load_corpus", "resolve_files", "scored"]
+__all__ = [
+    "SPLITS",
+    "VALID_FRACTION",
+    "Corpus",
+    "eval_ids",
+    "load_corpus",
+    "resolve_files",
+    "scored",
+]
 
 
 def find_split_files(folder: Path) -> dict[str, Path]:
@@ -157,3 +166,24 @@ def scored(ids: np.ndarray, vocab: Vocabulary, unit: str) -> np.ndarray:
     if start is None:
         return ids
     return np.concatenate([np.array([start], dtype=ids.dtype), ids])
+
+
+def eval_ids(path: Path | str, vocab: Vocabulary, unit: str) -> tuple[np.ndarray, int]:
+    """What ``rnnlm eval`` scores, boundary token first (``scored``), and its OOV count.
+
+    ``path``: a text file, read in pieces (``-``: standard input), or a prepared folder (its
+    test split, else valid) or one of its id files (``DIR/valid.ids``), which must have been
+    prepared with the checkpoint's vocabulary and unit.
+    """
+    found = prepared_split(path)
+    if found is None:
+        ids, oov = encode_file(path, vocab, unit, stdin=True)
+        return scored(ids, vocab, unit), oov
+    folder, split = found
+    data, ids = load_split(folder, split)
+    if data.vocab.tokens != vocab.tokens or data.unit != unit:
+        raise CorpusError(
+            f"{path}: prepared with another vocabulary or unit than the checkpoint's; "
+            "score its text files instead"
+        )
+    return scored(ids, vocab, unit), data.oov[split]
