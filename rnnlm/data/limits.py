@@ -28,7 +28,10 @@ DISK_MARGIN = 64 << 20  # left free for everything else
 
 
 def mib(n: float) -> str:
-    return f"{n / 2**20:,.0f} MiB"
+    """Bytes for a message: ``512 KiB``, ``300 MiB``, ``2.5 GiB``."""
+    if n >= 1 << 30:
+        return f"{n / 2**30:,.1f} GiB"
+    return f"{n / 2**20:,.0f} MiB" if n >= 1 << 20 else f"{n / 2**10:,.0f} KiB"
 
 
 def available_memory() -> int:

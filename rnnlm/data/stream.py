@@ -70,7 +70,8 @@ def _chunks(
     done = lines = 0
     start, seen_text, pending, carry_cr = True, False, "", ""
     while True:
-        want = CHUNK_BYTES if total is None else min(CHUNK_BYTES, total - done)
+        want = max(CHUNK_BYTES, len(BOM)) if start else CHUNK_BYTES  # (the mark whole)
+        want = want if total is None else min(want, total - done)
         try:
             raw = f.read(want) if want > 0 else b""
         except OSError as exc:
