@@ -18,11 +18,15 @@ memory or a prepared corpus's ``np.memmap``, so stream i's window is read from i
 stretch of the file when ``windows`` takes it.
 """
 
+import contextlib
+import mmap
 from collections.abc import Iterator
 
 import numpy as np
 
 from rnnlm.errors import CorpusError
+
+RELEASE_EVERY = 64  # windows between releases of a memory-mapped corpus's pages
 
 
 def batchify(ids: np.ndarray, n_streams: int) -> tuple[np.ndarray, np.ndarray]:
@@ -56,7 +60,17 @@ def windows(
     """
     steps = inputs.shape[1]
     dtype = np.int32 if inputs.dtype.kind == "u" else None
+    mapped = getattr(inputs, "_mmap", None)
     for k in range(start, num_windows(steps, bptt)):
         lo, hi = k * bptt, min((k + 1) * bptt, steps)
         xs = np.ascontiguousarray(inputs[:, lo:hi], dtype=dtype)
         yield xs, np.ascontiguousarray(targets[:, lo:hi], dtype=dtype)
+        if mapped is not None and k % RELEASE_EVERY == RELEASE_EVERY - 1:
+            _release(mapped)
+
+
+def _release(mapped: mmap.mmap) -> None:
+    """Unmap the pages of a memory-mapped corpus read so far (they stay in the page cache):
+    without this, the pages of every window read stay in the process's resident memory."""
+    with contextlib.suppress(AttributeError, OSError, ValueError):
+        mapped.madvise(mmap.MADV_DONTNEED)

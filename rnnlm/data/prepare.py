@@ -177,13 +177,12 @@ def _counts_of(path: Path, lo: int, hi: int) -> np.ndarray:
 
 
 def _pieces(path: Path, lo: int, hi: int):
-    """Provisional ids ``lo:hi`` of a scratch file, ``PIECE`` at a time."""
-    if hi <= lo:
-        return
-    ids = np.memmap(path, dtype=np.uint32, mode="r")
-    for a in range(lo, hi, PIECE):
-        yield np.array(ids[a : min(a + PIECE, hi)])
-    del ids
+    """Provisional ids ``lo:hi`` of a scratch file, ``PIECE`` at a time (plain reads, not a
+    memory map, whose pages would stay resident)."""
+    with open(path, "rb") as f:
+        for a in range(lo, hi, PIECE):
+            f.seek(a * 4)
+            yield np.fromfile(f, dtype=np.uint32, count=min(PIECE, hi - a))
 
 
 def _add(a: np.ndarray, b: np.ndarray) -> np.ndarray:

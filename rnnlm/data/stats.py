@@ -30,16 +30,29 @@ class NGramCounter:
         """Count the next piece of the stream, (n,) ids."""
         if len(ids) == 0:
             return
-        ids = ids.astype(np.int64)
         self.unigram += np.bincount(ids, minlength=self.V)
-        ids_ext = ids if self.last is None else np.concatenate([[self.last], ids])
+        # codes fit 32 bits for V <= 65536, which sort about twice as fast as 64
+        dtype = np.uint32 if self.V <= 1 << 16 else np.int64
+        ids = ids.astype(dtype)
+        ext = ids if self.last is None else np.concatenate([np.array([self.last], dtype), ids])
         self.last = int(ids[-1])
-        codes, counts = np.unique(ids_ext[:-1] * self.V + ids_ext[1:], return_counts=True)
-        if self.codes.size:
-            merged, inverse = np.unique(np.concatenate([self.codes, codes]), return_inverse=True)
-            both = np.concatenate([self.counts, counts]).astype(np.float64)  # (exact < 2**53)
-            codes, counts = merged, np.bincount(inverse.ravel(), both, minlength=merged.size)
-        self.codes, self.counts = codes, counts.astype(np.int64)
+        codes = np.sort(ext[:-1] * dtype(self.V) + ext[1:])
+        starts = np.flatnonzero(np.concatenate([[True], codes[1:] != codes[:-1]]))
+        counts = np.diff(np.append(starts, codes.size))
+        self._merge(codes[starts].astype(np.int64), counts.astype(np.int64))
+
+    def _merge(self, codes: np.ndarray, counts: np.ndarray) -> None:
+        """Add sorted unique ``codes`` with their counts to the sorted accumulated ones."""
+        if self.codes.size == 0:
+            self.codes, self.counts = codes, counts
+            return
+        pos = np.searchsorted(self.codes, codes)
+        found = pos < self.codes.size
+        found[found] = self.codes[pos[found]] == codes[found]
+        self.counts[pos[found]] += counts[found]  # (codes are unique: each position once)
+        new = ~found
+        self.codes = np.insert(self.codes, pos[new], codes[new])
+        self.counts = np.insert(self.counts, pos[new], counts[new])
 
     def arrays(self) -> dict[str, np.ndarray]:
         """The checkpoint's ``stats``: unigram, bigram_codes, bigram_counts."""
