@@ -1,19 +1,19 @@
 """``rnnlm info``: what a checkpoint holds."""
 
 import json
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from rnnlm.cli.console import echo, user_errors, write
+from rnnlm.cli.flags import CheckpointArg
 from rnnlm.config import to_dict, toml_io
 from rnnlm.training import checkpoint as ckpt_io
 from rnnlm.training.run import stored_data
 
 
 def info_command(
-    checkpoint: Annotated[Path, typer.Argument(help="A checkpoint written by rnnlm train.")],
+    checkpoint: CheckpointArg,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     as_toml: Annotated[
         bool,
