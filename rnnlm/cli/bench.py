@@ -17,7 +17,10 @@ CELL, OPTIMIZER, SOFTMAX = (CHOICE_ENUMS[name] for name in ("cell", "optimizer",
 
 def bench_command(
     config: Annotated[
-        str, typer.Option(help=f"Named size: {', '.join(CONFIGS)} (D = H, N, T as in the README).")
+        str,
+        typer.Option(
+            help=f"Named size: {', '.join(CONFIGS)} (D = H, N, T as in docs/performance.md)."
+        ),
     ] = "M",
     cell: Annotated[CELL, typer.Option(help="rnn, lstm or gru.")] = CELL("rnn"),
     layers: Annotated[int, typer.Option(help="Recurrent layers.")] = 1,

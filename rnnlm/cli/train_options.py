@@ -54,7 +54,7 @@ ROWS: dict[str, Opt] = {
     "max_vocab": Opt("Keep at most this many tokens, <unk> included (0: all).", DATA),
     "min_count": Opt("Map tokens seen fewer times than this to <unk>.", DATA),
     "preset": Opt(
-        "A published recipe (see README); explicit flags override it (default: none, i.e. "
+        "A published recipe (see docs/results.md); explicit flags override it (default: none, i.e. "
         "ptb-rnn's values).", MODEL, type=Preset | None,
     ),
     "config": Opt(
