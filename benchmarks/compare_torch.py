@@ -3,9 +3,10 @@
     python -m benchmarks.compare_torch              # S, M, L; rnn and lstm
     python -m benchmarks.compare_torch --configs M --cells rnn --repeats 7
 
-Prints a Markdown table (medians, with min-max spread) for the README. rnnlm's and PyTorch's
-timed repeats alternate (and the matmul roofline runs after each of rnnlm's), so drift in the
-machine's speed hits both sides of a ratio alike; the ratios are medians of per-pair ratios.
+Prints a Markdown table (medians, with min-max spread) for docs/performance.md. rnnlm's and
+PyTorch's timed repeats alternate (and the matmul roofline runs after each of rnnlm's), so drift
+in the machine's speed hits both sides of a ratio alike; the ratios are medians of per-pair
+ratios.
 Run it on an otherwise idle machine: other processes, and OpenBLAS threads spinning between
 calls, move these numbers.
 """

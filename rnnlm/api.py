@@ -3,6 +3,7 @@
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -121,8 +122,9 @@ class LanguageModel:
         logp = continuation_logprob(self.model, context, ids.tolist())
         return float(logp.sum()), int(ids.size)
 
-    def generate(self, prompt: str = "", length: int = 100, seed: int = 0, **kwargs) -> str:
-        """The prompt followed by ``length`` sampled tokens, as text."""
+    def generate(self, prompt: str = "", length: int = 100, seed: int = 0, **kwargs: Any) -> str:
+        """The prompt followed by ``length`` sampled tokens, as text; ``kwargs``: the sampling
+        options of ``stream`` (temperature, top_k, greedy, top_p, rng)."""
         tokens = list(self.stream(prompt, length, seed, **kwargs))
         return prompt + detokenize(tokens, self.unit, before=prompt)
 

@@ -1,11 +1,15 @@
-"""Shared fixtures: tiny corpora written on the fly, and the real corpora's folder."""
+"""Shared fixtures: tiny corpora written on the fly, the real corpora's folder, and tiny trained
+runs for the command-line tests."""
 
+import json
 import os
 import random
 from pathlib import Path
 
 import pytest
 from hypothesis import settings
+
+from tests.cli_helpers import SMALL, run
 
 # Property tests draw the same examples on every run (a fixed seed, no example database), so a
 # test run's outcome never depends on the draw: CI and a laptop see the same cases.
@@ -75,3 +79,22 @@ def transposed_products(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(recurrent, "TRANSPOSE_MIN", 0)
     monkeypatch.setattr(recurrent, "TRANSPOSE_MIN_STEPS", 1)
     monkeypatch.setattr(recurrent, "TRANSPOSE_MIN_ROWS", 1)
+
+
+@pytest.fixture
+def trained(tmp_path, word_corpus):
+    out = tmp_path / "run"
+    result = run("train", word_corpus, "--out", out, *SMALL, "--json")
+    assert result.exit_code == 0, result.output
+    return out, json.loads(result.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def shared_run(tmp_path_factory):
+    """One run a whole test module reads (never writes): (corpus, run folder)."""
+    tmp = tmp_path_factory.mktemp("tools")
+    corpus = write_word_corpus(tmp / "tiny.txt")
+    out = tmp / "run"
+    result = run("train", corpus, "--out", out, *SMALL, "--epochs", "3", "--log-every", "40")
+    assert result.exit_code == 0, result.output
+    return corpus, out

@@ -14,7 +14,7 @@ from rnnlm.errors import ConfigError
 from rnnlm.nn.model import RNNLM
 from rnnlm.presets import preset_names, preset_sections
 from rnnlm.training import checkpoint
-from tests.test_cli import SMALL, assert_one_line_error, run
+from tests.cli_helpers import SMALL, assert_one_line_error, run
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -11,7 +11,7 @@ from rnnlm.errors import ConfigError
 from rnnlm.eval.dynamic import DynamicEval, DynamicEvalDivergedError, dynamic_evaluate
 from rnnlm.eval.perplexity import evaluate
 from rnnlm.nn.model import RNNLM
-from tests.test_cli import assert_one_line_error, run, trained  # noqa: F401  (fixture)
+from tests.cli_helpers import assert_one_line_error, run
 
 
 def _model(cell="rnn", **kw):
@@ -93,7 +93,7 @@ def test_bad_settings_are_refused(kw):
         DynamicEval(**kw)
 
 
-def test_cli_dynamic_eval(tmp_path, trained):  # noqa: F811
+def test_cli_dynamic_eval(tmp_path, trained):
     out, _ = trained
     ckpt = out / "best.npz"
     text = tmp_path / "t.txt"
@@ -119,7 +119,7 @@ def test_cli_dynamic_eval(tmp_path, trained):  # noqa: F811
     )
 
 
-def test_cli_progress_bar_on_a_terminal(tmp_path, trained, monkeypatch):  # noqa: F811
+def test_cli_progress_bar_on_a_terminal(tmp_path, trained, monkeypatch):
     """The bar is only drawn on a terminal, which CliRunner is not: force one."""
     import io
 
@@ -139,7 +139,7 @@ def test_cli_progress_bar_on_a_terminal(tmp_path, trained, monkeypatch):  # noqa
     assert "dynamic evaluation: lr 0.1 per token, window 10, decay 0" in got.stdout
 
 
-def test_library_call_matches_the_cli(tmp_path, trained):  # noqa: F811
+def test_library_call_matches_the_cli(tmp_path, trained):
     import rnnlm
 
     out, _ = trained

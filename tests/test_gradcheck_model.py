@@ -142,7 +142,9 @@ def test_class_softmax_layer():
     assert abs(loss - ref) < 1e-12
 
 
-def test_model_report_quoted_in_readme():
+def test_model_report_passes():
+    """``python -m rnnlm.nn.gradcheck``'s report, quoted in docs/reliability.md: every row of it
+    within the tolerance."""
     from rnnlm.nn.gradcheck import model_report
 
     rows = model_report()

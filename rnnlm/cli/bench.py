@@ -17,7 +17,10 @@ CELL, OPTIMIZER, SOFTMAX = (CHOICE_ENUMS[name] for name in ("cell", "optimizer",
 
 def bench_command(
     config: Annotated[
-        str, typer.Option(help=f"Named size: {', '.join(CONFIGS)} (D = H, N, T as in the README).")
+        str,
+        typer.Option(
+            help=f"Named size: {', '.join(CONFIGS)} (D = H, N, T as in docs/performance.md)."
+        ),
     ] = "M",
     cell: Annotated[CELL, typer.Option(help="rnn, lstm or gru.")] = CELL("rnn"),
     layers: Annotated[int, typer.Option(help="Recurrent layers.")] = 1,
@@ -46,18 +49,8 @@ def bench_command(
             raise ConfigError(f"unknown --config '{config}' (choose from: {', '.join(CONFIGS)})")
         if min(steps, repeats) < 1 or warmup < 0:
             raise ConfigError("--steps and --repeats must be >= 1, --warmup >= 0")
-        if vocab < 2:
-            raise ConfigError(f"--vocab must be at least 2, got {vocab}")
-        size = dict(CONFIGS[config])
-        for key, value in (("embed_dim", embed_dim), ("hidden", hidden),
-                           ("batch_size", batch_size), ("bptt", bptt)):  # fmt: skip
-            if value is not None:
-                size[key] = value
-        mcfg = ModelConfig(vocab_size=vocab, embed_dim=size["embed_dim"], hidden=size["hidden"],
-                           cell=cell, layers=layers, dropout=0.0, softmax=softmax,
-                           class_bounds=(0, vocab) if softmax == "class" else ())  # fmt: skip
-        tcfg = TrainConfig(batch_size=size["batch_size"], bptt=size["bptt"], optimizer=optimizer,
-                           lr=0.1 if optimizer == "sgd" else 1e-3)  # fmt: skip
+        sizes = {"embed_dim": embed_dim, "hidden": hidden, "batch_size": batch_size, "bptt": bptt}
+        mcfg, tcfg = _configs(config, sizes, cell, layers, vocab, optimizer, softmax)
         err.print(
             f"benchmarking {config}: {mcfg.cell} D={mcfg.embed_dim} H={mcfg.hidden} "
             f"V={vocab} N={tcfg.batch_size} T={tcfg.bptt} ...",
@@ -69,7 +62,35 @@ def bench_command(
     result["cpus"] = os.cpu_count()
     if as_json:
         echo(json.dumps(result))
-        return
+    else:
+        _print_result(result)
+
+
+def _configs(
+    config: str,
+    sizes: dict[str, int | None],
+    cell: str,
+    layers: int,
+    vocab: int,
+    optimizer: str,
+    softmax: str,
+) -> tuple[ModelConfig, TrainConfig]:
+    """The model and training configs of named size ``config`` (one of ``CONFIGS``), with the
+    ``sizes`` given (not None) in place of its own."""
+    if vocab < 2:
+        raise ConfigError(f"--vocab must be at least 2, got {vocab}")
+    size = dict(CONFIGS[config])
+    size.update({key: value for key, value in sizes.items() if value is not None})
+    mcfg = ModelConfig(vocab_size=vocab, embed_dim=size["embed_dim"], hidden=size["hidden"],
+                       cell=cell, layers=layers, dropout=0.0, softmax=softmax,
+                       class_bounds=(0, vocab) if softmax == "class" else ())  # fmt: skip
+    tcfg = TrainConfig(batch_size=size["batch_size"], bptt=size["bptt"], optimizer=optimizer,
+                       lr=0.1 if optimizer == "sgd" else 1e-3)  # fmt: skip
+    return mcfg, tcfg
+
+
+def _print_result(result: dict) -> None:
+    """The measurements as lines for a person."""
     lo, hi = result["tokens_per_s_range"]
     echo(
         f"train     {result['tokens_per_s']:>10,.0f} tokens/s  (range {lo:,.0f}-{hi:,.0f}; "

@@ -10,14 +10,16 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
+import numpy as np
 import typer
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from rnnlm import memory
-from rnnlm.api import LanguageModel, load
+from rnnlm.api import LanguageModel, Score, load
 from rnnlm.cli.console import echo, err, user_errors, warn, write
+from rnnlm.cli.flags import CheckpointArg, ForceFlag
 from rnnlm.cli.score_progress import ScoreProgress
 from rnnlm.data.corpus import eval_ids
 from rnnlm.data.encode import encode_file
@@ -31,7 +33,7 @@ OOV_WARN, OOV_REFUSE = 0.05, 0.5
 
 
 def eval_command(
-    checkpoint: Annotated[Path, typer.Argument(help="A checkpoint written by rnnlm train.")],
+    checkpoint: CheckpointArg,
     files: Annotated[
         list[Path], typer.Argument(help="Text files to score, each from its start; - reads stdin.")
     ],
@@ -76,13 +78,7 @@ def eval_command(
             show_default=False,
         ),
     ] = None,
-    force: Annotated[
-        bool,
-        typer.Option(
-            "--force",
-            help="Skip the check that the estimated peak memory fits the memory free.",
-        ),
-    ] = False,
+    force: ForceFlag = False,
     allow_oov: Annotated[
         bool,
         typer.Option(
@@ -107,37 +103,14 @@ def eval_command(
         if per_token is not None:
             inputs = [checkpoint, *files, *located.values(), baseline_from]
             _check_not_an_input(per_token, inputs)
-        dynamic = None
-        if dynamic_lr != 0.0:
-            dynamic = DynamicEval(
-                dynamic_lr,
-                DynamicEval.window if dynamic_window is None else dynamic_window,
-                DynamicEval.decay if dynamic_decay is None else dynamic_decay,
-            )
-        elif dynamic_window is not None or dynamic_decay is not None:
-            raise ConfigError("--dynamic-window and --dynamic-decay need --dynamic-lr > 0")
+        dynamic = _dynamic(dynamic_lr, dynamic_window, dynamic_decay)
         memory.check_eval(checkpoint, list(located.values()), dynamic, force)
         lm = load(checkpoint)
         stats = _baseline_stats(lm, baseline_from)
         rows = []
-        for shown in files:
+        for shown in files:  # a file named twice is scored twice
             path = located[shown]
-            if path != shown:
-                note = f"{shown}: not in this folder; scoring {path}"
-                err.print(note, markup=False, highlight=False)
-            ids, oov = eval_ids(path, lm.vocab, lm.unit)  # (a prepared folder too)
-            if len(ids) < 2:  # the first token is context only
-                raise CorpusError(f"{path}: one {lm.unit} token, nothing to predict after it")
-            rate = oov / max(len(ids) - (lm.boundary_id() is not None), 1)
-            if rate > OOV_REFUSE and not allow_oov:
-                raise CorpusError(
-                    f"{path}: {rate:.0%} of its tokens are not in the checkpoint's {lm.unit}-level "
-                    "vocabulary; wrong checkpoint? (--allow-oov scores it anyway)"
-                )
-            if rate > OOV_WARN:
-                warn(f"{path}: {rate:.1%} of tokens are not in the vocabulary (scored as <unk>)")
-            with ScoreProgress(path.name, len(ids) - 1, dynamic is not None) as bar:
-                score = lm.score_ids(ids, oov, per_token is not None, dynamic, bar.update)
+            ids, score = _score_file(lm, shown, path, per_token is not None, dynamic, allow_oov)
             rows.append((shown, ids, score))
         if per_token is not None:
             _write_per_token(per_token, lm, rows)
@@ -150,6 +123,47 @@ def eval_command(
         if dynamic is not None:
             d = dynamic
             echo(f"dynamic evaluation: lr {d.lr:g} per token, window {d.window}, decay {d.decay:g}")
+
+
+def _dynamic(lr: float, window: int | None, decay: float | None) -> DynamicEval | None:
+    """The dynamic evaluation the flags ask for, or None (``lr`` 0: off)."""
+    if lr != 0.0:
+        return DynamicEval(
+            lr,
+            DynamicEval.window if window is None else window,
+            DynamicEval.decay if decay is None else decay,
+        )
+    if window is not None or decay is not None:
+        raise ConfigError("--dynamic-window and --dynamic-decay need --dynamic-lr > 0")
+    return None
+
+
+def _score_file(
+    lm: LanguageModel,
+    shown: Path,
+    path: Path,
+    per_token: bool,
+    dynamic: DynamicEval | None,
+    allow_oov: bool,
+) -> tuple[np.ndarray, Score]:
+    """Encode and score one file (``path``, found for the ``shown`` name), under a progress
+    bar; refused when more than ``OOV_REFUSE`` of it is unknown, unless ``allow_oov``."""
+    if path != shown:
+        note = f"{shown}: not in this folder; scoring {path}"
+        err.print(note, markup=False, highlight=False)
+    ids, oov = eval_ids(path, lm.vocab, lm.unit)  # (a prepared folder too)
+    if len(ids) < 2:  # the first token is context only
+        raise CorpusError(f"{path}: one {lm.unit} token, nothing to predict after it")
+    rate = oov / max(len(ids) - (lm.boundary_id() is not None), 1)
+    if rate > OOV_REFUSE and not allow_oov:
+        raise CorpusError(
+            f"{path}: {rate:.0%} of its tokens are not in the checkpoint's {lm.unit}-level "
+            "vocabulary; wrong checkpoint? (--allow-oov scores it anyway)"
+        )
+    if rate > OOV_WARN:
+        warn(f"{path}: {rate:.1%} of tokens are not in the vocabulary (scored as <unk>)")
+    with ScoreProgress(path.name, len(ids) - 1, dynamic is not None) as bar:
+        return ids, lm.score_ids(ids, oov, per_token, dynamic, bar.update)
 
 
 def _locate(path: Path) -> Path:

@@ -1,4 +1,5 @@
-"""How the command line names configuration: a field's flag, and the Enums of choices.
+"""How the command line names configuration: a field's flag, the Enums of choices, and the
+options several commands share.
 
 The library names fields (``dropout must be in [0, 1)``); the CLI speaks of flags
 (``--dropout must be in [0, 1)``). Choices are Enums built from the registries the configs check
@@ -7,6 +8,10 @@ against, so a new cell or optimizer appears here by itself.
 
 import re
 from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
 
 from rnnlm.config import CHOICES, registry
 from rnnlm.errors import ConfigError
@@ -34,3 +39,9 @@ def choices(name: str, values: object) -> type[Enum]:
 # field -> its Enum: unit, cell, softmax, optimizer, loss
 CHOICE_ENUMS = {field: choices(field.capitalize(), registry(field)) for field in CHOICES}
 Preset = choices("Preset", preset_names())
+
+FORCE_HELP = "Skip the check that the estimated peak memory fits the memory free."
+
+# The parameters eval, generate and info declare alike.
+CheckpointArg = Annotated[Path, typer.Argument(help="A checkpoint written by rnnlm train.")]
+ForceFlag = Annotated[bool, typer.Option("--force", help=FORCE_HELP)]

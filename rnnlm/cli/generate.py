@@ -2,22 +2,23 @@
 
 import json
 import math
-from pathlib import Path
+from collections.abc import Iterable
 from typing import Annotated
 
 import numpy as np
 import typer
 
 from rnnlm import memory
-from rnnlm.api import load
+from rnnlm.api import LanguageModel, load
 from rnnlm.cli.console import echo, user_errors, warn, write
+from rnnlm.cli.flags import CheckpointArg, ForceFlag
 from rnnlm.data.text import EOS, detokenize
 from rnnlm.errors import ConfigError
 from rnnlm.eval.sampling import check_sampling
 
 
 def generate_command(
-    checkpoint: Annotated[Path, typer.Argument(help="A checkpoint written by rnnlm train.")],
+    checkpoint: CheckpointArg,
     prompt: Annotated[
         str, typer.Option(help="Text to continue (default: none, the start of a line).")
     ] = "",
@@ -54,13 +55,7 @@ def generate_command(
             "(default: none)."
         ),
     ] = None,
-    force: Annotated[
-        bool,
-        typer.Option(
-            "--force",
-            help="Skip the check that the estimated peak memory fits the memory free.",
-        ),
-    ] = False,
+    force: ForceFlag = False,
 ) -> None:
     """Continue a prompt with sampled tokens, printed as they come; word models print <eos> as
     a newline. Unknown prompt tokens are read as <unk> (with a warning).
@@ -68,49 +63,76 @@ def generate_command(
     Example: rnnlm generate runs/ptb/best.npz --prompt "the company said" --length 50
     """  # fmt: skip
     with user_errors():
-        check_sampling(temperature, top_k, top_p, length)
-        if num_samples < 1:
-            raise ConfigError(f"--num-samples must be >= 1, got {num_samples}")
-        if seed < 0:
-            raise ConfigError(f"--seed must be >= 0, got {seed}")
-        if score == "":
-            raise ConfigError("--score needs a continuation to score, got an empty one")
-        if stop == "":
-            raise ConfigError("--stop needs a string or token to stop at, got an empty one")
-        stop = None if stop is None else unescape(stop)
+        stop = _check_options(temperature, top_k, top_p, length, num_samples, seed, score, stop)
         memory.check_generate(checkpoint, force)
         lm = load(checkpoint)
         if stop == EOS and lm.unit == "char":
             raise ConfigError("--stop <eos>: a character model has no <eos>; use --stop '\\n'")
         _warn_unknown(lm.prompt_ids(prompt)[1], "prompt token(s)", "read")
         if score is not None:
-            logp, n = lm.score(prompt, score)
-            if n == 0:
-                raise ConfigError(f"--score {score!r}: no {lm.unit} tokens to score")
-            unknown = lm.prompt_ids(score)[1]
-            _warn_unknown(unknown, "token(s) of --score", "scored")
+            result = _score(lm, prompt, score)
     if score is not None:
-        echo(json.dumps({"prompt": prompt, "continuation": score, "tokens": n, "logprob": logp,
-                         "bits": -logp / math.log(2), "perplexity": math.exp(-logp / n),
-                         "unknown_tokens": len(unknown)}))  # fmt: skip
+        echo(json.dumps(result))
         return
     rng = np.random.default_rng(seed)
     stop_text = "\n" if stop == EOS and lm.unit == "word" else stop
     for k in range(num_samples):
         if k:
             write("\n")
-        write(prompt)
-        last, tail = prompt[-1:], ""  # the last character written; the end of the sample
-        for tok in lm.stream(prompt, length, seed, temperature, top_k, greedy, top_p, rng=rng):
-            piece = detokenize([tok], lm.unit, before=last)  # streamed as sampled
-            write(piece)
-            last = piece[-1:] or last
-            if stop_text:  # the stop may start in the last len(stop) - 1 characters before
-                if stop_text in tail + piece:
-                    break
-                tail = (tail + piece)[max(0, len(tail + piece) - len(stop_text) + 1) :]
-        if last != "\n":
-            write("\n")
+        tokens = lm.stream(prompt, length, seed, temperature, top_k, greedy, top_p, rng=rng)
+        _write_sample(prompt, tokens, lm.unit, stop_text)
+
+
+def _check_options(
+    temperature: float,
+    top_k: int,
+    top_p: float,
+    length: int,
+    num_samples: int,
+    seed: int,
+    score: str | None,
+    stop: str | None,
+) -> str | None:
+    """Refuse options out of range; returns ``stop`` with its escapes read (``\\n``)."""
+    check_sampling(temperature, top_k, top_p, length)
+    if num_samples < 1:
+        raise ConfigError(f"--num-samples must be >= 1, got {num_samples}")
+    if seed < 0:
+        raise ConfigError(f"--seed must be >= 0, got {seed}")
+    if score == "":
+        raise ConfigError("--score needs a continuation to score, got an empty one")
+    if stop == "":
+        raise ConfigError("--stop needs a string or token to stop at, got an empty one")
+    return None if stop is None else unescape(stop)
+
+
+def _score(lm: LanguageModel, prompt: str, continuation: str) -> dict:
+    """The JSON object of ``--score``: the log-probability of ``continuation`` after ``prompt``."""
+    logp, n = lm.score(prompt, continuation)
+    if n == 0:
+        raise ConfigError(f"--score {continuation!r}: no {lm.unit} tokens to score")
+    unknown = lm.prompt_ids(continuation)[1]
+    _warn_unknown(unknown, "token(s) of --score", "scored")
+    return {"prompt": prompt, "continuation": continuation, "tokens": n, "logprob": logp,
+            "bits": -logp / math.log(2), "perplexity": math.exp(-logp / n),
+            "unknown_tokens": len(unknown)}  # fmt: skip
+
+
+def _write_sample(prompt: str, tokens: Iterable[str], unit: str, stop_text: str | None) -> None:
+    """Write the prompt, then each token as it is sampled, until ``stop_text`` appears; end
+    with a newline unless the sample did."""
+    write(prompt)
+    last, tail = prompt[-1:], ""  # the last character written; the end of the sample
+    for tok in tokens:
+        piece = detokenize([tok], unit, before=last)  # streamed as sampled
+        write(piece)
+        last = piece[-1:] or last
+        if stop_text:  # the stop may start in the last len(stop) - 1 characters before
+            if stop_text in tail + piece:
+                break
+            tail = (tail + piece)[max(0, len(tail + piece) - len(stop_text) + 1) :]
+    if last != "\n":
+        write("\n")
 
 
 def _warn_unknown(unknown: list[str], what: str, how: str) -> None:

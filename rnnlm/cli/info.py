@@ -7,13 +7,15 @@ from typing import Annotated
 import typer
 
 from rnnlm.cli.console import echo, user_errors, write
-from rnnlm.config import to_dict, toml_io
+from rnnlm.cli.flags import CheckpointArg
+from rnnlm.config import DataConfig, to_dict, toml_io
 from rnnlm.training import checkpoint as ckpt_io
+from rnnlm.training.checkpoint import Checkpoint
 from rnnlm.training.run import stored_data
 
 
 def info_command(
-    checkpoint: Annotated[Path, typer.Argument(help="A checkpoint written by rnnlm train.")],
+    checkpoint: CheckpointArg,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     as_toml: Annotated[
         bool,
@@ -33,6 +35,16 @@ def info_command(
     if as_toml:
         write(toml_io.dumps(toml_io.sections(data, ck.model, ck.train)))
         return
+    info = _summary(checkpoint, ck, data)
+    if as_json:
+        echo(json.dumps(info))
+        return
+    for line in _lines(info, ck):
+        echo(line)
+
+
+def _summary(checkpoint: Path, ck: Checkpoint, data: DataConfig) -> dict:
+    """``--json``'s object: the file, the configuration and the training progress."""
     p = ck.progress
     info = {
         "path": str(checkpoint),
@@ -52,9 +64,11 @@ def info_command(
         "train_seconds": p.get("seconds"),
         "resumable": bool(ck.optim),
     }
-    if as_json:
-        echo(json.dumps(info))
-        return
+    return info
+
+
+def _lines(info: dict, ck: Checkpoint) -> list[str]:
+    """The summary as lines for a person."""
     m, t = ck.model, ck.train
     best = info["best_valid_ppl"]
     lines = [
@@ -71,5 +85,4 @@ def info_command(
         + (f"  best valid ppl {best:.2f}" if best is not None else "")
         + (f"  lr now {info['lr']:g}" if info["lr"] is not None else ""),
     ]
-    for line in lines:
-        echo(line)
+    return lines

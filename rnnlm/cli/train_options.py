@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from rnnlm.cli.flags import CHOICE_ENUMS, Preset, flag
+from rnnlm.cli.flags import CHOICE_ENUMS, FORCE_HELP, Preset, flag
 from rnnlm.config import SECTIONS, default, options
 
 # Rich help panels, so `rnnlm train --help` reads in groups.
@@ -54,7 +54,7 @@ ROWS: dict[str, Opt] = {
     "max_vocab": Opt("Keep at most this many tokens, <unk> included (0: all).", DATA),
     "min_count": Opt("Map tokens seen fewer times than this to <unk>.", DATA),
     "preset": Opt(
-        "A published recipe (see README); explicit flags override it (default: none, i.e. "
+        "A published recipe (see docs/results.md); explicit flags override it (default: none, i.e. "
         "ptb-rnn's values).", MODEL, type=Preset | None,
     ),
     "config": Opt(
@@ -126,10 +126,7 @@ ROWS: dict[str, Opt] = {
     "as_json": Opt(
         "End stdout with one JSON object of the results.", RUN, ("--json",), bool, False
     ),
-    "force": Opt(
-        "Skip the check that the estimated peak memory fits the memory free.", RUN, type=bool,
-        default=False,
-    ),
+    "force": Opt(FORCE_HELP, RUN, type=bool, default=False),
     "dry_run": Opt(
         "Run one step of everything (train, validate, save, reload, sample) in a temporary "
         "folder and exit: a smoke test.", RUN, type=bool, default=False,

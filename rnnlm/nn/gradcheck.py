@@ -71,6 +71,6 @@ def model_report(seed: int = 0) -> list[tuple[str, float]]:
 
 
 if __name__ == "__main__":
-    # python -m rnnlm.nn.gradcheck: the figures quoted in the README
+    # python -m rnnlm.nn.gradcheck: the figures quoted in docs/reliability.md
     for name, err in model_report():
         print(f"{name:34s} max relative error {err:.2e}")

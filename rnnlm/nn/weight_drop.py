@@ -1,7 +1,7 @@
 """WeightDrop: DropConnect on a recurrent weight matrix (Merity et al., 2017, "AWD-LSTM").
 
 Dropout on activations (``TimeDropout``) leaves the recurrence ``h_{t-1} Wh`` alone; WeightDrop
-regularises it (for the README's tanh RNN it did not pay: see its tuning table). It zeroes each
+regularises it (for the tanh RNN it did not pay: docs/results.md, "Tuning runs"). It zeroes each
 entry of ``Wh`` with probability ``p`` and scales the rest by 1/(1-p), one mask per forward
 (window), the same at every time step, so the recurrence is regularised without noise that
 compounds over time. Every cell uses it the same way: ``Wh = drop.forward(Wh)`` before the time

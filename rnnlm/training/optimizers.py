@@ -56,8 +56,10 @@ def clip_grads(grads: dict[str, np.ndarray], max_norm: float) -> float:
     return norm
 
 
-class SGD:
-    """Plain stochastic gradient descent: ``W -= lr * dW``."""
+class Optimizer:
+    """What SGD and Adam share: the learning rate, the walk over the parameters in ``step``, and
+    a preallocated temporary per parameter. A subclass sets up one step in ``_begin`` and
+    updates one parameter in ``_update``."""
 
     def __init__(self, lr: float) -> None:
         self.lr = lr
@@ -70,25 +72,46 @@ class SGD:
         scale: float = 1.0,
         rows: dict[str, np.ndarray] | None = None,
     ) -> None:
-        """``W -= lr * scale * dW`` for every parameter (``scale``: from ``clip_scale``); for
-        a parameter in ``rows``, only in those rows (the gradient is zero elsewhere)."""
-        rate = self.lr * scale
+        """One update of every parameter with the gradient ``scale * grads`` (``scale``: from
+        ``clip_scale``); ``rows``: a parameter's rows where its gradient can be nonzero."""
+        self._begin(scale)
         rows = rows or {}
         for name, W in params.items():
-            if name in rows:
-                r = rows[name]
-                W[r] -= grads[name][r] * rate
-                continue
-            tmp = self._tmp.get(name)
-            if tmp is None or tmp.shape != W.shape or tmp.dtype != W.dtype:
-                tmp = self._tmp[name] = np.empty_like(W)
-            w, g, t = W.reshape(-1), grads[name].reshape(-1), tmp.reshape(-1)
+            self._update(name, W, grads[name], rows.get(name))
 
-            def update(b: slice, w=w, g=g, t=t) -> None:
-                np.multiply(g[b], rate, out=t[b])
-                w[b] -= t[b]
+    def _begin(self, scale: float) -> None:
+        raise NotImplementedError
 
-            for_blocks(update, w.size, w.size, chunk=UPDATE_CHUNK)
+    def _update(self, name: str, W: np.ndarray, dW: np.ndarray, rows: np.ndarray | None) -> None:
+        raise NotImplementedError
+
+    def _scratch(self, name: str, W: np.ndarray) -> np.ndarray:
+        """The temporary of parameter ``name``, shaped and typed like ``W``, flattened."""
+        tmp = self._tmp.get(name)
+        if tmp is None or tmp.shape != W.shape or tmp.dtype != W.dtype:
+            tmp = self._tmp[name] = np.empty_like(W)
+        return tmp.reshape(-1)
+
+
+class SGD(Optimizer):
+    """Plain stochastic gradient descent: ``W -= lr * scale * dW``; for a parameter in
+    ``rows``, only in those rows (the gradient is zero elsewhere)."""
+
+    def _begin(self, scale: float) -> None:
+        self._rate = self.lr * scale
+
+    def _update(self, name: str, W: np.ndarray, dW: np.ndarray, rows: np.ndarray | None) -> None:
+        rate = self._rate
+        if rows is not None:
+            W[rows] -= dW[rows] * rate
+            return
+        w, g, t = W.reshape(-1), dW.reshape(-1), self._scratch(name, W)
+
+        def update(b: slice) -> None:
+            np.multiply(g[b], rate, out=t[b])
+            w[b] -= t[b]
+
+        for_blocks(update, w.size, w.size, chunk=UPDATE_CHUNK)
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """Arrays to store for an exact resume (SGD keeps none beyond the learning rate)."""
@@ -98,59 +121,54 @@ class SGD:
         self.lr = float(state["lr"])
 
 
-class Adam:
-    """Adam (Kingma & Ba, 2015) with bias correction; state is kept per parameter name."""
+class Adam(Optimizer):
+    """Adam (Kingma & Ba, 2015) with bias correction; state is kept per parameter name.
 
-    def __init__(self, lr: float, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8):
-        self.lr, self.beta1, self.beta2, self.eps = lr, beta1, beta2, eps
+    ``rows`` is accepted for one interface with SGD and ignored: every row moves."""
+
+    def __init__(
+        self, lr: float, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8
+    ) -> None:
+        super().__init__(lr)
+        self.beta1, self.beta2, self.eps = beta1, beta2, eps
         self.t = 0
         self.m: dict[str, np.ndarray] = {}
         self.v: dict[str, np.ndarray] = {}
-        self._tmp: dict[str, np.ndarray] = {}
 
-    def step(
-        self,
-        params: dict[str, np.ndarray],
-        grads: dict[str, np.ndarray],
-        scale: float = 1.0,
-        rows: dict[str, np.ndarray] | None = None,
-    ) -> None:
-        """One Adam update with the gradient ``scale * grads`` (``scale``: from ``clip_scale``).
-
-        ``rows`` is accepted for one interface with SGD and ignored: every row moves."""
+    def _begin(self, scale: float) -> None:
         self.t += 1
-        b1, b2 = self.beta1, self.beta2
+        b2 = self.beta2
         # bias corrections folded into the step size and epsilon
-        step = self.lr * np.sqrt(1 - b2**self.t) / (1 - b1**self.t)
-        eps = self.eps * np.sqrt(1 - b2**self.t)
-        for name, W in params.items():
-            if name not in self.m:
-                self.m[name] = np.zeros_like(W)
-                self.v[name] = np.zeros_like(W)
-            if name not in self._tmp:
-                self._tmp[name] = np.empty_like(W)
-            w, g = W.reshape(-1), grads[name].reshape(-1)
-            m, v = self.m[name].reshape(-1), self.v[name].reshape(-1)
-            tmp = self._tmp[name].reshape(-1)
+        self._step = self.lr * np.sqrt(1 - b2**self.t) / (1 - self.beta1**self.t)
+        self._eps = self.eps * np.sqrt(1 - b2**self.t)
+        self._scale = scale
 
-            def update(b: slice, w=w, g=g, m=m, v=v, tmp=tmp) -> None:
-                mb, vb, tb, gb = m[b], v[b], tmp[b], g[b]
-                # m = b1 m + (1 - b1) s g;  v = b2 v + (1 - b2) s^2 g^2
-                np.multiply(gb, (1 - b1) * scale, out=tb)
-                mb *= b1
-                mb += tb
-                np.multiply(gb, gb, out=tb)
-                tb *= (1 - b2) * scale * scale
-                vb *= b2
-                vb += tb
-                # w -= step * m / (sqrt(v) + eps)
-                np.sqrt(vb, out=tb)
-                tb += eps
-                np.divide(mb, tb, out=tb)
-                tb *= step
-                w[b] -= tb
+    def _update(self, name: str, W: np.ndarray, dW: np.ndarray, rows: np.ndarray | None) -> None:
+        if name not in self.m:
+            self.m[name] = np.zeros_like(W)
+            self.v[name] = np.zeros_like(W)
+        b1, b2, step, eps, scale = self.beta1, self.beta2, self._step, self._eps, self._scale
+        w, g, tmp = W.reshape(-1), dW.reshape(-1), self._scratch(name, W)
+        m, v = self.m[name].reshape(-1), self.v[name].reshape(-1)
 
-            for_blocks(update, w.size, w.size, chunk=UPDATE_CHUNK)
+        def update(b: slice) -> None:
+            mb, vb, tb, gb = m[b], v[b], tmp[b], g[b]
+            # m = b1 m + (1 - b1) s g;  v = b2 v + (1 - b2) s^2 g^2
+            np.multiply(gb, (1 - b1) * scale, out=tb)
+            mb *= b1
+            mb += tb
+            np.multiply(gb, gb, out=tb)
+            tb *= (1 - b2) * scale * scale
+            vb *= b2
+            vb += tb
+            # w -= step * m / (sqrt(v) + eps)
+            np.sqrt(vb, out=tb)
+            tb += eps
+            np.divide(mb, tb, out=tb)
+            tb *= step
+            w[b] -= tb
+
+        for_blocks(update, w.size, w.size, chunk=UPDATE_CHUNK)
 
     def state_dict(self) -> dict[str, np.ndarray]:
         state = {"lr": np.array(self.lr, dtype=np.float64), "t": np.array(self.t, dtype=np.int64)}

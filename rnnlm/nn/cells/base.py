@@ -68,6 +68,11 @@ class Cell:
         """A stateful cell on the arrays of ``params`` (by ``param_names``), used in place."""
         return cls(*(params[n] for n in cls.param_names()), stateful=True, weight_drop=weight_drop)
 
+    def carries(self, N: int, H: int) -> bool:
+        """Whether the next forward of N streams starts from the carried state (the cell is
+        stateful and holds a state of this batch size) rather than from zeros."""
+        return self.stateful and self.h is not None and self.h.shape == (N, H)
+
     @property
     def state(self) -> np.ndarray | None:
         """The carried state, a copy (``state_shape``), or None."""

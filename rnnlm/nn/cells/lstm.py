@@ -12,7 +12,7 @@ import numpy as np
 
 from rnnlm.nn.buffers import Buffers
 from rnnlm.nn.cells.base import Cell
-from rnnlm.nn.cells.recurrent import RecurrentProducts, weight_grads
+from rnnlm.nn.cells.recurrent import RecurrentProducts, initial_state, weight_grads
 from rnnlm.nn.weight_drop import WeightDrop
 
 
@@ -70,12 +70,9 @@ class TimeLSTM(Cell):
         N, T, D = xs.shape
         H = Wh.shape[0]
         dt = xs.dtype
-        h0, c0 = self._buf.get("h0", (N, H), dt), self._buf.get("c0", (N, H), dt)
-        if self.stateful and self.h is not None and self.h.shape == (N, H):
-            h0[...], c0[...] = self.h, self.c
-        else:
-            h0.fill(0)
-            c0.fill(0)
+        keep = self.carries(N, H)  # h and c are carried together
+        h0 = initial_state(self._buf, "h0", self.h if keep else None, N, H, dt)
+        c0 = initial_state(self._buf, "c0", self.c if keep else None, N, H, dt)
         # gates: (N, T, 4H) pre-activations, then activations in place
         gates = self._buf.get("gates", (N, T, 4 * H), dt)
         np.matmul(xs.reshape(N * T, D), Wx, out=gates.reshape(N * T, 4 * H))

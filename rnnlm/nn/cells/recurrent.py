@@ -1,4 +1,5 @@
-"""What every recurrent time layer shares once its backward loop has run."""
+"""What every recurrent time layer shares: the initial state of a window, the products
+inside its loop, and the weight gradients once its backward loop has run."""
 
 import numpy as np
 
@@ -11,6 +12,19 @@ from rnnlm.nn.weight_drop import WeightDrop
 TRANSPOSE_MIN = 1 << 17
 TRANSPOSE_MIN_ROWS = 8
 TRANSPOSE_MIN_STEPS = 16  # copying Wh^T (3 ms at 650 x 2600) costs ~11 products' savings
+
+
+def initial_state(
+    buf: Buffers, name: str, carried: np.ndarray | None, N: int, H: int, dtype: np.dtype
+) -> np.ndarray:
+    """A window's initial state ``name`` (N, H) in ``buf``, in ``dtype``: ``carried``'s values,
+    or zeros where it is None."""
+    out = buf.get(name, (N, H), dtype)
+    if carried is None:
+        out.fill(0)
+    else:
+        out[...] = carried
+    return out
 
 
 def weight_grads(

@@ -11,7 +11,7 @@ import numpy as np
 
 from rnnlm.nn.buffers import Buffers
 from rnnlm.nn.cells.base import Cell
-from rnnlm.nn.cells.recurrent import RecurrentProducts, weight_grads
+from rnnlm.nn.cells.recurrent import RecurrentProducts, initial_state, weight_grads
 from rnnlm.nn.weight_drop import WeightDrop
 
 
@@ -45,11 +45,7 @@ class TimeRNN(Cell):
         N, T, D = xs.shape
         H = Wh.shape[0]
         dtype = xs.dtype
-        h0 = self._buf.get("h0", (N, H), dtype)
-        if self.stateful and self.h is not None and self.h.shape == (N, H):
-            h0[...] = self.h
-        else:
-            h0.fill(0)
+        h0 = initial_state(self._buf, "h0", self.h if self.carries(N, H) else None, N, H, dtype)
         hs = self._buf.get("hs", (N, T, H), dtype)
         np.matmul(xs.reshape(N * T, D), Wx, out=hs.reshape(N * T, H))
         hs += b

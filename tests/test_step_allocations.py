@@ -1,4 +1,5 @@
-"""Training allocates its work arrays once: memory does not grow from step to step."""
+"""Training allocates its work arrays once: memory does not grow from step to step, and a
+diverging step redoes its rows without a second score array."""
 
 import gc
 import tracemalloc
