@@ -1,8 +1,11 @@
 """Where the time of one training step goes, layer by layer (median of repeated steps).
 
-python benchmarks/profile_step.py --config M
-python benchmarks/profile_step.py --config M --optimizer adam --cell lstm
-python benchmarks/profile_step.py --preset zaremba-medium   (a published recipe's model and batch)
+    python -m benchmarks.profile_step --config M
+    python -m benchmarks.profile_step --config M --optimizer adam --cell lstm
+    python -m benchmarks.profile_step --preset zaremba-medium   (a preset's model and batch)
+
+The step is ``Trainer.step`` taken apart: the model's ``layers`` and ``head`` forward and
+backward one by one, then ``clip_scale`` and the optimizer's update, each timed.
 """
 
 import argparse
@@ -13,6 +16,7 @@ import numpy as np
 
 from rnnlm.bench import CONFIGS, zipf_stream
 from rnnlm.config import ModelConfig
+from rnnlm.nn.cells import CELLS
 from rnnlm.nn.model import RNNLM
 from rnnlm.presets import PRESETS
 from rnnlm.training.optimizers import OPTIMIZERS, clip_scale
@@ -21,7 +25,7 @@ from rnnlm.training.optimizers import OPTIMIZERS, clip_scale
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--config", default="M", choices=list(CONFIGS))
-    ap.add_argument("--cell", default="rnn")
+    ap.add_argument("--cell", default="rnn", choices=list(CELLS))
     ap.add_argument("--optimizer", default="sgd")
     ap.add_argument("--vocab", type=int, default=10_000)
     ap.add_argument("--preset", choices=list(PRESETS), help="profile a preset's model instead")

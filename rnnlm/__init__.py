@@ -15,7 +15,7 @@ import os
 # that rnnlm's elementwise work runs on (rnnlm/nn/parallel.py). 2**18 cycles (~85 us) keeps them
 # awake through the short gaps between the recurrent loop's small products (waking a sleeping
 # thread for each cost ~3 ms of an M step's ~10 ms in the RNN) and lets them sleep during the
-# softmax (README.md, "Changes of 2026-11-27"). Read when numpy first loads, so it only takes
+# softmax (docs/performance.md). Read when numpy first loads, so it only takes
 # effect if rnnlm is imported first.
 os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "18")
 

@@ -1,8 +1,9 @@
 """Measuring this machine: training, evaluation and generation speed of a model config.
 
-Training speed is tokens per second of full steps (forward, backward, clipping, update) on a
-synthetic token stream; the matmul roofline is the time numpy needs for the same step's matrix
-products alone, at the same shapes, so ``roofline_ratio`` says how close the step gets to it.
+Training speed is tokens per second of full steps (``Trainer.step``: forward, backward,
+clipping, update) on a synthetic token stream; the matmul roofline is the time numpy needs for
+the same step's matrix products alone, at the same shapes, so ``roofline_ratio`` says how close
+the step gets to it.
 """
 
 import dataclasses
@@ -14,11 +15,13 @@ import numpy as np
 
 from rnnlm.config import ModelConfig, TrainConfig
 from rnnlm.data.batching import batchify, windows
+from rnnlm.data.vocab import Vocabulary
 from rnnlm.eval.perplexity import evaluate
 from rnnlm.eval.sampling import sample
+from rnnlm.nn.cells import CELLS
 from rnnlm.nn.heads.class_softmax import frequency_classes
-from rnnlm.nn.model import CELLS, RNNLM
-from rnnlm.training.optimizers import OPTIMIZERS, clip_scale
+from rnnlm.nn.model import RNNLM
+from rnnlm.training.loop import Trainer
 
 # The sizes of issue #3's table: D = H, batch N, window T, vocabulary 10,000 (PTB).
 CONFIGS = {
@@ -54,7 +57,7 @@ def zipf_stream(V: int, n: int, rng: np.random.Generator) -> np.ndarray:
 
 def step_flops(mcfg: ModelConfig, N: int, T: int) -> float:
     """Floating-point operations of the matrix products of one training step."""
-    gates = CELLS[mcfg.cell][0]
+    gates = CELLS[mcfg.cell].gates
     D, H, V, M = mcfg.embed_dim, mcfg.hidden, mcfg.vocab_size, N * T
     fwd = 2 * M * H * V
     for i in range(mcfg.layers):
@@ -72,7 +75,7 @@ def matmul_roofline(mcfg: ModelConfig, N: int, T: int) -> Callable[[], float]:
     for each recurrence, T small forward products and T small gradient products (sequential by
     nature) and one weight-gradient product over all T steps.
     """
-    gates = CELLS[mcfg.cell][0]
+    gates = CELLS[mcfg.cell].gates
     D, H, V, M = mcfg.embed_dim, mcfg.hidden, mcfg.vocab_size, N * T
     G = gates * H
     rng = np.random.default_rng(0)
@@ -107,6 +110,30 @@ def matmul_roofline(mcfg: ModelConfig, N: int, T: int) -> Callable[[], float]:
     return run
 
 
+_NO_ROOFLINE = {"gflops": None, "matmul_gflops": None, "roofline_tokens_per_s": None,
+                "roofline_ratio": None, "roofline_ratio_range": None}  # fmt: skip
+
+
+def _roofline(
+    mcfg: ModelConfig, N: int, T: int, steps: int, train_s: list[float], roof_s: list[float]
+) -> dict:
+    """The step's speed against the roofline: ``train_s`` (seconds of ``steps`` steps) and
+    ``roof_s`` (seconds of one step's products) measured in pairs."""
+    roof = Timing.of(roof_s)
+    ratios = Timing.of([r * steps / t for r, t in zip(roof_s, train_s, strict=True)])
+    flops = step_flops(mcfg, N, T)
+    step_s = Timing.of(train_s).median / steps
+    return {"gflops": flops / step_s / 1e9, "matmul_gflops": flops / roof.median / 1e9,
+            "roofline_tokens_per_s": N * T / roof.median, "roofline_ratio": ratios.median,
+            "roofline_ratio_range": [ratios.low, ratios.high]}  # fmt: skip
+
+
+def _trainer(model: RNNLM, tcfg: TrainConfig, ids: np.ndarray, rng: np.random.Generator) -> Trainer:
+    """A trainer on a synthetic stream, for its ``step`` (words ``w1``... stand for the ids)."""
+    vocab = Vocabulary(["<unk>", *(f"w{i}" for i in range(1, model.cfg.vocab_size))])
+    return Trainer(model, tcfg, ids, ids[: tcfg.bptt + 1], vocab, "word", rng)
+
+
 def bench(
     mcfg: ModelConfig,
     tcfg: TrainConfig,
@@ -129,20 +156,14 @@ def bench(
         bounds = frequency_classes(np.bincount(ids, minlength=V), round(np.sqrt(V)))
         mcfg = dataclasses.replace(mcfg, class_bounds=tuple(int(b) for b in bounds))
     model = RNNLM(mcfg, rng)
-    inputs, targets = batchify(ids, N)
-    batches = list(windows(inputs, targets, T))[:steps]
-    opt = OPTIMIZERS[tcfg.optimizer](tcfg.lr)
+    batches = list(windows(*batchify(ids, N), T))[:steps]
+    trainer = _trainer(model, tcfg, ids, rng)
 
     def train_steps() -> float:
         model.train(True)
         t0 = time.perf_counter()
         for xs, ts in batches:
-            model.forward(xs, ts)
-            model.backward()
-            rows = model.grad_rows
-            opt.step(
-                model.params, model.grads, clip_scale(model.grads, tcfg.clip, 1.0, rows)[1], rows
-            )
+            trainer.step(xs, ts)
         return time.perf_counter() - t0
 
     # the roofline's products run right after each timed training repeat, so that the
@@ -177,16 +198,7 @@ def bench(
 
     gen = repeat(generate_once, repeats, 1)
     step_s = train.median / steps
-    roofline = {"gflops": None, "matmul_gflops": None, "roofline_tokens_per_s": None,
-                "roofline_ratio": None, "roofline_ratio_range": None}  # fmt: skip
-    if full:
-        roof = Timing.of(roof_s)
-        ratios = Timing.of([r * steps / t for r, t in zip(roof_s, train_s, strict=True)])
-        flops = step_flops(mcfg, N, T)
-        roofline = {"gflops": flops / step_s / 1e9, "matmul_gflops": flops / roof.median / 1e9,
-                    "roofline_tokens_per_s": N * T / roof.median,
-                    "roofline_ratio": ratios.median,
-                    "roofline_ratio_range": [ratios.low, ratios.high]}  # fmt: skip
+    roofline = _roofline(mcfg, N, T, steps, train_s, roof_s) if full else _NO_ROOFLINE
     return {
         "config": {"cell": mcfg.cell, "layers": mcfg.layers, "embed_dim": mcfg.embed_dim,
                    "hidden": mcfg.hidden, "vocab": V, "batch_size": N, "bptt": T,

@@ -36,6 +36,8 @@ class ModelConfig:
 
     def validate(self) -> None:
         _positive(self, "vocab_size", "embed_dim", "hidden", "layers")
+        from rnnlm.nn.cells import CELLS  # the registry, read at call time (cells may be added)
+
         if self.cell not in CELLS:
             raise ConfigError(f"unknown cell '{self.cell}' (choose from: {', '.join(CELLS)})")
         if not 0.0 <= self.dropout < 1.0:

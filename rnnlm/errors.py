@@ -1,7 +1,7 @@
 """The one exception family rnnlm raises for problems a user can cause.
 
 The library raises these with an actionable, one-line message; only the CLI turns them into
-exit codes (see ``rnnlm.cli.errors``). Anything else that escapes is a bug.
+exit codes (see ``rnnlm.cli.console``). Anything else that escapes is a bug.
 """
 
 

@@ -18,12 +18,17 @@ def toy_stream(n: int = 2000, vocab: int = 12, seed: int = 0) -> np.ndarray:
 
 
 def toy_trainer(
-    run=None, seed: int = 0, dropout: float = 0.2, weight_drop: float = 0.0, **train_kw
+    run=None,
+    seed: int = 0,
+    dropout: float = 0.2,
+    weight_drop: float = 0.0,
+    cell: str = "rnn",
+    **train_kw,
 ) -> Trainer:
     V = 12
     vocab = Vocabulary(["<unk>", *[f"w{i}" for i in range(1, V)]])
     mcfg = ModelConfig(
-        vocab_size=V, embed_dim=8, hidden=8, dropout=dropout, weight_drop=weight_drop
+        vocab_size=V, embed_dim=8, hidden=8, dropout=dropout, weight_drop=weight_drop, cell=cell
     )
     tcfg = TrainConfig(
         **{

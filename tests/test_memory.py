@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 
 from rnnlm.config import ModelConfig
-from rnnlm.nn import TimeSoftmaxHead, TimeSoftmaxWithLoss, parallel
+from rnnlm.nn import TimeSoftmaxHead, parallel
 from rnnlm.nn.model import RNNLM
 from rnnlm.training.optimizers import OPTIMIZERS, clip_scale
+from tests.reference_layers import TimeSoftmaxWithLoss
 
 
 @pytest.mark.parametrize(

@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from rnnlm import memory
 from rnnlm.api import LanguageModel, load
 from rnnlm.cli.console import echo, err, user_errors, warn, write
 from rnnlm.cli.score_progress import ScoreProgress
@@ -74,6 +75,13 @@ def eval_command(
             show_default=False,
         ),
     ] = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Skip the check that the estimated peak memory fits the memory free.",
+        ),
+    ] = False,
     allow_oov: Annotated[
         bool,
         typer.Option(
@@ -107,6 +115,7 @@ def eval_command(
             )
         elif dynamic_window is not None or dynamic_decay is not None:
             raise ConfigError("--dynamic-window and --dynamic-decay need --dynamic-lr > 0")
+        memory.check_eval(checkpoint, list(located.values()), dynamic, force)
         lm = load(checkpoint)
         stats = _baseline_stats(lm, baseline_from)
         rows = []

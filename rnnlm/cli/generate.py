@@ -8,6 +8,7 @@ from typing import Annotated
 import numpy as np
 import typer
 
+from rnnlm import memory
 from rnnlm.api import load
 from rnnlm.cli.console import echo, user_errors, warn, write
 from rnnlm.data.text import EOS, detokenize
@@ -53,6 +54,13 @@ def generate_command(
             "(default: none)."
         ),
     ] = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Skip the check that the estimated peak memory fits the memory free.",
+        ),
+    ] = False,
 ) -> None:
     """Continue a prompt with sampled tokens, printed as they come; word models print <eos> as
     a newline. Unknown prompt tokens are read as <unk> (with a warning).
@@ -70,6 +78,7 @@ def generate_command(
         if stop == "":
             raise ConfigError("--stop needs a string or token to stop at, got an empty one")
         stop = None if stop is None else unescape(stop)
+        memory.check_generate(checkpoint, force)
         lm = load(checkpoint)
         if stop == EOS and lm.unit == "char":
             raise ConfigError("--stop <eos>: a character model has no <eos>; use --stop '\\n'")

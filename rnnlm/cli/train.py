@@ -9,9 +9,9 @@ from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
 
-import numpy as np
 import typer
 
+from rnnlm import memory
 from rnnlm.api import LanguageModel
 from rnnlm.cli.console import (
     EXIT_SIGINT,
@@ -27,11 +27,11 @@ from rnnlm.cli.progress import TrainDisplay
 from rnnlm.config import ModelConfig, TrainConfig
 from rnnlm.data.corpus import VALID_FRACTION
 from rnnlm.errors import ConfigError
-from rnnlm.nn.model import CELLS, param_shapes
 from rnnlm.plot import sparkline
 from rnnlm.presets import PRESETS, preset
 from rnnlm.training import checkpoint
 from rnnlm.training.run import TrainingRun, prepare
+from rnnlm.training.run_folder import run_lock
 
 M, TR = ModelConfig(vocab_size=1), TrainConfig()
 MODEL_FIELDS = {f.name for f in dataclasses.fields(ModelConfig)} - {"vocab_size"}
@@ -286,6 +286,14 @@ def train(
             "--json", help="End stdout with one JSON object of the results.", rich_help_panel=RUN
         ),
     ] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Skip the check that the estimated peak memory fits the memory free.",
+            rich_help_panel=RUN,
+        ),
+    ] = False,
     dry_run: Annotated[
         bool,
         typer.Option(
@@ -304,7 +312,8 @@ def train(
     given = {k: v.value if isinstance(v, Enum) else v for k, v in locals().items()}
     with user_errors():
         if not dry_run:
-            _train(ctx, given, out or default_out(corpus))
+            with run_lock(out or default_out(corpus)):  # one process per run folder
+                _train(ctx, given, out or default_out(corpus))
             return
         if resume:
             raise ConfigError("--dry-run starts a fresh run in a temporary folder; drop --resume")
@@ -332,7 +341,8 @@ def _train(ctx: typer.Context, given: dict[str, Any], out: Path, dry_run: bool =
             g["corpus"], out, model=model, train=train, unit=g["unit"], valid=g["valid"],
             test=g["test"], valid_fraction=g["valid_fraction"], data_dir=g["data_dir"],
             max_vocab=g["max_vocab"], min_count=g["min_count"], resume=g["resume"],
-            smoke=dry_run, classes=g["classes"], on_step=display.step, on_epoch=display.epoch,
+            smoke=dry_run, classes=g["classes"], force=g["force"], on_step=display.step,
+            on_epoch=display.epoch,
         )  # fmt: skip
         display.epochs, display.unit = run.trainer.cfg.epochs, run.corpus.unit
         _summary(run)
@@ -384,17 +394,6 @@ def _explicit(ctx: typer.Context, given: dict[str, Any]) -> set[str]:
     }  # fmt: skip
 
 
-def memory_estimate(mc: ModelConfig, cfg: TrainConfig) -> int:
-    """Bytes of the arrays training holds: parameters, gradients, optimizer state, buffers."""
-    params = sum(int(np.prod(s)) for s in param_shapes(mc).values())
-    copies = 2 + (3 if cfg.optimizer == "adam" else 1)  # weights, grads, optimizer state/temps
-    copies += 2 if cfg.ema else 0  # the average and its scratch
-    gates = CELLS[mc.cell][0]
-    M = cfg.batch_size * cfg.bptt
-    acts = 3 * M * mc.vocab_size + mc.layers * M * (6 * gates * mc.hidden) + 4 * M * mc.embed_dim
-    return 4 * (copies * params + acts)
-
-
 def _schedule(cfg: TrainConfig) -> str:
     """The learning-rate schedule in words, for the summary line."""
     if cfg.decay_after > 0:
@@ -415,12 +414,13 @@ def _summary(run: TrainingRun) -> None:
         extras += ", tied"
     if mc.softmax == "class":
         extras += f", class softmax ({len(mc.class_bounds) - 1} classes)"
+    arrays = memory.training(mc, cfg, sum(map(len, data.splits.values())))
     lines = [
         f"corpus: {data.sources['train']} ({data.unit} level) | tokens: {sizes} | "
         f"vocab {len(data.vocab):,}",
         f"model: {mc.cell} x{mc.layers}, D={mc.embed_dim} H={mc.hidden}, dropout {mc.dropout:g}"
         f"{extras} | {trainer.model.num_params():,} parameters | "
-        f"~{memory_estimate(mc, cfg) / 2**20:,.0f} MiB of arrays",
+        f"~{arrays.total / 2**20:,.0f} MiB of arrays",
         f"training: N={cfg.batch_size} T={cfg.bptt}, {trainer.windows_per_epoch:,} windows "
         f"({trainer.windows_per_epoch * cfg.batch_size * cfg.bptt:,} tokens) per epoch, "
         f"{plural(cfg.epochs, 'epoch')} | {cfg.optimizer} lr {cfg.lr:g} ({cfg.loss}) "

@@ -1,60 +1,36 @@
-"""RNNLM: Embedding -> [dropout -> recurrent cell] x K -> dropout -> affine -> softmax loss.
+"""RNNLM: Embedding -> [dropout -> recurrent cell] x K -> dropout -> output layer and loss.
 
 Regularisation: dropout on the non-recurrent connections (``TimeDropout``, optionally one mask
 per sequence) and DropConnect on each cell's recurrent matrix (``WeightDrop``).
 
-The output layer and loss are one fused layer, ``TimeSoftmaxHead`` (equal to ``TimeAffine``
-followed by ``TimeSoftmaxWithLoss``), or the class-factored ``TimeClassSoftmax``.
+The cell is ``CELLS[cfg.cell]`` (rnnlm/nn/cells), the output layer and loss ``HEADS[cfg.softmax]``
+(rnnlm/nn/heads): the full softmax ``TimeSoftmaxHead`` or the class-factored
+``TimeClassSoftmax``. The model asks those classes for their parameters' names and shapes and
+builds them from named arrays; it lists no cell or head itself.
 
-One interface for every cell (``rnn``, ``lstm``, ``gru``): ``forward(xs, ts) -> loss``,
-``backward()``, ``scores(xs)``, named ``params``/``grads`` (the names are the checkpoint keys),
-and the carried state. A cell is a time layer with params/grads, ``stateful``, ``state``,
-``set_state``/``reset_state``; adding one means one entry in ``CELLS`` below.
+One interface for every cell: ``forward(xs, ts) -> loss``, ``backward()``, ``scores(xs)``,
+named ``params``/``grads`` (the names are the checkpoint keys), and the carried state.
 """
-
-from collections.abc import Callable
 
 import numpy as np
 
 from rnnlm.config import ModelConfig
-from rnnlm.nn import (
-    TimeClassSoftmax,
-    TimeDropout,
-    TimeEmbedding,
-    TimeGRU,
-    TimeLSTM,
-    TimeRNN,
-    TimeSoftmaxHead,
-    WeightDrop,
-)
-from rnnlm.nn.heads.full_softmax import joined, with_bias_row
-
-# cell -> (gate blocks per hidden unit, extra params beyond Wx/Wh/b, layer constructor)
-CELLS: dict[str, tuple[int, tuple[str, ...], Callable]] = {
-    "rnn": (1, (), lambda p: TimeRNN(p["Wx"], p["Wh"], p["b"], stateful=True)),
-    "lstm": (4, (), lambda p: TimeLSTM(p["Wx"], p["Wh"], p["b"], stateful=True)),
-    "gru": (3, ("bhn",), lambda p: TimeGRU(p["Wx"], p["Wh"], p["b"], p["bhn"], stateful=True)),
-}
+from rnnlm.nn.cells import CELLS
+from rnnlm.nn.dropout import TimeDropout
+from rnnlm.nn.embedding import TimeEmbedding
+from rnnlm.nn.heads import HEADS
+from rnnlm.nn.weight_drop import WeightDrop
 
 
 def param_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
     """Every parameter's checkpoint name and shape, e.g. ``embed.W``, ``lstm.1.Wh``, ``out.b``."""
-    V, D, H = cfg.vocab_size, cfg.embed_dim, cfg.hidden
-    gates, extra, _ = CELLS[cfg.cell]
-    shapes = {"embed.W": (V, D)}
+    cell = CELLS[cfg.cell]
+    shapes = {"embed.W": (cfg.vocab_size, cfg.embed_dim)}
     for i in range(cfg.layers):
-        d_in = D if i == 0 else H
-        p = f"{cfg.cell}.{i}."
-        shapes.update(
-            {p + "Wx": (d_in, gates * H), p + "Wh": (H, gates * H), p + "b": (gates * H,)}
-        )
-        shapes.update({p + name: (H,) for name in extra})
-    if cfg.softmax == "class":  # class layer of the factored softmax
-        C = len(cfg.class_bounds) - 1
-        shapes.update({"cls.W": (H, C), "cls.b": (C,)})
-    if not cfg.tie_weights:  # tied: the output matrix is embed.W transposed
-        shapes["out.W"] = (H, V)
-    shapes["out.b"] = (V,)
+        d_in = cfg.embed_dim if i == 0 else cfg.hidden
+        own = cell.param_shapes(d_in, cfg.hidden)
+        shapes.update({f"{cfg.cell}.{i}.{name}": shape for name, shape in own.items()})
+    shapes.update(HEADS[cfg.softmax].param_shapes(cfg))
     return shapes
 
 
@@ -65,13 +41,15 @@ def init_params(
 
     ``init_scale > 0``: every parameter uniform in ±init_scale (Zaremba et al.). Otherwise:
     embedding and output uniform ±0.1, recurrent weights ±1/sqrt(H) (PyTorch's default, which
-    keeps a tanh recurrence contractive at the start), biases zero.
+    keeps a tanh recurrence contractive at the start), biases zero (the cell's ``biases`` and
+    the heads' ``.b``).
     """
     s = cfg.init_scale
+    cell_biases = tuple("." + name for name in CELLS[cfg.cell].biases)
     params = {}
     for name, shape in param_shapes(cfg).items():
-        is_bias = name.endswith((".b", ".bhn"))
         recurrent = name.startswith(cfg.cell + ".")
+        is_bias = name.endswith(cell_biases) if recurrent else name.endswith(".b")
         if s > 0:
             scale = s
         elif is_bias:
@@ -102,49 +80,40 @@ class RNNLM:
         self.cfg = cfg
         self.params = params if params is not None else init_params(cfg, rng, dtype)
         p = self.params
-        build_cell = CELLS[cfg.cell][2]
+        cell = CELLS[cfg.cell]
         # tied: the output layer adds a dense gradient to the embedding's, so no sparse rows
         self.embed = TimeEmbedding(p["embed.W"], sparse_grad=not cfg.tie_weights)
+        # DropConnect on the recurrent matrices (Merity et al. 2017): the recurrent connections
+        self.weight_drops = [WeightDrop(cfg.weight_drop, rng) for _ in range(cfg.layers)]
         self.cells = []
-        for i in range(cfg.layers):
+        for i, wd in enumerate(self.weight_drops):
             prefix = f"{cfg.cell}.{i}."
             own = {k[len(prefix) :]: v for k, v in p.items() if k.startswith(prefix)}
-            self.cells.append(build_cell(own))
-        # DropConnect on the recurrent matrices (Merity et al. 2017): the recurrent connections
-        self.weight_drops = [WeightDrop(cfg.weight_drop, rng) for _ in self.cells]
-        for cell, wd in zip(self.cells, self.weight_drops, strict=True):
-            cell.weight_drop = wd
+            self.cells.append(cell.from_params(own, weight_drop=wd))
         # dropout before every cell and after the last one (Zaremba et al.: non-recurrent only)
         self.drops = [
             TimeDropout(cfg.dropout, rng, variational=cfg.variational_dropout)
             for _ in range(cfg.layers + 1)
         ]
-        # an untied full-softmax output layer as one [W; b] array (one product for x W + b):
-        # joined once, in the dict itself, so models built from one dict share every array
-        untied_full = cfg.softmax != "class" and not cfg.tie_weights
-        if untied_full and joined(p["out.W"], p["out.b"]) is None:
-            p["out.W"], p["out.b"] = with_bias_row(p["out.W"], p["out.b"])
-        W_out = p["embed.W"].T if cfg.tie_weights else p["out.W"]
         self.layers = [self.embed]  # the body: ids -> last hidden states
-        for drop, cell in zip(self.drops, self.cells, strict=False):
-            self.layers += [drop, cell]
+        for drop, cell_layer in zip(self.drops, self.cells, strict=False):
+            self.layers += [drop, cell_layer]
         self.layers.append(self.drops[-1])
-        # the head: hidden states -> scores and loss, over the full vocabulary or by class
-        # (full: TimeAffine and TimeSoftmaxWithLoss fused into one layer, see softmax_head.py)
-        if cfg.softmax == "class":
-            bounds = np.asarray(cfg.class_bounds)
-            self.head = TimeClassSoftmax(p["cls.W"], p["cls.b"], W_out, p["out.b"], bounds)
-            self.out_grad = self.head.grads[2]
-        else:
-            self.head = TimeSoftmaxHead(W_out, p["out.b"])
-            self.out_grad = self.head.grads[0]
-        # The same gradient arrays, by parameter name (a tied output matrix has none of its own).
-        by_id = {id(v): k for k, v in self.params.items()}
-        self.grads: dict[str, np.ndarray] = {}
-        for layer in [*self.layers, self.head]:
-            for param, grad in zip(layer.params, layer.grads, strict=True):
-                if id(param) in by_id:
-                    self.grads[by_id[id(param)]] = grad
+        # the head: hidden states -> scores and loss, over the full vocabulary or by class (an
+        # untied full softmax joins out.W and out.b into one array, in the dict itself, so
+        # models built from one dict share every array: TimeSoftmaxHead.from_params)
+        self.head = HEADS[cfg.softmax].from_params(p, cfg)
+        # The same gradient arrays, by parameter name, in layer order (a tied output matrix
+        # has none of its own: the embedding's gets its gradient in backward)
+        named = [("embed.W", self.embed.grads[0])]
+        for i, cell_layer in enumerate(self.cells):
+            prefix = f"{cfg.cell}.{i}."
+            named += [
+                (prefix + n, g) for n, g in zip(cell.param_names(), cell_layer.grads, strict=True)
+            ]
+        head_grads = zip(self.head.param_names, self.head.grads, strict=True)
+        named += [(n, g) for n, g in head_grads if n in p]
+        self.grads: dict[str, np.ndarray] = dict(named)
 
     @property
     def grad_rows(self) -> dict[str, np.ndarray]:
@@ -193,8 +162,8 @@ class RNNLM:
         d = self.head.backward()
         for layer in reversed(self.layers):
             d = layer.backward(d)
-        if self.cfg.tie_weights:
-            self.grads["embed.W"] += self.out_grad.T
+        if self.cfg.tie_weights:  # the output matrix is embed.W transposed
+            self.grads["embed.W"] += self.head.grad("out.W").T
 
     def reset_state(self) -> None:
         for cell in self.cells:

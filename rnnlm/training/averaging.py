@@ -17,6 +17,11 @@ from rnnlm.nn.parallel import for_blocks
 from rnnlm.training.optimizers import UPDATE_CHUNK
 
 
+def has_average(state: dict[str, np.ndarray]) -> bool:
+    """Whether a stored optimizer state holds a weight average (``ema_t``, ``ema.NAME``)."""
+    return any(k == "ema_t" or k.startswith("ema.") for k in state)
+
+
 class ParamEMA:
     """``avg = d * avg + (1 - d) * param`` after every update, per parameter name."""
 

@@ -20,10 +20,11 @@ so a crash at any moment leaves either the old checkpoint or the new one, never 
 """
 
 import contextlib
+import hashlib
 import json
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,11 @@ from rnnlm import __version__
 from rnnlm.config import ModelConfig, TrainConfig, from_dict, to_dict
 from rnnlm.data.vocab import Vocabulary
 from rnnlm.errors import CheckpointError, ConfigError
-from rnnlm.nn.model import param_shapes
+from rnnlm.nn.cells import CELLS
+from rnnlm.nn.model import RNNLM, param_shapes
+from rnnlm.training.averaging import ParamEMA, has_average
+from rnnlm.training.optimizers import state_problem
+from rnnlm.training.progress import TrainState
 
 KIND = "rnnlm-checkpoint"
 FORMAT_VERSION = 1
@@ -192,12 +197,7 @@ def _validate(arrays: dict[str, np.ndarray]) -> Checkpoint:
     optim = {k[len("optim/") :]: v for k, v in arrays.items() if k.startswith("optim/")}
     state_keys = [f"state/{i}" for i in range(len(arrays)) if f"state/{i}" in arrays]
     state = [arrays[k] for k in state_keys]
-    state_ndim = 3 if model.cell == "lstm" else 2  # LSTM: h and c stacked
-    if state and (
-        len(state) != model.layers
-        or any(h.ndim != state_ndim or h.shape[-1] != model.hidden for h in state)
-        or any(h.dtype != np.float32 or not np.isfinite(h).all() for h in state)
-    ):
+    if state and not _state_fits(state, model):
         raise CheckpointError("hidden state does not match the model")
     for k, v in optim.items():
         if v.dtype.kind not in "fi" or not np.isfinite(v).all():
@@ -216,6 +216,17 @@ def _validate(arrays: dict[str, np.ndarray]) -> Checkpoint:
         state=state,
         stats=stats,
         extra=meta.get("extra") or {},
+    )
+
+
+def _state_fits(state: list[np.ndarray], model: ModelConfig) -> bool:
+    """One finite float32 array per layer, of the rank and last dimension (H) of the cell's
+    ``state_shape`` (the batch size is the run's, checked on resume)."""
+    like = CELLS[model.cell].state_shape(1, model.hidden)
+    return (
+        len(state) == model.layers
+        and all(h.ndim == len(like) and h.shape[-1] == like[-1] for h in state)
+        and all(h.dtype == np.float32 and np.isfinite(h).all() for h in state)
     )
 
 
@@ -253,3 +264,51 @@ def _valid_stats(stats: dict[str, np.ndarray], V: int) -> bool:
         and (codes.size == 0 or (codes.min() >= 0 and codes.max() < V * V))
         and bool(np.all(np.diff(codes) > 0))
     )
+
+
+def data_fingerprint(train_ids: np.ndarray) -> dict[str, Any]:
+    """What the training split looked like (for ``extra``), so a resume can check it is the
+    same corpus: its length and SHA-1."""
+    return {
+        "train_tokens": len(train_ids),
+        "train_sha1": hashlib.sha1(train_ids.tobytes()).hexdigest(),
+    }
+
+
+def check_resumable(
+    ckpt: Checkpoint,
+    model: RNNLM,
+    ema: ParamEMA | None,
+    batch_size: int,
+    windows: int,
+    train_sha1: str,
+) -> None:
+    """Everything a resume restores has the names and shapes this run expects (``model``, its
+    weight average ``ema``, N = ``batch_size`` streams, ``windows`` per epoch, a training split
+    with SHA-1 ``train_sha1``); else a CheckpointError saying what does not."""
+    sha = ckpt.extra.get("train_sha1")
+    if sha is not None and sha != train_sha1:
+        raise CheckpointError(
+            "the training split differs from the one this run started on; resume with the "
+            "same corpus and data options"
+        )
+    names = {f.name for f in fields(TrainState)}
+    progress = ckpt.progress
+    if not progress or set(progress) - names or "step" not in progress or not ckpt.optim:
+        raise CheckpointError("not a resumable checkpoint (no training progress)")
+    if (why := progress_problem(progress)) is not None:
+        raise CheckpointError(f"training progress is malformed ({why})")
+    if not 0 <= progress.get("window", 0) <= windows:
+        raise CheckpointError("training position does not fit this corpus and batch size")
+    if "lr" not in ckpt.optim:
+        raise CheckpointError("optimizer state has no learning rate")
+    if (ema is not None) != has_average(ckpt.optim):
+        raise CheckpointError("checkpoint's weight average (--ema) does not match the run")
+    if ema is not None and (why := ema.check_state_dict(ckpt.optim)) is not None:
+        raise CheckpointError(f"checkpoint's weight average (--ema) is malformed: {why}")
+    if (key := state_problem(ckpt.optim, model.params)) is not None:
+        raise CheckpointError(f"optimizer state '{key}' does not match the model")
+    expected = CELLS[model.cfg.cell].state_shape(batch_size, model.cfg.hidden)
+    for h in ckpt.state:
+        if h.shape != expected or h.dtype != model.dtype:
+            raise CheckpointError("hidden state does not match the batch size and model")

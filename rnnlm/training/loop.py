@@ -1,91 +1,39 @@
-"""Stateful truncated-BPTT training: the loop, the learning-rate schedule and checkpointing.
+"""Stateful truncated-BPTT training: ``Trainer``, the loop over windows and epochs.
 
-The trainer never prints: it reports through ``on_step``/``on_epoch`` callbacks, and the CLI
+``Trainer.step(xs, ts)`` is one update (forward, divergence check, backward, clipping, optimizer,
+weight average); ``fit`` runs the steps, validates, steps the learning-rate schedule
+(schedule.py) and saves checkpoints (checkpoint.py assembles and checks them). The trainer never
+prints: it reports through ``on_step``/``on_epoch`` callbacks, and the CLI
 draws the progress. Everything it needs to continue exactly where it stopped (parameters,
 optimizer, schedule, position in the data, carried hidden state, RNG) goes into ``last.npz``.
 """
 
 import contextlib
-import hashlib
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict
 
 import numpy as np
 
 from rnnlm.config import TrainConfig
 from rnnlm.data.batching import batchify, num_windows, windows
 from rnnlm.data.vocab import Vocabulary
-from rnnlm.errors import CheckpointError, CorpusError, RnnlmError
+from rnnlm.errors import CheckpointError, CorpusError
 from rnnlm.eval.ngram import NGramStats
-from rnnlm.eval.perplexity import evaluate
+from rnnlm.eval.perplexity import EvalResult, evaluate
 from rnnlm.nn.model import RNNLM
+from rnnlm.training import schedule
 from rnnlm.training.averaging import ParamEMA
-from rnnlm.training.checkpoint import Checkpoint, progress_problem
-from rnnlm.training.divergence import diverged
+from rnnlm.training.checkpoint import Checkpoint, check_resumable, data_fingerprint
+from rnnlm.training.divergence import TrainingDivergedError, diverged
 from rnnlm.training.optimizers import OPTIMIZERS, clip_scale
+from rnnlm.training.progress import EpochReport, StepReport, TrainState
 from rnnlm.training.run_folder import RunDir
 
 SAVE_SECONDS = 300.0  # default interval of the periodic last.npz
 
-
-class TrainingDivergedError(RnnlmError):
-    """The loss became NaN, infinite or absurd (rnnlm/training/divergence.py)."""
-
-
-@dataclass
-class TrainState:
-    """Where training stands; stored in every checkpoint's ``progress``."""
-
-    epoch: int = 0  # epochs completed
-    window: int = 0  # next window of the current epoch
-    step: int = 0  # parameter updates so far
-    lr: float = 0.0
-    best_valid_ppl: float | None = None  # of best.npz, over every validation
-    plateau_ppl: float | None = None  # best at an epoch's end: drives the lr schedule
-    epoch_nll: float = 0.0  # summed over the current epoch so far
-    epoch_tokens: int = 0
-    epoch_seconds: float = 0.0
-    tokens_seen: int = 0
-    seconds: float = 0.0  # training + evaluation wall time, all epochs
-    finished: bool = False  # all epochs done, or stopped early (``patience``)
-    stale_epochs: int = 0  # epoch ends in a row not better than plateau_ppl (for --patience)
-    rng: dict = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class StepReport:
-    epoch: int
-    window: int
-    windows: int
-    step: int
-    loss: float
-    lr: float
-    grad_norm: float
-    tokens_per_s: float
-    epoch_seconds: float  # training time so far in this epoch
-
-
-@dataclass(frozen=True)
-class EpochReport:
-    epoch: int
-    step: int
-    train_loss: float
-    train_ppl: float
-    valid_loss: float
-    valid_ppl: float
-    lr: float
-    tokens_per_s: float
-    seconds: float
-    best_valid_ppl: float
-    improved: bool
-    partial: bool
-    tokens_seen: int  # training tokens so far, all epochs
-    wall_seconds: float  # training and validation time so far, all epochs
-
-    def record(self) -> dict:
-        return {"kind": "epoch", **asdict(self)}
+__all__ = ["EpochReport", "StepReport", "TrainState", "Trainer", "TrainingDivergedError"]
 
 
 class Trainer:
@@ -121,8 +69,7 @@ class Trainer:
         self.windows_per_epoch = num_windows(self.inputs.shape[1], cfg.bptt)
         self.stats = NGramStats.from_ids(train_ids, len(vocab)).to_arrays()
         # what the data looked like, so a resume can check it is the same corpus
-        sha1 = hashlib.sha1(train_ids.tobytes()).hexdigest()
-        self.extra: dict = {"train_tokens": len(train_ids), "train_sha1": sha1}
+        self.extra: dict = data_fingerprint(train_ids)
         self.optimizer = OPTIMIZERS[cfg.optimizer](cfg.lr)
         # --ema: an average of the weights for validation, best.npz and test (averaging.py)
         self.ema = ParamEMA(model.params, cfg.ema) if cfg.ema > 0 else None
@@ -166,7 +113,14 @@ class Trainer:
 
     def restore(self, ckpt: Checkpoint) -> None:
         """Continue from a resumable checkpoint written by ``checkpoint()``."""
-        self._check_resumable(ckpt)
+        check_resumable(
+            ckpt,
+            self.model,
+            self.ema,
+            self.cfg.batch_size,
+            self.windows_per_epoch,
+            self.extra["train_sha1"],
+        )
         try:
             state = TrainState(**ckpt.progress)
             if state.plateau_ppl is None and state.epoch > 0:  # written before plateau_ppl existed
@@ -184,46 +138,6 @@ class Trainer:
         if self.ema is not None:
             self.ema.load_state_dict(ckpt.optim)
         self.model.set_state(ckpt.state if ckpt.state else [None] * len(self.model.cells))
-
-    def _check_resumable(self, ckpt: Checkpoint) -> None:
-        """Everything ``restore`` uses has the names and shapes this run expects."""
-        sha = ckpt.extra.get("train_sha1")
-        if sha is not None and sha != self.extra["train_sha1"]:
-            raise CheckpointError(
-                "the training split differs from the one this run started on; resume with the "
-                "same corpus and data options"
-            )
-        names = {f.name for f in fields(TrainState)}
-        progress = ckpt.progress
-        if not progress or set(progress) - names or "step" not in progress or not ckpt.optim:
-            raise CheckpointError("not a resumable checkpoint (no training progress)")
-        if (why := progress_problem(progress)) is not None:
-            raise CheckpointError(f"training progress is malformed ({why})")
-        if not 0 <= progress.get("window", 0) <= self.windows_per_epoch:
-            raise CheckpointError("training position does not fit this corpus and batch size")
-        if "lr" not in ckpt.optim:
-            raise CheckpointError("optimizer state has no learning rate")
-        params = self.model.params
-        has_ema = any(k == "ema_t" or k.startswith("ema.") for k in ckpt.optim)
-        if (self.ema is not None) != has_ema:
-            raise CheckpointError("checkpoint's weight average (--ema) does not match the run")
-        if self.ema is not None and (why := self.ema.check_state_dict(ckpt.optim)) is not None:
-            raise CheckpointError(f"checkpoint's weight average (--ema) is malformed: {why}")
-        for key, value in ckpt.optim.items():
-            name = key.partition(".")[2]
-            if key.startswith(("m.", "v.", "ema.")):  # per-parameter moments (Adam), average
-                ok = name in params and value.shape == params[name].shape
-            else:  # scalars: lr (> 0), Adam's step count (an integer >= 0), the average's
-                ok = value.shape == () and np.issubdtype(value.dtype, np.number)
-                ok = ok and bool(np.isfinite(value) and value >= 0 and (key != "lr" or value > 0))
-                ok = ok and (key != "t" or float(value).is_integer())
-            if not ok:
-                raise CheckpointError(f"optimizer state '{key}' does not match the model")
-        N, H = self.cfg.batch_size, self.model.cfg.hidden
-        expected = (2, N, H) if self.model.cfg.cell == "lstm" else (N, H)
-        for h in ckpt.state:
-            if h.shape != expected or h.dtype != self.model.dtype:
-                raise CheckpointError("hidden state does not match the batch size and model")
 
     # -- the loop ----------------------------------------------------------------------------
     def fit(self) -> TrainState:
@@ -262,37 +176,47 @@ class Trainer:
     def _max_reached(self) -> bool:
         return bool(self.cfg.max_steps) and self.state.step >= self.cfg.max_steps
 
+    def step(self, xs: np.ndarray, ts: np.ndarray) -> tuple[float, float]:
+        """One update on the window ``xs``, ``ts`` (N, T) ids -> (loss, gradient norm).
+
+        Forward, divergence check, backward, clipping, the optimizer's update and the weight
+        average (``--ema``). A NaN, infinite or absurd loss or gradient norm raises
+        ``TrainingDivergedError`` before the weights move.
+        """
+        cfg, model, step = self.cfg, self.model, self.state.step + 1
+        loss = model.forward(xs, ts)
+        if diverged(loss):
+            hint = (  # the first forward comes before any update: the initial weights
+                "the initial weights are too large; try a smaller --init-scale"
+                if step == 1
+                else "try a smaller --lr or --clip"
+            )
+            raise TrainingDivergedError(
+                f"loss became {loss} at step {step} (lr {self.optimizer.lr:g}); "
+                f"stopped without saving; {hint}"
+            )
+        model.backward()
+        # the gradient of the loss summed over T is T x the mean's; the optimizer applies
+        # that factor and the clipping in its update (optim.clip_scale)
+        factor = ts.shape[1] if cfg.loss == "time-sum" else 1.0
+        rows = model.grad_rows  # untied embedding: only the rows this window touched
+        norm, scale = clip_scale(model.grads, cfg.clip, factor, rows)
+        if not math.isfinite(norm):
+            raise TrainingDivergedError(
+                f"gradient norm became {norm} at step {step} (lr {self.optimizer.lr:g}); "
+                "stopped without saving; try a smaller --lr or --clip"
+            )
+        self.optimizer.step(model.params, model.grads, scale, rows)
+        if self.ema is not None:
+            self.ema.update(model.params)
+        return loss, norm
+
     def _train_windows(self) -> None:
         """Run the rest of the current epoch, or up to ``max_steps`` or a stop request."""
-        cfg, st, model = self.cfg, self.state, self.model
+        cfg, st = self.cfg, self.state
         for xs, ts in windows(self.inputs, self.targets, cfg.bptt, start=st.window):
             t0 = time.perf_counter()
-            loss = model.forward(xs, ts)
-            if diverged(loss):
-                hint = (  # the first forward comes before any update: the initial weights
-                    "the initial weights are too large; try a smaller --init-scale"
-                    if st.step == 0
-                    else "try a smaller --lr or --clip"
-                )
-                raise TrainingDivergedError(
-                    f"loss became {loss} at step {st.step + 1} (lr {self.optimizer.lr:g}); "
-                    f"stopped without saving; {hint}"
-                )
-            model.backward()
-            # the gradient of the loss summed over T is T x the mean's; the optimizer applies
-            # that factor and the clipping in its update (optim.clip_scale)
-            factor = ts.shape[1] if cfg.loss == "time-sum" else 1.0
-            rows = model.grad_rows  # untied embedding: only the rows this window touched
-            norm, scale = clip_scale(model.grads, cfg.clip, factor, rows)
-            if not math.isfinite(norm):
-                raise TrainingDivergedError(
-                    f"gradient norm became {norm} at step {st.step + 1} "
-                    f"(lr {self.optimizer.lr:g}); stopped without saving; "
-                    "try a smaller --lr or --clip"
-                )
-            self.optimizer.step(model.params, model.grads, scale, rows)
-            if self.ema is not None:
-                self.ema.update(model.params)
+            loss, norm = self.step(xs, ts)
             dt = time.perf_counter() - t0
             st.window += 1
             st.step += 1
@@ -301,29 +225,34 @@ class Trainer:
             st.epoch_seconds += dt
             st.tokens_seen += ts.size
             st.seconds += dt
-            if self.on_step:
-                self.on_step(
-                    StepReport(
-                        epoch=st.epoch + 1,
-                        window=st.window,
-                        windows=self.windows_per_epoch,
-                        step=st.step,
-                        loss=loss,
-                        lr=self.optimizer.lr,
-                        grad_norm=norm,
-                        tokens_per_s=st.epoch_tokens / max(st.epoch_seconds, 1e-9),
-                        epoch_seconds=st.epoch_seconds,
-                    )
-                )
-            if self.run and cfg.log_every and st.step % cfg.log_every == 0:
-                record = {"kind": "step", "epoch": st.epoch + 1, "step": st.step, "loss": loss,
-                          "lr": self.optimizer.lr, "grad_norm": norm,
-                          "tokens_seen": st.tokens_seen, "wall_seconds": st.seconds}  # fmt: skip
-                self.run.log(record)
+            self._report_step(loss, norm)
             if self._max_reached() or self._stop:
                 return
             if self._save_due():
                 self._save("last")
+
+    def _report_step(self, loss: float, norm: float) -> None:
+        """``on_step``, and every ``log_every`` steps a line in the run's metrics."""
+        cfg, st = self.cfg, self.state
+        if self.on_step:
+            self.on_step(
+                StepReport(
+                    epoch=st.epoch + 1,
+                    window=st.window,
+                    windows=self.windows_per_epoch,
+                    step=st.step,
+                    loss=loss,
+                    lr=self.optimizer.lr,
+                    grad_norm=norm,
+                    tokens_per_s=st.epoch_tokens / max(st.epoch_seconds, 1e-9),
+                    epoch_seconds=st.epoch_seconds,
+                )
+            )
+        if self.run and cfg.log_every and st.step % cfg.log_every == 0:
+            record = {"kind": "step", "epoch": st.epoch + 1, "step": st.step, "loss": loss,
+                      "lr": self.optimizer.lr, "grad_norm": norm,
+                      "tokens_seen": st.tokens_seen, "wall_seconds": st.seconds}  # fmt: skip
+            self.run.log(record)
 
     def _validate(self, end_of_epoch: bool) -> None:
         """Validate, save best/last and log; at an epoch's end also step the lr schedule.
@@ -331,52 +260,16 @@ class Trainer:
         Only end-of-epoch results drive the schedule (``plateau_ppl``), so stopping and
         resuming mid-epoch trains exactly as an uninterrupted run does.
         """
-        cfg, st = self.cfg, self.state
-        t0 = time.perf_counter()
-        carried = self.model.get_state()
-        with self._averaged():
-            valid = evaluate(
-                self.model, self.valid_ids, cfg.eval_batch_size, cfg.eval_bptt, self.on_eval
-            )
-        self.model.set_state(carried)
-        st.seconds += time.perf_counter() - t0
+        st = self.state
+        valid = self._valid_loss()
         ppl = valid.perplexity
-        if diverged(valid.loss):
-            raise TrainingDivergedError(
-                f"validation loss became {valid.loss} at step {st.step}; stopped without saving; "
-                "try a smaller --lr or --clip"
-            )
         improved = st.best_valid_ppl is None or ppl < st.best_valid_ppl
         if improved:
             st.best_valid_ppl = ppl
         lr_used = self.optimizer.lr
         if end_of_epoch:  # epoch ends only (not a --max-steps stop), so a resume changes nothing
-            plateaued = st.plateau_ppl is not None and ppl >= st.plateau_ppl
-            st.stale_epochs = st.stale_epochs + 1 if plateaued else 0
-            if st.plateau_ppl is None or ppl < st.plateau_ppl:
-                st.plateau_ppl = ppl
-            if cfg.decay_after:  # fixed schedule: divide after every epoch past decay_after
-                if st.epoch + 1 >= cfg.decay_after:
-                    self.optimizer.lr /= cfg.lr_decay
-            elif plateaued:  # divide when validation did not improve on the best epoch
-                self.optimizer.lr /= cfg.lr_decay
-        train_loss = st.epoch_nll / max(st.epoch_tokens, 1)
-        report = EpochReport(
-            epoch=st.epoch + 1,
-            step=st.step,
-            train_loss=train_loss,
-            train_ppl=math.exp(min(train_loss, 700.0)),
-            valid_loss=valid.loss,
-            valid_ppl=ppl,
-            lr=lr_used,
-            tokens_per_s=st.epoch_tokens / max(st.epoch_seconds, 1e-9),
-            seconds=st.epoch_seconds,
-            best_valid_ppl=st.best_valid_ppl,
-            improved=improved,
-            partial=not end_of_epoch,
-            tokens_seen=st.tokens_seen,
-            wall_seconds=st.seconds,
-        )
+            self.optimizer.lr = schedule.end_of_epoch(st, ppl, self.cfg, self.optimizer.lr)
+        report = self._epoch_report(valid, lr_used, improved, end_of_epoch)
         if end_of_epoch:
             st.epoch += 1
             st.window = 0
@@ -396,6 +289,47 @@ class Trainer:
             raise log_failed
         if self.on_epoch:
             self.on_epoch(report)
+
+    def _valid_loss(self) -> EvalResult:
+        """The validation split scored with the averaged weights (``--ema``) or the model's own,
+        the training state carried on untouched; a diverged loss raises."""
+        cfg, st = self.cfg, self.state
+        t0 = time.perf_counter()
+        carried = self.model.get_state()
+        with self._averaged():
+            valid = evaluate(
+                self.model, self.valid_ids, cfg.eval_batch_size, cfg.eval_bptt, self.on_eval
+            )
+        self.model.set_state(carried)
+        st.seconds += time.perf_counter() - t0
+        if diverged(valid.loss):
+            raise TrainingDivergedError(
+                f"validation loss became {valid.loss} at step {st.step}; stopped without saving; "
+                "try a smaller --lr or --clip"
+            )
+        return valid
+
+    def _epoch_report(
+        self, valid: EvalResult, lr_used: float, improved: bool, end_of_epoch: bool
+    ) -> EpochReport:
+        st = self.state
+        train_loss = st.epoch_nll / max(st.epoch_tokens, 1)
+        return EpochReport(
+            epoch=st.epoch + 1,
+            step=st.step,
+            train_loss=train_loss,
+            train_ppl=math.exp(min(train_loss, 700.0)),
+            valid_loss=valid.loss,
+            valid_ppl=valid.perplexity,
+            lr=lr_used,
+            tokens_per_s=st.epoch_tokens / max(st.epoch_seconds, 1e-9),
+            seconds=st.epoch_seconds,
+            best_valid_ppl=st.best_valid_ppl,
+            improved=improved,
+            partial=not end_of_epoch,
+            tokens_seen=st.tokens_seen,
+            wall_seconds=st.seconds,
+        )
 
     def _save_due(self) -> bool:
         """Periodic ``last.npz``: every ``save_every`` steps, or every few minutes if 0."""

@@ -166,3 +166,26 @@ class Adam:
 
 
 OPTIMIZERS = {"sgd": SGD, "adam": Adam}
+
+# Keys of a stored optimizer state that hold one array per parameter (``NAME`` after the dot):
+# Adam's moments and the weight average's (rnnlm/training/averaging.py), which shares the dict.
+PER_PARAMETER = ("m.", "v.", "ema.")
+
+
+def state_problem(state: dict[str, np.ndarray], params: dict[str, np.ndarray]) -> str | None:
+    """The first key of a stored optimizer state that cannot be loaded for ``params``, or None.
+
+    Per-parameter arrays must match a parameter's shape; scalars (the lr > 0, Adam's step count
+    and the average's, whole numbers) must be finite numbers >= 0.
+    """
+    for key, value in state.items():
+        name = key.partition(".")[2]
+        if key.startswith(PER_PARAMETER):
+            ok = name in params and value.shape == params[name].shape
+        else:
+            ok = value.shape == () and np.issubdtype(value.dtype, np.number)
+            ok = ok and bool(np.isfinite(value) and value >= 0 and (key != "lr" or value > 0))
+            ok = ok and (key != "t" or float(value).is_integer())
+        if not ok:
+            return key
+    return None

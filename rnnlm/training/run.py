@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from rnnlm import memory
 from rnnlm.config import MAX_INIT_SCALE, ModelConfig, TrainConfig
 from rnnlm.data.corpus import VALID_FRACTION, Corpus, load_corpus, resolve_files, scored
 from rnnlm.errors import CheckpointError, ConfigError, CorpusError
@@ -25,7 +26,7 @@ from rnnlm.nn.heads.class_softmax import frequency_classes
 from rnnlm.nn.model import RNNLM
 from rnnlm.training import checkpoint
 from rnnlm.training.loop import EpochReport, StepReport, Trainer, TrainState
-from rnnlm.training.run_folder import RunDir
+from rnnlm.training.run_folder import RunDir, run_lock
 
 # What a resumed run may change: how long it goes on, how often it saves and logs.
 RESUME_OVERRIDES = ("epochs", "max_steps", "patience", "save_every", "log_every")
@@ -86,6 +87,7 @@ def prepare(
     resume: bool = False,
     smoke: bool = False,
     classes: int = 0,
+    force: bool = False,
     on_step: Callable[[StepReport], None] | None = None,
     on_epoch: Callable[[EpochReport], None] | None = None,
 ) -> TrainingRun:
@@ -95,7 +97,9 @@ def prepare(
     resuming, the run keeps its stored configs; options given here must agree with them, except
     those in ``RESUME_OVERRIDES``. ``smoke`` trains one step and validates on a slice.
     ``classes``: with ``model["softmax"] == "class"``, the number of frequency classes
-    (0: about sqrt(V)), cut from the training split's counts.
+    (0: about sqrt(V)), cut from the training split's counts. ``force`` skips the memory check
+    (rnnlm/memory.py). The caller holds ``run_lock(out)`` around this and the training, as
+    ``train`` below does.
     """
     model, train = dict(model or {}), dict(train or {})
     if isinstance(classes, bool) or not isinstance(classes, int) or classes < 0:
@@ -171,6 +175,7 @@ def prepare(
             raise CorpusError(
                 f"the {split} text{where} has {len(data[split])} token(s): too few to score"
             )
+    memory.check(memory.training(mcfg, tcfg, sum(map(len, data.splits.values()))), force)
     rng = np.random.default_rng(tcfg.seed)
     trainer = Trainer(
         RNNLM(mcfg, rng), tcfg, data["train"], scored(data["valid"], data.vocab, unit), data.vocab,
@@ -206,6 +211,7 @@ def _resumed_train_config(
 
 def train(corpus: str, out: Path | str, **kwargs: Any) -> dict[str, Any]:
     """Prepare, train to the end and return ``results()`` (see ``prepare`` for the options)."""
-    run = prepare(corpus, out, **kwargs)
-    run.fit()
-    return run.results()
+    with run_lock(out):  # one process per run folder
+        run = prepare(corpus, out, **kwargs)
+        run.fit()
+        return run.results()

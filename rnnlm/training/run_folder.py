@@ -1,4 +1,8 @@
-"""A run folder: ``best.npz``, ``last.npz`` and ``metrics.jsonl`` under ``--out``."""
+"""A run folder: ``best.npz``, ``last.npz`` and ``metrics.jsonl`` under ``--out``.
+
+One process at a time: ``rnnlm train`` holds ``run_lock(out)`` (rnnlm/training/lock.py) for the
+whole run, from before the folder is read for resuming.
+"""
 
 import json
 import os
@@ -7,8 +11,25 @@ from typing import Any
 
 from rnnlm.errors import CheckpointError, ConfigError
 from rnnlm.training import checkpoint
+from rnnlm.training.lock import RunLock
 
 RUN_FILES = ("best.npz", "last.npz", "metrics.jsonl")
+
+
+def check_out(path: Path) -> None:
+    """Raise ConfigError unless ``path`` is a folder, or can be created as one."""
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"--out {path}: exists and is not a folder")
+    existing_parent = next(p for p in (path, *path.parents) if p.exists())
+    if not existing_parent.is_dir() or not os.access(existing_parent, os.W_OK):
+        raise ConfigError(f"--out {path}: {existing_parent} is not a writable folder")
+
+
+def run_lock(path: Path | str) -> RunLock:
+    """The lock a training run holds on its folder: ``with run_lock(out): ...`` (it refuses a
+    folder another process holds, and creates a missing one, removed again if left empty)."""
+    check_out(Path(path))
+    return RunLock(path)
 
 
 class RunDir:
@@ -16,9 +37,8 @@ class RunDir:
 
     def __init__(self, path: Path | str, resume: bool = False) -> None:
         self.path = Path(path)
+        check_out(self.path)
         existing = [n for n in RUN_FILES if (self.path / n).exists()]
-        if self.path.exists() and not self.path.is_dir():
-            raise ConfigError(f"--out {self.path}: exists and is not a folder")
         if existing and not resume:
             raise ConfigError(
                 f"--out {self.path} already holds a run ({', '.join(existing)}); "
@@ -26,9 +46,6 @@ class RunDir:
             )
         if resume and not (self.path / "last.npz").exists():
             raise ConfigError(f"--resume: {self.path / 'last.npz'} does not exist")
-        existing_parent = next(p for p in (self.path, *self.path.parents) if p.exists())
-        if not existing_parent.is_dir() or not os.access(existing_parent, os.W_OK):
-            raise ConfigError(f"--out {self.path}: {existing_parent} is not a writable folder")
         for stale in self.path.glob(".*.npz.tmp-*"):  # left by a process killed mid-save
             stale.unlink(missing_ok=True)
 

@@ -9,23 +9,30 @@ h_t = (1 - z) * n + z * h_{t-1}
 import numpy as np
 
 from rnnlm.nn.buffers import Buffers
+from rnnlm.nn.cells.base import Cell
 from rnnlm.nn.cells.lstm import sigmoid
-from rnnlm.nn.cells.recurrent import CarriedState, RecurrentProducts, weight_grads
+from rnnlm.nn.cells.recurrent import RecurrentProducts, weight_grads
 from rnnlm.nn.weight_drop import WeightDrop
 
 
-class TimeGRU(CarriedState):
+class TimeGRU(Cell):
     """GRU layer; ``stateful`` carries h to the next window, with the gradient cut."""
 
+    gates = 3  # r, z, n
+    window_arrays = 11  # gates, candidates, hs, their gradients and the backward's buffers
+    extra_params = ("bhn",)  # the n gate's recurrent bias, inside r * (h Wh_n + bhn)
+    biases = ("b", "bhn")
+
     def __init__(
-        self, Wx: np.ndarray, Wh: np.ndarray, b: np.ndarray, bhn: np.ndarray, stateful: bool = False
-    ):
-        self.params = [Wx, Wh, b, bhn]
-        self.grads = [np.zeros_like(p) for p in self.params]
-        self.stateful = stateful
-        self.weight_drop = WeightDrop()  # DropConnect on Wh (off unless the model sets p)
-        self.h: np.ndarray | None = None
-        self.dh: np.ndarray | None = None
+        self,
+        Wx: np.ndarray,
+        Wh: np.ndarray,
+        b: np.ndarray,
+        bhn: np.ndarray,
+        stateful: bool = False,
+        weight_drop: WeightDrop | None = None,
+    ) -> None:
+        super().__init__(Wx, Wh, b, bhn, stateful=stateful, weight_drop=weight_drop)
         self._buf = Buffers()
         self._products = RecurrentProducts(self._buf)
         self._cache: tuple | None = None

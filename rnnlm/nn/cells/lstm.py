@@ -11,6 +11,7 @@ the elementwise gate arithmetic. Gate order (f, g, i, o) follows the seed's book
 import numpy as np
 
 from rnnlm.nn.buffers import Buffers
+from rnnlm.nn.cells.base import Cell
 from rnnlm.nn.cells.recurrent import RecurrentProducts, weight_grads
 from rnnlm.nn.weight_drop import WeightDrop
 
@@ -24,21 +25,31 @@ def sigmoid(x: np.ndarray, out: np.ndarray) -> np.ndarray:
     return out
 
 
-class TimeLSTM:
+class TimeLSTM(Cell):
     """LSTM layer; ``stateful`` carries (h, c) to the next window, with the gradient cut."""
 
-    def __init__(self, Wx: np.ndarray, Wh: np.ndarray, b: np.ndarray, stateful: bool = False):
-        self.params = [Wx, Wh, b]
-        self.grads = [np.zeros_like(Wx), np.zeros_like(Wh), np.zeros_like(b)]
-        self.stateful = stateful
-        self.weight_drop = WeightDrop()  # DropConnect on Wh (off unless the model sets p)
-        self.h: np.ndarray | None = None  # (N, H) carried state ...
-        self.c: np.ndarray | None = None  # ... and carried memory cell
-        self.dh: np.ndarray | None = None  # gradients of the initial h and c (for checks)
-        self.dc: np.ndarray | None = None
+    gates = 4  # f, g, i, o
+    window_arrays = 11  # gates, hs, cs, tanh(c), the gate gradients and the backward's buffers
+
+    def __init__(
+        self,
+        Wx: np.ndarray,
+        Wh: np.ndarray,
+        b: np.ndarray,
+        stateful: bool = False,
+        weight_drop: WeightDrop | None = None,
+    ) -> None:
+        super().__init__(Wx, Wh, b, stateful=stateful, weight_drop=weight_drop)
+        self.c: np.ndarray | None = None  # (N, H) carried memory cell, beside h
+        self.dc: np.ndarray | None = None  # gradient of the initial c (for checks)
         self._buf = Buffers()
         self._products = RecurrentProducts(self._buf)
         self._cache: tuple | None = None
+
+    @classmethod
+    def state_shape(cls, N: int, H: int) -> tuple[int, ...]:
+        """(2, N, H): h and c stacked."""
+        return (2, N, H)
 
     @property
     def state(self) -> np.ndarray | None:

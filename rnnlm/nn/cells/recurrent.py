@@ -7,7 +7,7 @@ from rnnlm.nn.parallel import blas_threads
 from rnnlm.nn.weight_drop import WeightDrop
 
 # Below this many elements of Wh (an RNN-256's 65,536) the loop's products are too small a
-# share of a step for the layout to show (benchmarks/README.md: ratio 1.00–1.01).
+# share of a step for the layout to show (measured: transposed / plain 1.00–1.01).
 TRANSPOSE_MIN = 1 << 17
 TRANSPOSE_MIN_ROWS = 8
 TRANSPOSE_MIN_STEPS = 16  # copying Wh^T (3 ms at 650 x 2600) costs ~11 products' savings
@@ -50,25 +50,6 @@ def weight_grads(
     return dxs.reshape(N, T, D)
 
 
-class CarriedState:
-    """``h`` carried from one window to the next (RNN and GRU; LSTM carries c too)."""
-
-    h: np.ndarray | None = None
-
-    @property
-    def state(self) -> np.ndarray | None:
-        """The carried state (N, H), a copy, or None."""
-        return None if self.h is None else self.h.copy()
-
-    def set_state(self, h: np.ndarray) -> None:
-        """Start the next forward from ``h`` (N, H)."""
-        self.h = h.copy()
-
-    def reset_state(self) -> None:
-        """Start the next forward from zeros."""
-        self.h = None
-
-
 class RecurrentProducts:
     """The two matrix products inside a recurrent loop: ``h Wh`` forward, ``da Wh^T`` backward.
 
@@ -76,7 +57,7 @@ class RecurrentProducts:
     threads by rows of the left operand, so each thread packs all of Wh and a second core
     adds little. Written transposed, ``Wh^T h^T`` and ``Wh da^T`` put Wh on the left, where
     the split halves it: for the LSTM-650's 20 x 650 by 650 x 2600, 23% (forward) and 29%
-    (backward) faster on two threads, 10–15% slower on one (benchmarks/README.md). So the
+    (backward) faster on two threads, 10–15% slower on one (timed alternating in one run). So the
     transposed layout is taken only with several BLAS threads (``parallel.blas_threads()``),
     N ≥ 8 rows (one stream, as in evaluation, is a matrix-vector product: not measured,
     kept plain) and a Wh large enough to matter; the forward also needs Wh^T contiguous, a

@@ -10,11 +10,12 @@ hidden-state gradients, then gets dWx, dWh, db and dxs with one matmul each.
 import numpy as np
 
 from rnnlm.nn.buffers import Buffers
-from rnnlm.nn.cells.recurrent import CarriedState, RecurrentProducts, weight_grads
+from rnnlm.nn.cells.base import Cell
+from rnnlm.nn.cells.recurrent import RecurrentProducts, weight_grads
 from rnnlm.nn.weight_drop import WeightDrop
 
 
-class TimeRNN(CarriedState):
+class TimeRNN(Cell):
     """Vanilla tanh RNN layer; ``stateful`` carries the last hidden state to the next window.
 
     Truncated BPTT is just this: with ``stateful=True`` the state ``h`` from the previous
@@ -22,13 +23,15 @@ class TimeRNN(CarriedState):
     gradient of the initial state, is kept for inspection and gradient checks only).
     """
 
-    def __init__(self, Wx: np.ndarray, Wh: np.ndarray, b: np.ndarray, stateful: bool = False):
-        self.params = [Wx, Wh, b]
-        self.grads = [np.zeros_like(Wx), np.zeros_like(Wh), np.zeros_like(b)]
-        self.stateful = stateful
-        self.weight_drop = WeightDrop()  # DropConnect on Wh (off unless the model sets p)
-        self.h: np.ndarray | None = None  # (N, H): state carried to the next forward
-        self.dh: np.ndarray | None = None  # (N, H): gradient of the initial state
+    def __init__(
+        self,
+        Wx: np.ndarray,
+        Wh: np.ndarray,
+        b: np.ndarray,
+        stateful: bool = False,
+        weight_drop: WeightDrop | None = None,
+    ) -> None:
+        super().__init__(Wx, Wh, b, stateful=stateful, weight_drop=weight_drop)
         self._xs: np.ndarray | None = None
         self._h0: np.ndarray | None = None
         self._hs: np.ndarray | None = None

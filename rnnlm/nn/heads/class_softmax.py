@@ -11,9 +11,15 @@ probabilities are normalised over the whole vocabulary, so perplexities compare 
 a full softmax's. ``scores`` gives log P(w | h) for every w (for sampling).
 """
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from rnnlm.nn.buffers import Buffers
+from rnnlm.nn.heads.base import Head, output_matrix
+
+if TYPE_CHECKING:
+    from rnnlm.config import ModelConfig
 
 
 def frequency_classes(counts: np.ndarray, n_classes: int) -> np.ndarray:
@@ -37,8 +43,10 @@ def _log_softmax_rows(z: np.ndarray) -> np.ndarray:
     return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
 
 
-class TimeClassSoftmax:
+class TimeClassSoftmax(Head):
     """Output layer and loss in one: hs (N, T, H) and targets (N, T) -> mean NLL."""
+
+    param_names = ("cls.W", "cls.b", "out.W", "out.b")
 
     def __init__(
         self, Wc: np.ndarray, bc: np.ndarray, Ww: np.ndarray, bw: np.ndarray, bounds: np.ndarray
@@ -52,6 +60,18 @@ class TimeClassSoftmax:
         self.token_nll: np.ndarray | None = None
         self._cache: tuple | None = None
         self._buf = Buffers()
+
+    @classmethod
+    def param_shapes(cls, cfg: "ModelConfig") -> dict[str, tuple[int, ...]]:
+        """The class layer ``cls.W`` (H, C) and ``cls.b`` (C,), then the output layer."""
+        C = len(cfg.class_bounds) - 1
+        return {"cls.W": (cfg.hidden, C), "cls.b": (C,), **super().param_shapes(cfg)}
+
+    @classmethod
+    def from_params(cls, params: dict[str, np.ndarray], cfg: "ModelConfig") -> "TimeClassSoftmax":
+        W_out = output_matrix(params, cfg)
+        bounds = np.asarray(cfg.class_bounds)
+        return cls(params["cls.W"], params["cls.b"], W_out, params["out.b"], bounds)
 
     def forward(self, hs: np.ndarray, ts: np.ndarray) -> float:
         """hs: (N, T, H), ts: (N, T) int -> mean NLL (nats)."""

@@ -1,6 +1,7 @@
-"""TimeSoftmaxHead: TimeAffine and TimeSoftmaxWithLoss fused, the fast full-softmax output layer.
+"""TimeSoftmaxHead: an affine map and softmax with loss fused, the fast full-softmax output layer.
 
-The same mathematics as the pair ``TimeAffine -> TimeSoftmaxWithLoss`` (tests hold them equal),
+The same mathematics as an affine layer followed by a softmax with loss (tests hold it equal to
+the plain pair in tests/reference_layers.py),
 arranged so the (N·T, V) score matrix crosses main memory as few times as possible:
 
 - forward: one matmul writes the scores, the bias included when ``b`` is stored as the row
@@ -12,7 +13,8 @@ arranged so the (N·T, V) score matrix crosses main memory as few times as possi
   (N·T, V) array in all. They are not normalised: ``p = e / s`` row by row (``s`` the row
   sums), and the division is left to the small matrices of backward.
 - backward: ``p - onehot = (e - s onehot) / s``, so ``e - s onehot`` is made in place (N·T
-  scattered subtractions) and the rows' 1/s, with the 1/(N·T) of the mean, go onto the small
+  scattered subtractions, undone afterwards from a copy of those N·T entries: the cache stays
+  as forward left it) and the rows' 1/s, with the 1/(N·T) of the mean, go onto the small
   matrices instead of the big one: onto the rows of ``x`` in ``x^T (p - onehot)``, and onto
   the rows of the (N·T, H) product ``(e - s onehot) W^T``. The bias gradient (column sums)
   comes out of the weight-gradient matmul as one extra row, from a column of those factors
@@ -20,12 +22,18 @@ arranged so the (N·T, V) score matrix crosses main memory as few times as possi
   the (N·T, V) matrix beyond the two matmuls themselves.
 """
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from rnnlm.nn import parallel
 from rnnlm.nn.buffers import Buffers
+from rnnlm.nn.heads.base import Head, output_matrix
 from rnnlm.nn.heads.softmax import exp_sum, finish_rows
 from rnnlm.nn.parallel import for_blocks
+
+if TYPE_CHECKING:
+    from rnnlm.config import ModelConfig
 
 
 def with_bias_row(W: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -51,7 +59,7 @@ def joined(W: np.ndarray, b: np.ndarray) -> np.ndarray | None:
     return None
 
 
-class TimeSoftmaxHead:
+class TimeSoftmaxHead(Head):
     """``loss = mean_t -log softmax(h_t W + b)[target_t]`` over all N·T positions.
 
     ``params`` are ``[W (H, V), b (V,)]``; ``W`` may be a view (tied weights: the embedding
@@ -74,8 +82,15 @@ class TimeSoftmaxHead:
         self._e: np.ndarray | None = None  # (N·T, V): exp(scores - shift), then e - s onehot
         self._sums: np.ndarray | None = None  # (N·T,): s, the row sums of e
         self._ts: np.ndarray | None = None
-        self._shifted = False  # whether _e already holds e - s onehot
         self._buf = Buffers()
+
+    @classmethod
+    def from_params(cls, params: dict[str, np.ndarray], cfg: "ModelConfig") -> "TimeSoftmaxHead":
+        """Untied, ``out.W`` and ``out.b`` are replaced in ``params``, once, by same-valued rows
+        of one ``[W; b]`` array (``with_bias_row``), so models built from one dict share it."""
+        if not cfg.tie_weights and joined(params["out.W"], params["out.b"]) is None:
+            params["out.W"], params["out.b"] = with_bias_row(params["out.W"], params["out.b"])
+        return cls(output_matrix(params, cfg), params["out.b"])
 
     def scores(self, xs: np.ndarray) -> np.ndarray:
         """xs: (N, T, H) -> logits (N, T, V), softmax-able (no loss, no cache for backward)."""
@@ -121,25 +136,29 @@ class TimeSoftmaxHead:
         for_blocks(rows, M, M * V, chunk=max(1, parallel.CACHE_ELEMENTS // V))
         # the rows' scalar work once for all rows, not per piece
         finish_rows(e, sums, target, t, nll, lambda bad: x2[bad] @ W + b)
-        self._e, self._sums, self._ts, self._shifted = e, sums, t, False
+        self._e, self._sums, self._ts = e, sums, t
         self.token_nll = nll.reshape(N, T)
         return float(np.mean(nll, dtype=np.float64))
 
     def backward(self, dout: float = 1.0) -> np.ndarray:
-        """dout: scalar -> dxs (N, T, H); writes dW (H, V) and db (V,)."""
+        """dout: scalar -> dxs (N, T, H); writes dW (H, V) and db (V,). The forward's cache is
+        as it was afterwards (the targets' entries of ``e`` are changed, then put back)."""
         W, _ = self.params
         e, sums, t, x2 = self._e, self._sums, self._ts, self._x2
         M, H = x2.shape
-        if not self._shifted:  # e - s onehot, once (backward may be called again)
-            e[np.arange(M), t] -= sums
-            self._shifted = True
-        r = self._buf.get("r", (M, 1), x2.dtype)  # dout / (M s): the mean's and the rows' 1/s
-        np.divide(dout / M, sums[:, None], out=r)
-        xa = self._buf.get("x1", (M, H + 1), x2.dtype)  # [r x, r]
-        np.multiply(x2, r, out=xa[:, :H])
-        xa[:, H:] = r
-        np.matmul(xa.T, e, out=self._dWb)
-        dx = self._buf.get("dx", (M, H), x2.dtype)
-        np.matmul(e, W.T, out=dx)
-        dx *= r
+        at = (np.arange(M), t)
+        target = e[at]  # (a copy) the entries e - s onehot changes
+        e[at] = target - sums
+        try:
+            r = self._buf.get("r", (M, 1), x2.dtype)  # dout / (M s): the mean's and rows' 1/s
+            np.divide(dout / M, sums[:, None], out=r)
+            xa = self._buf.get("x1", (M, H + 1), x2.dtype)  # [r x, r]
+            np.multiply(x2, r, out=xa[:, :H])
+            xa[:, H:] = r
+            np.matmul(xa.T, e, out=self._dWb)
+            dx = self._buf.get("dx", (M, H), x2.dtype)
+            np.matmul(e, W.T, out=dx)
+            dx *= r
+        finally:
+            e[at] = target
         return dx.reshape(*self.token_nll.shape, H)

@@ -1,12 +1,10 @@
-"""TimeSoftmaxWithLoss: softmax over the vocabulary and mean cross-entropy over N·T tokens."""
+"""The softmax row work the output layers share: exponentials, row sums and the loss."""
 
 from collections.abc import Callable
 
 import numpy as np
 
 from rnnlm.nn import parallel
-from rnnlm.nn.buffers import Buffers
-from rnnlm.nn.parallel import for_blocks
 
 # The unshifted path is kept for rows whose exponentials sum to between these. Above TINY_SUM
 # the largest score is above about -55 (with V <= 1e4 tokens), so the terms that underflow are
@@ -56,58 +54,3 @@ def finish_rows(
         e[rows] = s
         sums[rows] = np.einsum("ij->i", s)
     np.subtract(np.log(sums), target, out=nll)
-
-
-class TimeSoftmaxWithLoss:
-    """Mean negative log-likelihood of the targets; backward gives (p - onehot) / (N·T).
-
-    Forward keeps ``exp(s - shift)`` (see ``finish_rows``) and its row sums; the division that
-    makes probabilities happens once, in backward, fused with the scaling (one pass over the
-    (N·T, V) array instead of two). Rows are processed in parallel blocks (``rnnlm.nn.parallel``).
-    """
-
-    def __init__(self) -> None:
-        self.params: list[np.ndarray] = []
-        self.grads: list[np.ndarray] = []
-        self.token_nll: np.ndarray | None = None  # (N, T): per-token loss of the last forward
-        self._exp: np.ndarray | None = None  # (N·T, V): exp(s - shift), shift per row
-        self._sums: np.ndarray | None = None  # (N·T,): its row sums
-        self._ts: np.ndarray | None = None
-        self._buf = Buffers()
-
-    def forward(self, scores: np.ndarray, ts: np.ndarray) -> float:
-        """scores: (N, T, V) float, ts: (N, T) int -> mean NLL (nats) as a Python float."""
-        N, T, V = scores.shape
-        M = N * T
-        s2 = scores.reshape(M, V)
-        t = ts.reshape(M)
-        e = self._buf.get("exp", (M, V), scores.dtype)
-        sums = self._buf.get("sums", (M,), scores.dtype)
-        nll = self._buf.get("nll", (M,), scores.dtype)
-
-        target = s2[np.arange(M), t]  # s_t (a copy)
-
-        def rows(b: slice) -> None:
-            exp_sum(s2[b], e[b], sums[b])
-
-        for_blocks(rows, M, M * V)
-        finish_rows(e, sums, target, t, nll, s2.__getitem__)
-        self._exp, self._sums, self._ts = e, sums, t
-        self.token_nll = nll.reshape(N, T)
-        return float(np.mean(nll, dtype=np.float64))
-
-    def backward(self, dout: float = 1.0) -> np.ndarray:
-        """dout: scalar -> dscores (N, T, V)."""
-        e, sums, t = self._exp, self._sums, self._ts
-        M, V = e.shape
-        N, T = self.token_nll.shape
-        dx = self._buf.get("dx", (M, V), e.dtype)
-        scale = self._buf.get("scale", (M, 1), e.dtype)
-        np.divide(dout / M, sums[:, None], out=scale)
-
-        def rows(b: slice) -> None:
-            np.multiply(e[b], scale[b], out=dx[b])
-            dx[np.arange(b.start, b.stop), t[b]] -= dout / M
-
-        for_blocks(rows, M, M * V)
-        return dx.reshape(N, T, V)
