@@ -18,7 +18,7 @@ from rnnlm.bench import CONFIGS, zipf_stream
 from rnnlm.config import ModelConfig
 from rnnlm.nn.cells import CELLS
 from rnnlm.nn.model import RNNLM
-from rnnlm.presets import PRESETS
+from rnnlm.presets import preset, preset_names
 from rnnlm.training.optimizers import OPTIMIZERS, clip_scale
 
 
@@ -28,14 +28,14 @@ def main() -> None:
     ap.add_argument("--cell", default="rnn", choices=list(CELLS))
     ap.add_argument("--optimizer", default="sgd")
     ap.add_argument("--vocab", type=int, default=10_000)
-    ap.add_argument("--preset", choices=list(PRESETS), help="profile a preset's model instead")
+    ap.add_argument("--preset", choices=preset_names(), help="profile a preset's model instead")
     ap.add_argument("--steps", type=int, default=12)
     args = ap.parse_args()
     c = CONFIGS[args.config]
     model_keys = {"embed_dim", "hidden", "cell", "layers", "dropout", "init_scale"}
     shape = {"embed_dim": c["embed_dim"], "hidden": c["hidden"], "cell": args.cell, "dropout": 0.0}
     if args.preset:
-        p = PRESETS[args.preset]
+        p = preset(args.preset)
         c = {**c, "batch_size": p["batch_size"], "bptt": p["bptt"], "hidden": p["hidden"]}
         shape = {k: v for k, v in p.items() if k in model_keys}
         args.cell, args.optimizer = p["cell"], p["optimizer"]

@@ -22,4 +22,12 @@ class CheckpointError(RnnlmError):
 
 
 class ConfigError(RnnlmError):
-    """An option value is out of range or options contradict each other."""
+    """An option value is out of range or options contradict each other.
+
+    ``fields`` names the configuration fields the message mentions (in library terms, e.g.
+    ``dropout``), so that a front end can name them its own way (the CLI: ``--dropout``).
+    """
+
+    def __init__(self, message: str, fields: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.fields = fields

@@ -1,39 +1,34 @@
-"""Presets: published recipes as bundles of options; explicit flags override them.
+"""Presets: published recipes, shipped as TOML config files in ``rnnlm.resources.presets``.
 
-``zaremba-*`` follow Zaremba, Sutskever & Vinyals (2014), "Recurrent Neural Network
-Regularization", and their code: the learning rate applies to the loss summed over the T steps
-and averaged over the batch (``loss="time-sum"``), weights start uniform in ±init_scale.
+A preset has the sections of a run's ``config.toml``; ``rnnlm train`` applies it over the
+defaults, then ``--config FILE``, then explicit flags.
 """
 
+from importlib import resources
 from typing import Any
 
+from rnnlm.config.toml_io import Sections, parse
 from rnnlm.errors import ConfigError
 
-PRESETS: dict[str, dict[str, Any]] = {
-    # The default `rnnlm train ptb` recipe for the seed's vanilla tanh RNN (see README).
-    "ptb-rnn": {
-        "cell": "rnn", "layers": 1, "embed_dim": 256, "hidden": 256, "dropout": 0.3,
-        "batch_size": 20, "bptt": 35, "optimizer": "adam", "lr": 0.002, "clip": 0.25,
-        "lr_decay": 4.0, "epochs": 10,
-    },
-    # 2 x 200 LSTM, no dropout: the paper's "small" model, test perplexity 114.5.
-    "zaremba-small": {
-        "cell": "lstm", "layers": 2, "embed_dim": 200, "hidden": 200, "dropout": 0.0,
-        "init_scale": 0.1, "batch_size": 20, "bptt": 20, "optimizer": "sgd", "lr": 1.0,
-        "loss": "time-sum", "clip": 5.0, "lr_decay": 2.0, "decay_after": 4, "epochs": 13,
-    },
-    # 2 x 650 LSTM, dropout 0.5: the paper's "medium" model, test perplexity 82.7; the lr is
-    # divided by 1.2 per epoch after epoch 6, as the paper's text says (TensorFlow's PTB
-    # tutorial multiplies by 0.8 instead, i.e. divides by 1.25).
-    "zaremba-medium": {
-        "cell": "lstm", "layers": 2, "embed_dim": 650, "hidden": 650, "dropout": 0.5,
-        "init_scale": 0.05, "batch_size": 20, "bptt": 35, "optimizer": "sgd", "lr": 1.0,
-        "loss": "time-sum", "clip": 5.0, "lr_decay": 1.2, "decay_after": 6, "epochs": 39,
-    },
-}  # fmt: skip
+PACKAGE = "rnnlm.resources.presets"
+
+
+def preset_names() -> tuple[str, ...]:
+    """The shipped presets, e.g. ``("ptb-rnn", "zaremba-medium", "zaremba-small")``."""
+    files = resources.files(PACKAGE).iterdir()
+    return tuple(sorted(f.name.removesuffix(".toml") for f in files if f.name.endswith(".toml")))
+
+
+def preset_sections(name: str) -> Sections:
+    """A preset's ``[data]``, ``[model]`` and ``[train]`` values."""
+    if name not in preset_names():
+        raise ConfigError(
+            f"unknown preset '{name}' (choose from: {', '.join(preset_names())})", ("preset",)
+        )
+    text = resources.files(PACKAGE).joinpath(f"{name}.toml").read_text(encoding="utf-8")
+    return parse(text, f"preset {name}")
 
 
 def preset(name: str) -> dict[str, Any]:
-    if name not in PRESETS:
-        raise ConfigError(f"unknown --preset '{name}' (choose from: {', '.join(PRESETS)})")
-    return dict(PRESETS[name])
+    """A preset's values in one flat dict (field names are unique across sections)."""
+    return {k: v for table in preset_sections(name).values() for k, v in table.items()}

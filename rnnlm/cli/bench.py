@@ -8,23 +8,28 @@ import typer
 
 from rnnlm.bench import CONFIGS, bench
 from rnnlm.cli.console import echo, err, user_errors, warn
+from rnnlm.cli.flags import CHOICE_ENUMS
 from rnnlm.config import ModelConfig, TrainConfig
 from rnnlm.errors import ConfigError
+
+CELL, OPTIMIZER, SOFTMAX = (CHOICE_ENUMS[name] for name in ("cell", "optimizer", "softmax"))
 
 
 def bench_command(
     config: Annotated[
         str, typer.Option(help=f"Named size: {', '.join(CONFIGS)} (D = H, N, T as in the README).")
     ] = "M",
-    cell: Annotated[str, typer.Option(help="rnn, lstm or gru.")] = "rnn",
+    cell: Annotated[CELL, typer.Option(help="rnn, lstm or gru.")] = CELL("rnn"),
     layers: Annotated[int, typer.Option(help="Recurrent layers.")] = 1,
     vocab: Annotated[int, typer.Option(help="Vocabulary size V.")] = 10_000,
     embed_dim: Annotated[int | None, typer.Option(help="D (default: the config's).")] = None,
     hidden: Annotated[int | None, typer.Option(help="H (default: the config's).")] = None,
     batch_size: Annotated[int | None, typer.Option(help="N (default: the config's).")] = None,
     bptt: Annotated[int | None, typer.Option(help="T (default: the config's).")] = None,
-    optimizer: Annotated[str, typer.Option(help="sgd or adam.")] = "sgd",
-    softmax: Annotated[str, typer.Option(help="full or class (about sqrt(V) classes).")] = "full",
+    optimizer: Annotated[OPTIMIZER, typer.Option(help="sgd or adam.")] = OPTIMIZER("sgd"),
+    softmax: Annotated[
+        SOFTMAX, typer.Option(help="full or class (about sqrt(V) classes).")
+    ] = SOFTMAX("full"),
     steps: Annotated[int, typer.Option(help="Training steps per timed repeat.")] = 5,
     repeats: Annotated[int, typer.Option(help="Timed repeats; the median is reported.")] = 5,
     warmup: Annotated[int, typer.Option(help="Untimed repeats first.")] = 2,
@@ -35,6 +40,7 @@ def bench_command(
 
     Example: rnnlm bench --config M --json
     """
+    cell, optimizer, softmax = cell.value, optimizer.value, softmax.value
     with user_errors():
         if config not in CONFIGS:
             raise ConfigError(f"unknown --config '{config}' (choose from: {', '.join(CONFIGS)})")
@@ -52,8 +58,6 @@ def bench_command(
                            class_bounds=(0, vocab) if softmax == "class" else ())  # fmt: skip
         tcfg = TrainConfig(batch_size=size["batch_size"], bptt=size["bptt"], optimizer=optimizer,
                            lr=0.1 if optimizer == "sgd" else 1e-3)  # fmt: skip
-        mcfg.validate()
-        tcfg.validate()
         err.print(
             f"benchmarking {config}: {mcfg.cell} D={mcfg.embed_dim} H={mcfg.hidden} "
             f"V={vocab} N={tcfg.batch_size} T={tcfg.bptt} ...",

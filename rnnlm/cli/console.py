@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
+from rnnlm.cli.flags import in_flags
 from rnnlm.errors import ConfigError, RnnlmError
 
 # rich honours NO_COLOR and draws no live display when stderr is not a terminal.
@@ -35,11 +36,12 @@ def warn(message: str) -> None:
 
 @contextlib.contextmanager
 def user_errors() -> Iterator[None]:
-    """Turn library errors into one line on stderr and an exit code (2 for bad options)."""
+    """Turn library errors into one line on stderr and an exit code (2 for bad options, whose
+    fields are named by their flags)."""
     try:
         yield
     except ConfigError as exc:
-        raise fail(str(exc), EXIT_USAGE) from None
+        raise fail(in_flags(exc), EXIT_USAGE) from None
     except RnnlmError as exc:
         raise fail(str(exc)) from None
 

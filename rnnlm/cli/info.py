@@ -6,21 +6,33 @@ from typing import Annotated
 
 import typer
 
-from rnnlm.cli.console import echo, user_errors
-from rnnlm.config import to_dict
+from rnnlm.cli.console import echo, user_errors, write
+from rnnlm.config import to_dict, toml_io
 from rnnlm.training import checkpoint as ckpt_io
+from rnnlm.training.run import stored_data
 
 
 def info_command(
     checkpoint: Annotated[Path, typer.Argument(help="A checkpoint written by rnnlm train.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    as_toml: Annotated[
+        bool,
+        typer.Option(
+            "--toml",
+            help="Print the run's configuration as TOML, for rnnlm train --config.",
+        ),
+    ] = False,
 ) -> None:
     """Show a checkpoint's model, vocabulary, training progress and format.
 
-    Example: rnnlm info runs/ptb/best.npz
+    Examples: rnnlm info runs/ptb/best.npz | rnnlm info runs/ptb/best.npz --toml > ptb.toml
     """
     with user_errors():
         ck = ckpt_io.load(checkpoint)
+        data = stored_data(ck, checkpoint)
+    if as_toml:
+        write(toml_io.dumps(toml_io.sections(data, ck.model, ck.train)))
+        return
     p = ck.progress
     info = {
         "path": str(checkpoint),
@@ -31,6 +43,7 @@ def info_command(
         "parameters": int(sum(v.size for v in ck.params.values())),
         "model": to_dict(ck.model),
         "train": to_dict(ck.train),
+        "data": to_dict(data),
         "epoch": p.get("epoch"),
         "step": p.get("step"),
         "best_valid_ppl": p.get("best_valid_ppl"),

@@ -1,11 +1,9 @@
 """``rnnlm train``: train a language model on a corpus and report its perplexity."""
 
-import dataclasses
 import json
 import os
 import signal
 import tempfile
-from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -24,29 +22,17 @@ from rnnlm.cli.console import (
 )
 from rnnlm.cli.evaluate import OOV_WARN
 from rnnlm.cli.progress import TrainDisplay
-from rnnlm.config import ModelConfig, TrainConfig
-from rnnlm.data.corpus import VALID_FRACTION
+from rnnlm.cli.train_options import SECTION_OF, with_options
+from rnnlm.config import SECTIONS, TrainConfig, toml_io
 from rnnlm.errors import ConfigError
 from rnnlm.plot import sparkline
-from rnnlm.presets import PRESETS, preset
+from rnnlm.presets import preset_sections
 from rnnlm.training import checkpoint
 from rnnlm.training.run import TrainingRun, prepare
 from rnnlm.training.run_folder import run_lock
 
-M, TR = ModelConfig(vocab_size=1), TrainConfig()
-MODEL_FIELDS = {f.name for f in dataclasses.fields(ModelConfig)} - {"vocab_size"}
-TRAIN_FIELDS = {f.name for f in dataclasses.fields(TrainConfig)}
-Unit = Enum("Unit", {"word": "word", "char": "char"}, type=str)
-Cell = Enum("Cell", {"rnn": "rnn", "lstm": "lstm", "gru": "gru"}, type=str)
-Optim = Enum("Optim", {"adam": "adam", "sgd": "sgd"}, type=str)
-Loss = Enum("Loss", {"mean": "mean", "time-sum": "time-sum"}, type=str)
-Softmax = Enum("Softmax", {"full": "full", "class": "class"}, type=str)
-Preset = Enum("Preset", {name: name for name in PRESETS}, type=str)
 
-# Rich help panels, so `rnnlm train --help` reads in groups.
-DATA, MODEL, OPTIM, RUN = "Data", "Model", "Optimisation", "Run"
-
-
+@with_options
 def train(
     ctx: typer.Context,
     corpus: Annotated[
@@ -57,265 +43,22 @@ def train(
             show_default=False,
         ),
     ],
-    out: Annotated[
-        Path | None,
-        typer.Option(
-            "--out",
-            "-o",
-            help="Run folder for best.npz, last.npz and metrics.jsonl "
-            "(default: runs/<corpus name>).",
-            rich_help_panel=RUN,
-        ),
-    ] = None,
-    unit: Annotated[
-        Unit | None,
-        typer.Option(
-            help="Tokens: words (plus <eos> per line) or characters "
-            "(default: the named corpus's unit, else word).",
-            rich_help_panel=DATA,
-        ),
-    ] = None,
-    valid: Annotated[
-        Path | None,
-        typer.Option(
-            help="Validation file (default: the corpus's own, else the last --valid-fraction "
-            "of CORPUS).",
-            rich_help_panel=DATA,
-        ),
-    ] = None,
-    test: Annotated[
-        Path | None,
-        typer.Option(
-            help="Test file, scored with the best model at the end (default: the corpus's own).",
-            rich_help_panel=DATA,
-        ),
-    ] = None,
-    valid_fraction: Annotated[
-        float,
-        typer.Option(
-            help="Share of a single-file corpus held out for validation.", rich_help_panel=DATA
-        ),
-    ] = VALID_FRACTION,
-    data_dir: Annotated[
-        Path | None,
-        typer.Option(
-            help="Where named corpora are kept and downloaded (default: $RNNLM_DATA, "
-            "else ~/.cache/rnnlm).",
-            rich_help_panel=DATA,
-        ),
-    ] = None,
-    max_vocab: Annotated[
-        int,
-        typer.Option(
-            help="Keep at most this many tokens, <unk> included (0: all).", rich_help_panel=DATA
-        ),
-    ] = 0,
-    min_count: Annotated[
-        int,
-        typer.Option(help="Map tokens seen fewer times than this to <unk>.", rich_help_panel=DATA),
-    ] = 1,
-    preset_name: Annotated[
-        Preset | None,
-        typer.Option(
-            "--preset",
-            help="A published recipe (see README); explicit flags override it (default: none, i.e. "
-            "ptb-rnn's values).",
-            rich_help_panel=MODEL,
-        ),
-    ] = None,
-    cell: Annotated[
-        Cell,
-        typer.Option(
-            help="Recurrent cell: the seed's tanh RNN, LSTM or GRU.", rich_help_panel=MODEL
-        ),
-    ] = Cell(M.cell),
-    layers: Annotated[
-        int, typer.Option(help="Stacked recurrent layers.", rich_help_panel=MODEL)
-    ] = M.layers,
-    embed_dim: Annotated[
-        int, typer.Option(help="Embedding size D.", rich_help_panel=MODEL)
-    ] = M.embed_dim,
-    hidden: Annotated[int, typer.Option(help="Hidden size H.", rich_help_panel=MODEL)] = M.hidden,
-    dropout: Annotated[
-        float,
-        typer.Option(
-            help="Dropout before each recurrent layer and after the last (0: off).",
-            rich_help_panel=MODEL,
-        ),
-    ] = M.dropout,
-    variational_dropout: Annotated[
-        bool,
-        typer.Option(
-            "--variational-dropout",
-            help="One dropout mask per sequence, shared by all T steps.",
-            rich_help_panel=MODEL,
-        ),
-    ] = M.variational_dropout,
-    weight_drop: Annotated[
-        float,
-        typer.Option(
-            help="DropConnect on each recurrent matrix Wh: drop each weight with this "
-            "probability, one mask per window (Merity et al. 2017; 0: off).",
-            rich_help_panel=MODEL,
-        ),
-    ] = M.weight_drop,
-    tie_weights: Annotated[
-        bool,
-        typer.Option(
-            "--tie-weights",
-            help="Output matrix = embedding matrix (needs --embed-dim = --hidden).",
-            rich_help_panel=MODEL,
-        ),
-    ] = M.tie_weights,
-    init_scale: Annotated[
-        float,
-        typer.Option(
-            help="Every weight uniform in ±this (at most 10); 0: embedding/output ±0.1, "
-            "recurrent ±1/sqrt(H).",
-            rich_help_panel=MODEL,
-        ),
-    ] = M.init_scale,
-    softmax: Annotated[
-        Softmax,
-        typer.Option(
-            help="Output layer: full softmax over V, or factored by frequency classes (much "
-            "faster for large vocabularies; exact probabilities).",
-            rich_help_panel=MODEL,
-        ),
-    ] = Softmax(M.softmax),
-    classes: Annotated[
-        int,
-        typer.Option(
-            help="Classes of the class softmax (0: about sqrt(V)).", rich_help_panel=MODEL
-        ),
-    ] = 0,
-    batch_size: Annotated[
-        int, typer.Option(help="N parallel streams.", rich_help_panel=OPTIM)
-    ] = TR.batch_size,
-    bptt: Annotated[
-        int, typer.Option(help="T steps per window (truncated BPTT).", rich_help_panel=OPTIM)
-    ] = TR.bptt,
-    epochs: Annotated[
-        int, typer.Option(help="Passes over the training split.", rich_help_panel=OPTIM)
-    ] = TR.epochs,
-    optimizer: Annotated[Optim, typer.Option(help="Update rule.", rich_help_panel=OPTIM)] = Optim(
-        TR.optimizer
-    ),
-    lr: Annotated[float, typer.Option(help="Learning rate.", rich_help_panel=OPTIM)] = TR.lr,
-    clip: Annotated[
-        float,
-        typer.Option(help="Clip the global gradient norm to this (0: off).", rich_help_panel=OPTIM),
-    ] = TR.clip,
-    loss: Annotated[
-        Loss,
-        typer.Option(
-            help="What lr and clip apply to: the mean over the N·T tokens of a window, or the sum "
-            "over its T steps (mean over N), as in Zaremba et al.",
-            rich_help_panel=OPTIM,
-        ),
-    ] = Loss(TR.loss),
-    lr_decay: Annotated[
-        float,
-        typer.Option(
-            help="Divide lr by this when validation perplexity does not improve (or, with "
-            "--decay-after, after every epoch past that one).",
-            rich_help_panel=OPTIM,
-        ),
-    ] = TR.lr_decay,
-    decay_after: Annotated[
-        int,
-        typer.Option(
-            help="Fixed schedule: decay lr after each epoch past this one (0: on plateau).",
-            rich_help_panel=OPTIM,
-        ),
-    ] = TR.decay_after,
-    ema: Annotated[
-        float,
-        typer.Option(
-            help="Validate, test and save as best.npz an exponential moving average of the "
-            "weights with this decay, e.g. 0.999; its validation perplexity also drives the lr "
-            "schedule (0: off; the updates use the raw weights, kept in last.npz).",
-            rich_help_panel=OPTIM,
-        ),
-    ] = TR.ema,
-    seed: Annotated[
-        int,
-        typer.Option(help="Seed (>= 0) for initialisation and dropout.", rich_help_panel=OPTIM),
-    ] = TR.seed,
-    patience: Annotated[
-        int,
-        typer.Option(
-            help="Stop early after this many epochs in a row without a better validation "
-            "perplexity (0: never; train all --epochs).",
-            rich_help_panel=OPTIM,
-        ),
-    ] = TR.patience,
-    max_steps: Annotated[
-        int,
-        typer.Option(
-            help="Stop after this many updates (0: no limit); for smoke tests and benchmarks. "
-            "Stored with the run: --resume keeps it unless given again.",
-            rich_help_panel=RUN,
-        ),
-    ] = TR.max_steps,
-    log_every: Annotated[
-        int,
-        typer.Option(
-            help="Also log a step record to metrics.jsonl every this many steps (0: off).",
-            rich_help_panel=RUN,
-        ),
-    ] = TR.log_every,
-    save_every: Annotated[
-        int,
-        typer.Option(
-            help="Write a resumable last.npz every this many steps (0: every 5 minutes).",
-            rich_help_panel=RUN,
-        ),
-    ] = TR.save_every,
-    resume: Annotated[
-        bool,
-        typer.Option(
-            "--resume",
-            help="Continue the run in --out exactly where its last.npz stopped.",
-            rich_help_panel=RUN,
-        ),
-    ] = False,
-    as_json: Annotated[
-        bool,
-        typer.Option(
-            "--json", help="End stdout with one JSON object of the results.", rich_help_panel=RUN
-        ),
-    ] = False,
-    force: Annotated[
-        bool,
-        typer.Option(
-            "--force",
-            help="Skip the check that the estimated peak memory fits the memory free.",
-            rich_help_panel=RUN,
-        ),
-    ] = False,
-    dry_run: Annotated[
-        bool,
-        typer.Option(
-            "--dry-run",
-            help="Run one step of everything (train, validate, save, reload, sample) in a "
-            "temporary folder and exit: a smoke test.",
-            rich_help_panel=RUN,
-        ),
-    ] = False,
+    **options: Any,
 ) -> None:
     """Train a language model with stateful truncated BPTT; report validation and test perplexity.
 
     Examples: rnnlm train ptb --out runs/ptb | rnnlm train input.txt --unit char --out runs/shk |
-    rnnlm train ptb --preset zaremba-small --out runs/zs
+    rnnlm train ptb --preset zaremba-small --out runs/zs |
+    rnnlm train ptb --config runs/ptb/config.toml --out runs/ptb2
     """  # fmt: skip
-    given = {k: v.value if isinstance(v, Enum) else v for k, v in locals().items()}
+    given = {"corpus": corpus, **{k: getattr(v, "value", v) for k, v in options.items()}}
     with user_errors():
-        if not dry_run:
-            with run_lock(out or default_out(corpus)):  # one process per run folder
-                _train(ctx, given, out or default_out(corpus))
+        if not given["dry_run"]:
+            out = given["out"] or default_out(corpus)
+            with run_lock(out):  # one process per run folder
+                _train(ctx, given, out)
             return
-        if resume:
+        if given["resume"]:
             raise ConfigError("--dry-run starts a fresh run in a temporary folder; drop --resume")
         with tempfile.TemporaryDirectory(prefix="rnnlm-dry-run-") as tmp:
             _train(ctx, given, Path(tmp) / "run", dry_run=True)
@@ -335,14 +78,12 @@ def default_out(corpus: str) -> Path:
 
 def _train(ctx: typer.Context, given: dict[str, Any], out: Path, dry_run: bool = False) -> None:
     g = given
-    model, train = _options(ctx, given)
-    with TrainDisplay(g["epochs"], g["unit"] or "word") as display:
+    sections = resolve(ctx, given)
+    epochs = sections["train"].get("epochs", TrainConfig.epochs)
+    with TrainDisplay(epochs, sections["data"].get("unit") or "word") as display:
         run = prepare(
-            g["corpus"], out, model=model, train=train, unit=g["unit"], valid=g["valid"],
-            test=g["test"], valid_fraction=g["valid_fraction"], data_dir=g["data_dir"],
-            max_vocab=g["max_vocab"], min_count=g["min_count"], resume=g["resume"],
-            smoke=dry_run, classes=g["classes"], force=g["force"], on_step=display.step,
-            on_epoch=display.epoch,
+            g["corpus"], out, **sections, data_dir=g["data_dir"], resume=g["resume"],
+            smoke=dry_run, force=g["force"], on_step=display.step, on_epoch=display.epoch,
         )  # fmt: skip
         display.epochs, display.unit = run.trainer.cfg.epochs, run.corpus.unit
         _summary(run)
@@ -370,28 +111,30 @@ def _train(ctx: typer.Context, given: dict[str, Any], out: Path, dry_run: bool =
         echo(f"dry run ok: 1 step trained, validated, saved, reloaded and sampled ({sample!r})")
 
 
-def _options(ctx: typer.Context, given: dict[str, Any]) -> tuple[dict, dict]:
-    """ModelConfig and TrainConfig fields: defaults, then the preset, then typed flags.
+def resolve(ctx: typer.Context, given: dict[str, Any]) -> toml_io.Sections:
+    """The options a run is given, by config section: the preset's, then those of the
+    ``--config`` file, then the flags typed. The defaults are the configs' own; when
+    resuming, these are checked against the run's stored configuration."""
+    layers = [
+        preset_sections(given["preset"]) if given["preset"] else {},
+        toml_io.read(given["config"]) if given["config"] else {},
+        _typed(ctx, given),
+    ]
+    merged: toml_io.Sections = {section: {} for section in SECTIONS}
+    for layer in layers:
+        for section, values in layer.items():
+            merged[section].update(values)
+    return merged
 
-    When resuming, only what the user asked for (preset or flags) is passed on, to be checked
-    against the run's stored configuration.
-    """
-    explicit = _explicit(ctx, given)
-    values = preset(given["preset_name"]) if given["preset_name"] else {}
-    values.update({k: given[k] for k in explicit})
-    if not given["resume"]:
-        values = {**{k: given[k] for k in MODEL_FIELDS | TRAIN_FIELDS if k in given}, **values}
-    model = {k: v for k, v in values.items() if k in MODEL_FIELDS}
-    train = {k: v for k, v in values.items() if k in TRAIN_FIELDS}
-    return model, train
 
-
-def _explicit(ctx: typer.Context, given: dict[str, Any]) -> set[str]:
-    """The options the user typed (rather than left at their defaults)."""
-    return {
-        name for name in given
-        if (src := ctx.get_parameter_source(name)) is not None and src.name != "DEFAULT"
-    }  # fmt: skip
+def _typed(ctx: typer.Context, given: dict[str, Any]) -> toml_io.Sections:
+    """The configuration flags the user typed (rather than left at their defaults)."""
+    typed: toml_io.Sections = {}
+    for name, section in SECTION_OF.items():
+        source = ctx.get_parameter_source(name)
+        if source is not None and source.name != "DEFAULT":
+            typed.setdefault(section, {})[name] = given[name]
+    return typed
 
 
 def _schedule(cfg: TrainConfig) -> str:

@@ -7,6 +7,7 @@ from rnnlm.errors import CorpusError
 
 EOS = "<eos>"
 UNK = "<unk>"
+UNITS = ("word", "char")  # what a token is: see tokenize()
 
 
 def read_text(path: Path | str) -> str:

@@ -76,7 +76,6 @@ class RNNLM:
         dtype: type = np.float32,
         params: dict[str, np.ndarray] | None = None,
     ) -> None:
-        cfg.validate()
         self.cfg = cfg
         self.params = params if params is not None else init_params(cfg, rng, dtype)
         p = self.params

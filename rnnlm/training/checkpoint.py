@@ -32,6 +32,7 @@ import numpy as np
 
 from rnnlm import __version__
 from rnnlm.config import ModelConfig, TrainConfig, from_dict, to_dict
+from rnnlm.data.text import UNITS
 from rnnlm.data.vocab import Vocabulary
 from rnnlm.errors import CheckpointError, ConfigError
 from rnnlm.nn.cells import CELLS
@@ -161,12 +162,10 @@ def _validate(arrays: dict[str, np.ndarray]) -> Checkpoint:
     if (why := progress_problem(meta.get("progress") or {})) is not None:
         raise CheckpointError(f"training progress is malformed ({why})")
     try:
-        model = from_dict(ModelConfig, meta["model"])
-        model.validate()
+        model = from_dict(ModelConfig, meta["model"])  # configs check themselves when made
         train = from_dict(TrainConfig, meta.get("train", {}))
-        train.validate()
         unit = meta["unit"]
-        if unit not in ("word", "char"):
+        if unit not in UNITS:
             raise CheckpointError(f"unknown unit {unit!r}")
         vocab_arr = arrays.get("vocab")
         if vocab_arr is None or vocab_arr.dtype.kind != "U" or vocab_arr.ndim != 1:

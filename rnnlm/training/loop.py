@@ -27,6 +27,7 @@ from rnnlm.training import schedule
 from rnnlm.training.averaging import ParamEMA
 from rnnlm.training.checkpoint import Checkpoint, check_resumable, data_fingerprint
 from rnnlm.training.divergence import TrainingDivergedError, diverged
+from rnnlm.training.losses import LOSSES
 from rnnlm.training.optimizers import OPTIMIZERS, clip_scale
 from rnnlm.training.progress import EpochReport, StepReport, TrainState
 from rnnlm.training.run_folder import RunDir
@@ -198,7 +199,7 @@ class Trainer:
         model.backward()
         # the gradient of the loss summed over T is T x the mean's; the optimizer applies
         # that factor and the clipping in its update (optim.clip_scale)
-        factor = ts.shape[1] if cfg.loss == "time-sum" else 1.0
+        factor = LOSSES[cfg.loss](ts.shape[1])
         rows = model.grad_rows  # untied embedding: only the rows this window touched
         norm, scale = clip_scale(model.grads, cfg.clip, factor, rows)
         if not math.isfinite(norm):

@@ -1,7 +1,8 @@
 """A training run from a CORPUS argument to checkpoints and results: what ``rnnlm train`` does.
 
     from rnnlm.training.run import train
-    results = train("ptb", "runs/ptb", model={"hidden": 256}, train={"epochs": 10})
+    results = train("ptb", "runs/ptb", model={"hidden": 256}, train={"epochs": 10},
+                    data={"max_vocab": 10_000})
 
 ``prepare`` does everything up to the first step (corpus, vocabulary, configs, model, trainer,
 restore when resuming); ``TrainingRun.fit`` trains; ``TrainingRun.results`` scores the best
@@ -18,7 +19,16 @@ from typing import Any
 import numpy as np
 
 from rnnlm import memory
-from rnnlm.config import MAX_INIT_SCALE, ModelConfig, TrainConfig
+from rnnlm.config import (
+    DataConfig,
+    ModelConfig,
+    TrainConfig,
+    check_keys,
+    check_new_run,
+    from_dict,
+    to_dict,
+    toml_io,
+)
 from rnnlm.data.corpus import VALID_FRACTION, Corpus, load_corpus, resolve_files, scored
 from rnnlm.errors import CheckpointError, ConfigError, CorpusError
 from rnnlm.eval.perplexity import evaluate
@@ -30,6 +40,11 @@ from rnnlm.training.run_folder import RunDir, run_lock
 
 # What a resumed run may change: how long it goes on, how often it saves and logs.
 RESUME_OVERRIDES = ("epochs", "max_steps", "patience", "save_every", "log_every")
+CONFIG_FILE = "config.toml"  # in the run folder: the configuration the run resolved
+CONFIG_HEADER = (
+    "The configuration of this run as rnnlm train resolved it (defaults, preset, file, flags).\n"
+    "Repeat it: rnnlm train CORPUS --config this-file --out ANOTHER-FOLDER"
+)
 
 
 @dataclass
@@ -75,136 +90,156 @@ def prepare(
     corpus: str,
     out: Path | str,
     *,
+    data: dict[str, Any] | None = None,
     model: dict[str, Any] | None = None,
     train: dict[str, Any] | None = None,
-    unit: str | None = None,
-    valid: Path | None = None,
-    test: Path | None = None,
-    valid_fraction: float = VALID_FRACTION,
     data_dir: Path | None = None,
-    max_vocab: int = 0,
-    min_count: int = 1,
     resume: bool = False,
     smoke: bool = False,
-    classes: int = 0,
     force: bool = False,
     on_step: Callable[[StepReport], None] | None = None,
     on_epoch: Callable[[EpochReport], None] | None = None,
 ) -> TrainingRun:
     """Load the corpus and build everything a run needs; nothing is trained yet.
 
-    ``model`` and ``train`` hold ModelConfig/TrainConfig fields (defaults for the rest). When
-    resuming, the run keeps its stored configs; options given here must agree with them, except
-    those in ``RESUME_OVERRIDES``. ``smoke`` trains one step and validates on a slice.
-    ``classes``: with ``model["softmax"] == "class"``, the number of frequency classes
-    (0: about sqrt(V)), cut from the training split's counts. ``force`` skips the memory check
-    (rnnlm/memory.py). The caller holds ``run_lock(out)`` around this and the training, as
-    ``train`` below does.
+    ``data``, ``model`` and ``train`` hold DataConfig/ModelConfig/TrainConfig fields (defaults
+    for the rest). When resuming, the run keeps its stored configs: data options given here
+    replace the stored ones, model and train options must agree with them, except those in
+    ``RESUME_OVERRIDES``. ``data_dir``: where named corpora are kept. ``smoke`` trains one step
+    and validates on a slice. The resolved configuration is written to the run folder's
+    ``config.toml`` (``rnnlm train CORPUS --config`` that file repeats the run). ``force``
+    skips the memory check (rnnlm/memory.py). The caller holds ``run_lock(out)`` around this
+    and the training, as ``train`` below does.
     """
-    model, train = dict(model or {}), dict(train or {})
-    if isinstance(classes, bool) or not isinstance(classes, int) or classes < 0:
-        raise ConfigError(
-            f"--classes must be a whole number >= 0 (0: about sqrt(V)), got {classes}"
-        )
-    if classes and not resume and model.get("softmax") != "class":
-        raise ConfigError("--classes needs --softmax class")
-    if not resume:
-        TrainConfig(**train).validate()  # a bad option is named before any file is read
-        if not 0 <= model.get("init_scale", 0.0) <= MAX_INIT_SCALE:  # new runs only
-            raise ConfigError(
-                f"--init-scale must be in [0, {MAX_INIT_SCALE:g}] (0: per-layer default), "
-                f"got {model['init_scale']}"
-            )
+    given = {"data": dict(data or {}), "model": dict(model or {}), "train": dict(train or {})}
+    for section, values in given.items():
+        check_keys(section, values)
+    if not resume:  # a bad option is named before any file is read
+        dcfg, tcfg = DataConfig(**given["data"]), TrainConfig(**given["train"])
+        check_new_run(dcfg, given["model"])
     run = RunDir(out, resume=resume)
     ckpt = checkpoint.load(run.last) if resume else None
-    data_opts = {"valid": valid, "test": test, "valid_fraction": valid_fraction,
-                 "max_vocab": max_vocab, "min_count": min_count}  # fmt: skip
     if ckpt is not None:  # the run's own data options, unless given again
-        stored = ckpt.extra.get("data", {})
-        for k, default in (("valid_fraction", VALID_FRACTION), ("max_vocab", 0), ("min_count", 1)):
-            if data_opts[k] == default and k in stored:
-                data_opts[k] = stored[k]
-        for k in ("valid", "test"):
-            if data_opts[k] is None and stored.get(k):
-                data_opts[k] = Path(stored[k])
+        dcfg = dataclasses.replace(stored_data(ckpt, run.last), **given["data"])
+        tcfg = _resumed_train_config(ckpt, given["model"], given["train"])
     files, named_unit = resolve_files(corpus, data_dir)
-    files.update({k: data_opts[k] for k in ("valid", "test") if data_opts[k] is not None})
-    if "valid" in files and valid_fraction != VALID_FRACTION:  # as given, never a stored value
-        raise ConfigError(
-            "--valid-fraction splits validation text off a corpus that has none; this one "
-            f"has {files['valid']}"
+    files.update({k: Path(getattr(dcfg, k)) for k in ("valid", "test") if getattr(dcfg, k)})
+    if "valid" in files and given["data"].get("valid_fraction", VALID_FRACTION) != VALID_FRACTION:
+        raise ConfigError(  # as given, never a stored value
+            "valid_fraction splits validation text off a corpus that has none; this one "
+            f"has {files['valid']}",
+            ("valid_fraction",),
         )
-    unit = unit or (ckpt.unit if ckpt else None) or named_unit or "word"
-    data = load_corpus(
-        files, unit, data_opts["max_vocab"], data_opts["min_count"], data_opts["valid_fraction"]
-    )
+    dcfg = dataclasses.replace(dcfg, unit=dcfg.unit or named_unit or "word")
+    loaded = load_corpus(files, dcfg.unit, dcfg.max_vocab, dcfg.min_count, dcfg.valid_fraction)
     if ckpt is not None:
-        if ckpt.vocab.tokens != data.vocab.tokens or ckpt.unit != unit:
-            bom = any("\ufeff" in t for t in ckpt.vocab.tokens)  # kept by earlier builds
-            raise CheckpointError(
-                f"{run.last}: vocabulary or unit differs from this corpus's; "
-                + (
-                    "its vocabulary has the corpus's byte-order mark (U+FEFF), which rnnlm now "
-                    "drops: remove it from the corpus file's start too, or start a new run"
-                    if bom
-                    else "resume with the same corpus and options"
-                )
-            )
-        mcfg, tcfg = ckpt.model, _resumed_train_config(ckpt, model, train)
+        _check_vocabulary(ckpt, loaded, dcfg.unit, run.last)
+        mcfg = ckpt.model
     else:
-        V = len(data.vocab)
-        if model.get("softmax") == "class":
-            counts = np.bincount(data["train"], minlength=V)
-            bounds = frequency_classes(counts, classes or round(math.sqrt(V)))
-            model["class_bounds"] = tuple(int(b) for b in bounds)
-        mcfg = ModelConfig(vocab_size=V, **model)
-        tcfg = TrainConfig(**train)
+        mcfg = _model_config(loaded, given["model"], dcfg.classes)
+    configs = toml_io.sections(dcfg, mcfg, tcfg)
     if smoke:
         tcfg = dataclasses.replace(tcfg, epochs=1, max_steps=1)
-        for split in ("valid", "test"):
-            if split in data:
-                whole = len(data.splits[split])
-                data.splits[split] = data.splits[split][: 2 * tcfg.eval_bptt + 1]
-                if split in data.oov:  # the same rate on the slice, for the OOV warnings
-                    data.oov[split] = round(data.oov[split] * len(data[split]) / whole)
-    mcfg.validate()
-    tcfg.validate()
-    for split in ("valid", "test"):  # checked now, not after training
-        if split in data and (len(data[split]) - 1) // tcfg.eval_batch_size < 1:
-            where = f" ({files[split]})" if files.get(split) else ""
-            raise CorpusError(
-                f"the {split} text{where} has {len(data[split])} token(s): too few to score"
-            )
-    memory.check(memory.training(mcfg, tcfg, sum(map(len, data.splits.values()))), force)
+        _smoke_slices(loaded, tcfg.eval_bptt)
+    _check_scorable(loaded, files, tcfg.eval_batch_size)
+    memory.check(memory.training(mcfg, tcfg, sum(map(len, loaded.splits.values()))), force)
     rng = np.random.default_rng(tcfg.seed)
     trainer = Trainer(
-        RNNLM(mcfg, rng), tcfg, data["train"], scored(data["valid"], data.vocab, unit), data.vocab,
-        unit, rng,
+        RNNLM(mcfg, rng), tcfg, loaded["train"], scored(loaded["valid"], loaded.vocab, dcfg.unit),
+        loaded.vocab, dcfg.unit, rng,
         run=run, on_step=on_step, on_epoch=on_epoch,
     )  # fmt: skip
-    trainer.extra["data"] = {k: str(v) if isinstance(v, Path) else v for k, v in data_opts.items()}
+    trainer.extra["data"] = to_dict(dcfg)
     if ckpt is not None:
         try:
             trainer.restore(ckpt)
         except CheckpointError as exc:
             raise CheckpointError(f"{run.last}: {exc}") from None
         run.truncate_metrics(trainer.state.step, trainer.state.epoch)
-    return TrainingRun(corpus=data, trainer=trainer, run=run, resumed=ckpt is not None)
+    _write_config(run.path, configs)
+    return TrainingRun(corpus=loaded, trainer=trainer, run=run, resumed=ckpt is not None)
+
+
+def stored_data(ckpt: checkpoint.Checkpoint, path: Path | str) -> DataConfig:
+    """The data options a run was made with. Earlier builds stored neither the unit (it is the
+    checkpoint's own) nor the classes (the class softmax's bounds tell them)."""
+    stored = ckpt.extra.get("data")
+    values = {**(stored if isinstance(stored, dict) else {}), "unit": ckpt.unit}
+    if ckpt.model.softmax == "class":
+        values.setdefault("classes", len(ckpt.model.class_bounds) - 1)
+    try:
+        return from_dict(DataConfig, values)
+    except ConfigError as exc:
+        raise CheckpointError(f"{path}: invalid data options ({exc})") from None
+
+
+def _model_config(data: Corpus, model: dict[str, Any], classes: int) -> ModelConfig:
+    """A new run's model: the options given, the corpus's vocabulary size and, for the class
+    softmax, ``classes`` frequency classes (0: about sqrt(V)) cut from the training counts."""
+    V = len(data.vocab)
+    derived: dict[str, Any] = {}
+    if model.get("softmax") == "class":
+        counts = np.bincount(data["train"], minlength=V)
+        bounds = frequency_classes(counts, classes or round(math.sqrt(V)))
+        derived["class_bounds"] = tuple(int(b) for b in bounds)
+    return ModelConfig(vocab_size=V, **model, **derived)
+
+
+def _check_vocabulary(ckpt: checkpoint.Checkpoint, data: Corpus, unit: str, path: Path) -> None:
+    if ckpt.vocab.tokens != data.vocab.tokens or ckpt.unit != unit:
+        bom = any("\ufeff" in t for t in ckpt.vocab.tokens)  # kept by earlier builds
+        raise CheckpointError(
+            f"{path}: vocabulary or unit differs from this corpus's; "
+            + (
+                "its vocabulary has the corpus's byte-order mark (U+FEFF), which rnnlm now "
+                "drops: remove it from the corpus file's start too, or start a new run"
+                if bom
+                else "resume with the same corpus and options"
+            )
+        )
+
+
+def _smoke_slices(data: Corpus, eval_bptt: int) -> None:
+    """Cut valid and test to two evaluation windows, for a one-step smoke run."""
+    for split in ("valid", "test"):
+        if split in data:
+            whole = len(data.splits[split])
+            data.splits[split] = data.splits[split][: 2 * eval_bptt + 1]
+            if split in data.oov:  # the same rate on the slice, for the OOV warnings
+                data.oov[split] = round(data.oov[split] * len(data[split]) / whole)
+
+
+def _check_scorable(data: Corpus, files: dict[str, Path], eval_batch_size: int) -> None:
+    for split in ("valid", "test"):  # checked now, not after training
+        if split in data and (len(data[split]) - 1) // eval_batch_size < 1:
+            where = f" ({files[split]})" if files.get(split) else ""
+            raise CorpusError(
+                f"the {split} text{where} has {len(data[split])} token(s): too few to score"
+            )
+
+
+def _write_config(folder: Path, configs: toml_io.Sections) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CheckpointError(f"cannot create {folder} ({exc.strerror or exc})") from None
+    toml_io.write(folder / CONFIG_FILE, configs, CONFIG_HEADER)
 
 
 def _resumed_train_config(
     ckpt: checkpoint.Checkpoint, model: dict[str, Any], train: dict[str, Any]
 ) -> TrainConfig:
-    stored = {**dataclasses.asdict(ckpt.model), **dataclasses.asdict(ckpt.train)}
-    changed = [
-        f"--{k.replace('_', '-')} {v} (the run has {stored[k]})"
+    stored = {**vars(ckpt.model), **vars(ckpt.train)}
+    changed = {
+        k: f"{k} {v} (the run has {stored[k]})"
         for k, v in sorted({**model, **train}.items())
-        if k not in RESUME_OVERRIDES and k in stored and v != stored[k]
-    ]
+        if k not in RESUME_OVERRIDES and v != stored[k]
+    }
     if changed:
         raise ConfigError(
-            f"cannot change {', '.join(changed)} when resuming; "
-            f"only {', '.join('--' + k.replace('_', '-') for k in RESUME_OVERRIDES)} may change"
+            f"cannot change {', '.join(changed.values())} when resuming; "
+            f"only {', '.join(RESUME_OVERRIDES)} may change",
+            (*changed, *RESUME_OVERRIDES),
         )
     return dataclasses.replace(ckpt.train, **{k: train[k] for k in RESUME_OVERRIDES if k in train})
 
