@@ -23,15 +23,19 @@ reference that tests compare ``mpiexec`` against, bit for bit.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import shutil
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from rnnlm.errors import ConfigError, RnnlmError
+from rnnlm.eval.perplexity import EvalResult, evaluate
+from rnnlm.nn.model import RNNLM
 
 # Variables the common launchers set in every rank's environment: world size, local size.
 SIZE_VARS = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "MPI_WORLDSIZE")
@@ -174,6 +178,7 @@ class ThreadComm(Comm):
         self.group.barrier.abort()
 
 
+@functools.cache
 def world() -> Comm:
     """The communicator this process was started with: MPI under a launcher, else alone."""
     return MPIComm() if launched_size() > 1 else Comm()
@@ -223,6 +228,19 @@ def check_same(comm: Comm, arrays: dict[str, np.ndarray]) -> None:
         )
 
 
+def drop_option(argv: list[str], name: str) -> list[str]:
+    """``argv`` without ``name VALUE`` or ``name=VALUE``."""
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == name:
+            skip = True
+        elif not arg.startswith(name + "="):
+            out.append(arg)
+    return out
+
+
 def mpiexec_command(workers: int, argv: list[str], python: str) -> list[str]:
     """``mpiexec -n K python -m rnnlm ARGV``: what ``--workers K`` runs in its own place."""
     here = os.path.join(os.path.dirname(python), "mpiexec")  # the [mpi] extra's, in the venv
@@ -233,3 +251,102 @@ def mpiexec_command(workers: int, argv: list[str], python: str) -> list[str]:
             "or use your site's MPI"
         )
     return [launcher, "-n", str(workers), python, "-m", "rnnlm", *argv]
+
+
+class GradientSync:
+    """Sums every gradient over the ranks in one flat buffer, one ``Allreduce`` per step.
+
+    The buffer also carries the step's loss, two flags any rank may raise (stop: Ctrl-C or
+    SIGTERM reached it; save: the periodic ``last.npz`` is due on rank 0's clock) and, for a
+    sparse embedding gradient, which rows some rank touched, so every rank agrees on all of
+    them without another message.
+    """
+
+    def __init__(self, comm: Comm, grads: dict[str, np.ndarray], vocab_rows: int) -> None:
+        self.comm = comm
+        dtype = next(iter(grads.values())).dtype
+        self.size = sum(g.size for g in grads.values())
+        self.rows = vocab_rows
+        self.buf = np.empty(self.size + 3 + vocab_rows, dtype=dtype)
+
+    def reduce(
+        self,
+        grads: dict[str, np.ndarray],
+        loss: float,
+        flags: tuple[bool, bool],
+        touched: np.ndarray | None,
+    ) -> tuple[float, tuple[bool, bool], np.ndarray | None]:
+        """Replace ``grads`` by their mean over the ranks (the gradient of the mean loss over
+        all N·T tokens); return the mean loss, each flag raised by any rank, and the union of
+        the touched rows (None when ``touched`` is None)."""
+        buf, at = self.buf, 0
+        for g in grads.values():
+            buf[at : at + g.size] = g.reshape(-1)
+            at += g.size
+        extra = buf[self.size :]
+        extra[:3] = (loss, *flags)
+        extra[3:] = 0
+        if touched is not None:
+            extra[3 + touched] = 1
+        self.comm.allreduce(buf)
+        buf[: self.size + 1] *= 1.0 / self.comm.size
+        at = 0
+        for g in grads.values():
+            np.copyto(g, buf[at : at + g.size].reshape(g.shape))
+            at += g.size
+        rows = np.flatnonzero(extra[3:]) if touched is not None else None
+        return float(extra[0]), (bool(extra[1] > 0), bool(extra[2] > 0)), rows
+
+    def agree(self, flag: bool) -> bool:
+        """Whether any rank raised ``flag`` (outside a step, e.g. a stop during validation)."""
+        one = np.array([float(flag)])
+        self.comm.allreduce(one)
+        return bool(one[0] > 0)
+
+
+def gather_state(comm: Comm, state: list[np.ndarray | None]) -> list[np.ndarray | None]:
+    """Rank 0: every layer's carried state for all N streams, in stream order (the
+    single-process layout; streams are the second-last axis); other ranks: Nones."""
+    if comm.size == 1:
+        return state
+    out: list[np.ndarray | None] = []
+    for s in state:
+        if s is None:  # every rank resets at the same moments, so all are None together
+            out.append(None)
+            continue
+        full = comm.gather(np.ascontiguousarray(np.moveaxis(s, -2, 0)))
+        out.append(None if full is None else np.moveaxis(full, 0, -2))
+    return out
+
+
+def own_state(state: list[np.ndarray], shard: Shard) -> list[np.ndarray]:
+    """This rank's streams of a checkpoint's carried state (all N streams)."""
+    return [np.ascontiguousarray(s[..., shard.lo : shard.hi, :]) for s in state]
+
+
+def shared_evaluate(
+    comm: Comm,
+    model: RNNLM,
+    ids: np.ndarray,
+    batch_size: int,
+    bptt: int,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> EvalResult:
+    """``evaluate`` with the same result on every rank: each scores its block of the
+    ``batch_size`` streams and the sums are reduced in float64; when the streams do not
+    divide among the ranks (one stream, the default), rank 0 scores them all and shares it."""
+    if comm.size == 1:
+        return evaluate(model, ids, batch_size, bptt, on_progress)
+    progress = on_progress if comm.is_root else None
+    totals = np.zeros(2)
+    if batch_size % comm.size == 0:
+        shard = Shard.of(batch_size, comm)
+        res = evaluate(model, ids, batch_size, bptt, progress, streams=slice(shard.lo, shard.hi))
+        totals[:] = res.nll, res.tokens
+        comm.allreduce(totals)
+    else:
+        if comm.is_root:
+            res = evaluate(model, ids, batch_size, bptt, progress)
+            totals[:] = res.nll, res.tokens
+        comm.bcast(totals)
+    return EvalResult(nll=float(totals[0]), tokens=int(totals[1]))

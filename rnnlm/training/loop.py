@@ -26,6 +26,15 @@ from rnnlm.nn.model import RNNLM
 from rnnlm.training import schedule
 from rnnlm.training.averaging import ParamEMA
 from rnnlm.training.checkpoint import Checkpoint, check_resumable, data_fingerprint
+from rnnlm.training.distributed import (
+    Comm,
+    GradientSync,
+    Shard,
+    check_same,
+    gather_state,
+    own_state,
+    shared_evaluate,
+)
 from rnnlm.training.divergence import TrainingDivergedError, diverged
 from rnnlm.training.losses import LOSSES
 from rnnlm.training.optimizers import OPTIMIZERS, clip_scale
@@ -53,12 +62,18 @@ class Trainer:
         on_step: Callable[[StepReport], None] | None = None,
         on_epoch: Callable[[EpochReport], None] | None = None,
         on_eval: Callable[[int, int], None] | None = None,
+        comm: Comm | None = None,
     ) -> None:
         self.model, self.cfg, self.vocab, self.unit = model, cfg, vocab, unit
         self.valid_ids = valid_ids
         self.rng, self.run = rng, run
         self.on_step, self.on_epoch, self.on_eval = on_step, on_epoch, on_eval
-        self.inputs, self.targets = batchify(train_ids, cfg.batch_size)
+        # data parallelism (distributed.py): this process trains streams [lo, hi) of N
+        self.comm = comm or Comm()
+        self.shard = Shard.of(cfg.batch_size, self.comm)
+        inputs, targets = batchify(train_ids, cfg.batch_size)
+        self.inputs = inputs[self.shard.lo : self.shard.hi]
+        self.targets = targets[self.shard.lo : self.shard.hi]
         if self.inputs.shape[1] < cfg.bptt:
             raise CorpusError(
                 f"training split has {len(train_ids)} tokens, fewer than one window of "
@@ -77,6 +92,14 @@ class Trainer:
         self.state = TrainState(lr=cfg.lr)
         self._stop = False
         self._last_save = time.monotonic()
+        self._clock_due = False  # the periodic save, as the ranks agreed in the last step
+        self.sync: GradientSync | None = None
+        if self.comm.size > 1:
+            for param in model.params.values():  # every rank starts from rank 0's weights
+                self.comm.bcast(param)
+            model.set_streams(self.shard.lo, self.shard.hi, self.shard.streams)
+            sparse = model.embed.sparse_grad  # the rows each rank touched travel too
+            self.sync = GradientSync(self.comm, model.grads, len(vocab) if sparse else 0)
 
     def request_stop(self) -> None:
         """Finish the current step, save a resumable ``last.npz`` and return (Ctrl-C)."""
@@ -86,7 +109,8 @@ class Trainer:
     def checkpoint(self, resumable: bool = True) -> Checkpoint:
         self.state.rng = self.rng.bit_generator.state
         self.state.lr = self.optimizer.lr
-        state = [h for h in self.model.get_state() if h is not None] if resumable else []
+        carried = gather_state(self.comm, self.model.get_state()) if resumable else []
+        state = [h for h in carried if h is not None]
         return Checkpoint(
             model=self.model.cfg,
             train=self.cfg,
@@ -138,7 +162,10 @@ class Trainer:
         self.optimizer.load_state_dict(ckpt.optim)
         if self.ema is not None:
             self.ema.load_state_dict(ckpt.optim)
-        self.model.set_state(ckpt.state if ckpt.state else [None] * len(self.model.cells))
+        carried = (
+            own_state(ckpt.state, self.shard) if ckpt.state else [None] * len(self.model.cells)
+        )
+        self.model.set_state(carried)
 
     # -- the loop ----------------------------------------------------------------------------
     def fit(self) -> TrainState:
@@ -164,8 +191,8 @@ class Trainer:
                 self._validate(end_of_epoch=False)
                 break
             self._validate(end_of_epoch=True)
-            if self._stop:  # asked to stop during validation: last.npz was just written
-                break
+            if self._agreed(self._stop):  # asked to stop during validation: last.npz was just
+                break  # written
         st.finished = st.epoch >= cfg.epochs or self.stopped_early
         return st
 
@@ -197,6 +224,8 @@ class Trainer:
                 f"stopped without saving; {hint}"
             )
         model.backward()
+        if self.sync is not None:  # the mean gradient over all ranks' streams
+            loss = self._reduce(loss)
         # the gradient of the loss summed over T is T x the mean's; the optimizer applies
         # that factor and the clipping in its update (optim.clip_scale)
         factor = LOSSES[cfg.loss](ts.shape[1])
@@ -211,6 +240,21 @@ class Trainer:
         if self.ema is not None:
             self.ema.update(model.params)
         return loss, norm
+
+    def _reduce(self, loss: float) -> float:
+        """Sum the gradients over the ranks; agree on stopping and on the periodic save."""
+        model = self.model
+        due = self.comm.is_root and time.monotonic() - self._last_save >= SAVE_SECONDS
+        touched = model.embed.touched if model.embed.sparse_grad else None
+        loss, (stop, due), rows = self.sync.reduce(model.grads, loss, (self._stop, due), touched)
+        if rows is not None:  # every rank's rows: cleared by the next backward, clipped, updated
+            model.embed.touched = rows
+        self._stop, self._clock_due = stop, due
+        return loss
+
+    def _agreed(self, flag: bool) -> bool:
+        """``flag`` as all ranks agree: raised if any rank raised it."""
+        return flag if self.sync is None else self.sync.agree(flag)
 
     def _train_windows(self) -> None:
         """Run the rest of the current epoch, or up to ``max_steps`` or a stop request."""
@@ -298,9 +342,11 @@ class Trainer:
         t0 = time.perf_counter()
         carried = self.model.get_state()
         with self._averaged():
-            valid = evaluate(
-                self.model, self.valid_ids, cfg.eval_batch_size, cfg.eval_bptt, self.on_eval
-            )
+            args = (self.valid_ids, cfg.eval_batch_size, cfg.eval_bptt, self.on_eval)
+            if self.sync is None:
+                valid = evaluate(self.model, *args)
+            else:  # the same result on every rank
+                valid = shared_evaluate(self.comm, self.model, *args)
         self.model.set_state(carried)
         st.seconds += time.perf_counter() - t0
         if diverged(valid.loss):
@@ -336,10 +382,18 @@ class Trainer:
         """Periodic ``last.npz``: every ``save_every`` steps, or every few minutes if 0."""
         if self.cfg.save_every:
             return self.state.step % self.cfg.save_every == 0
+        if self.sync is not None:  # rank 0's clock, as agreed in the step just taken
+            return self._clock_due
         return time.monotonic() - self._last_save >= SAVE_SECONDS
 
     def _save(self, which: str, resumable: bool = True) -> None:
         if which == "last":
             self._last_save = time.monotonic()
-        if self.run:
+        if self.sync is not None:  # every rank: check, gather; rank 0 writes; all wait for it
+            check_same(self.comm, self.model.params)
+            ckpt = self.checkpoint(resumable)
+            if self.run:
+                self.run.save(which, ckpt)
+            self.sync.agree(False)
+        elif self.run:
             self.run.save(which, self.checkpoint(resumable))
