@@ -19,6 +19,7 @@ from rnnlm.cli.evaluate import eval_command
 from rnnlm.cli.generate import generate_command
 from rnnlm.cli.info import info_command
 from rnnlm.cli.plot import plot_command
+from rnnlm.cli.prepare import prepare_command
 from rnnlm.cli.train import train
 
 try:  # typer >= 0.22 ships its own copy of click
@@ -39,6 +40,7 @@ app.command("generate")(generate_command)
 app.command("info")(info_command)
 app.command("plot")(plot_command)
 app.command("bench")(bench_command)
+app.command("prepare")(prepare_command)
 
 
 def _version(value: bool) -> None:

@@ -19,8 +19,9 @@ from rnnlm import memory
 from rnnlm.api import LanguageModel, load
 from rnnlm.cli.console import echo, err, user_errors, warn, write
 from rnnlm.cli.score_progress import ScoreProgress
+from rnnlm.data.corpus import eval_ids
+from rnnlm.data.encode import encode_file
 from rnnlm.data.named import registered_file
-from rnnlm.data.text import read_stdin, read_text, tokenize
 from rnnlm.errors import ConfigError, CorpusError
 from rnnlm.eval.dynamic import DynamicEval
 from rnnlm.eval.ngram import NGramStats
@@ -124,7 +125,7 @@ def eval_command(
             if path != shown:
                 note = f"{shown}: not in this folder; scoring {path}"
                 err.print(note, markup=False, highlight=False)
-            ids, oov = lm.encode(read_stdin() if str(path) == "-" else read_text(path))
+            ids, oov = eval_ids(path, lm.vocab, lm.unit)  # (a prepared folder too)
             if len(ids) < 2:  # the first token is context only
                 raise CorpusError(f"{path}: one {lm.unit} token, nothing to predict after it")
             rate = oov / max(len(ids) - (lm.boundary_id() is not None), 1)
@@ -161,7 +162,7 @@ def _locate(path: Path) -> Path:
 
 def _baseline_stats(lm: LanguageModel, train_file: Path | None) -> NGramStats | None:
     if train_file is not None:
-        ids, _ = lm.vocab.encode(tokenize(read_text(train_file), lm.unit))
+        ids, _ = encode_file(train_file, lm.vocab, lm.unit)
         return NGramStats.from_ids(ids, len(lm.vocab))
     return NGramStats.from_arrays(lm.ckpt.stats)
 

@@ -2,39 +2,33 @@
 
 CORPUS is a text file (split contiguously: the last ``valid_fraction`` is validation unless a
 validation file is given), a folder holding ``train``/``valid``/``test`` files (``train.txt``,
-``ptb.train.txt``, ``wiki.train.tokens`` ...), or a registered name such as ``ptb``.
+``ptb.train.txt``, ``wiki.train.tokens`` ...), a registered name such as ``ptb``, or a folder
+written by ``rnnlm prepare`` (read in place, prepared.py).
 """
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from rnnlm.data.encode import Provisional, encode_file, load_ids, remap_table
+from rnnlm.data.limits import MemoryBudget
 from rnnlm.data.named import data_dir, data_dir_origin, named_corpus_files, registry
-from rnnlm.data.text import EOS, read_text, tokenize
+from rnnlm.data.prepared import is_prepared, load_prepared, load_split, prepared_split, read_meta
+from rnnlm.data.splits import SPLITS, VALID_FRACTION, Corpus
+from rnnlm.data.text import EOS
 from rnnlm.data.vocab import Vocabulary
 from rnnlm.errors import ConfigError, CorpusError, DownloadError
 
-SPLITS = ("train", "valid", "test")
-VALID_FRACTION = 0.1  # of a corpus without validation text, split off its end
-
-
-@dataclass
-class Corpus:
-    """Token ids of each split, encoded with a vocabulary built from the training split."""
-
-    unit: str
-    vocab: Vocabulary
-    splits: dict[str, np.ndarray]  # split -> int32 ids
-    sources: dict[str, str]  # split -> where it came from
-    oov: dict[str, int] = field(default_factory=dict)  # split -> tokens mapped to <unk>
-
-    def __getitem__(self, split: str) -> np.ndarray:
-        return self.splits[split]
-
-    def __contains__(self, split: str) -> bool:
-        return split in self.splits
+__all__ = [
+    "SPLITS",
+    "VALID_FRACTION",
+    "Corpus",
+    "eval_ids",
+    "load_corpus",
+    "resolve_files",
+    "scored",
+]
 
 
 def find_split_files(folder: Path) -> dict[str, Path]:
@@ -93,6 +87,8 @@ def resolve_files(
     """CORPUS -> (split -> path, the unit a named corpus implies or None)."""
     path = Path(corpus).expanduser()
     known = registry()
+    if is_prepared(path):  # (rnnlm prepare's output: its own unit)
+        return {"train": path}, read_meta(path)["unit"]
     if path.is_dir():
         # a folder named like a corpus but holding no training text (a run folder, say) does
         # not hide that corpus
@@ -118,25 +114,43 @@ def load_corpus(
     max_vocab: int = 0,
     min_count: int = 1,
     valid_fraction: float = VALID_FRACTION,
+    budget: MemoryBudget | None = None,
 ) -> Corpus:
-    """Read and tokenise each file, split off validation if needed, build vocab, encode."""
+    """Read and tokenise each file, split off validation if needed, build vocab, encode.
+
+    The text is read in pieces and only the ids are held (``budget`` refuses a corpus whose
+    ids would not fit in memory). A prepared folder as ``files["train"]`` is opened instead
+    (memory-mapped); text files for the other splits are then encoded with its vocabulary.
+    """
     if not 0.0 < valid_fraction < 1.0:
         raise ConfigError(f"--valid-fraction must be in (0, 1), got {valid_fraction}")
-    tokens = {split: tokenize(read_text(p), unit) for split, p in files.items()}
+    if is_prepared(files["train"]):
+        data = load_prepared(files["train"], unit, max_vocab, min_count, valid_fraction)
+        for split, path in files.items():
+            if split != "train":
+                data.splits[split], data.oov[split] = encode_file(path, data.vocab, unit, budget)
+                data.sources[split] = str(path)
+        return data
+    prov = Provisional()
+    ids = {s: load_ids(p, unit, prov.encode, budget) for s, p in files.items()}
     sources = {split: str(p) for split, p in files.items()}
-    if "valid" not in tokens:
-        train = tokens["train"]
+    if "valid" not in ids:
+        train = ids["train"]
         cut = len(train) - round(len(train) * valid_fraction)
         if cut <= 0 or cut >= len(train):
             raise CorpusError(f"{files['train']}: too short to split off a validation part")
-        tokens["train"], tokens["valid"] = train[:cut], train[cut:]
+        ids["train"], ids["valid"] = train[:cut], train[cut:]
         sources["valid"] = f"{files['train']} (last {valid_fraction:.0%})"
         sources["train"] = f"{files['train']} (first {1 - valid_fraction:.0%})"
-    vocab = Vocabulary.build(tokens["train"], max_size=max_vocab, min_count=min_count)
+    counts = np.bincount(ids["train"], minlength=len(prov))
+    vocab = Vocabulary.from_counts(dict(zip(prov.tokens, counts.tolist(), strict=True)),
+                                   max_vocab, min_count)  # fmt: skip
+    final, missing = remap_table(prov, vocab)
     splits, oov = {}, {}
     for split in SPLITS:
-        if split in tokens:
-            splits[split], oov[split] = vocab.encode(tokens[split])
+        if split in ids:
+            splits[split] = final[ids[split]]
+            oov[split] = int(np.count_nonzero(missing[ids[split]]))
     return Corpus(unit=unit, vocab=vocab, splits=splits, sources=sources, oov=oov)
 
 
@@ -152,3 +166,24 @@ def scored(ids: np.ndarray, vocab: Vocabulary, unit: str) -> np.ndarray:
     if start is None:
         return ids
     return np.concatenate([np.array([start], dtype=ids.dtype), ids])
+
+
+def eval_ids(path: Path | str, vocab: Vocabulary, unit: str) -> tuple[np.ndarray, int]:
+    """What ``rnnlm eval`` scores, boundary token first (``scored``), and its OOV count.
+
+    ``path``: a text file, read in pieces (``-``: standard input), or a prepared folder (its
+    test split, else valid) or one of its id files (``DIR/valid.ids``), which must have been
+    prepared with the checkpoint's vocabulary and unit.
+    """
+    found = prepared_split(path)
+    if found is None:
+        ids, oov = encode_file(path, vocab, unit, stdin=True)
+        return scored(ids, vocab, unit), oov
+    folder, split = found
+    data, ids = load_split(folder, split)
+    if data.vocab.tokens != vocab.tokens or data.unit != unit:
+        raise CorpusError(
+            f"{path}: prepared with another vocabulary or unit than the checkpoint's; "
+            "score its text files instead"
+        )
+    return scored(ids, vocab, unit), data.oov[split]

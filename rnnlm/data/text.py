@@ -42,10 +42,11 @@ def decode_text(data: bytes, name: str) -> str:
         raise CorpusError(f"{name}: file is empty")
     if b"\x00" in data:
         raise CorpusError(f"{name}: looks like a binary file (contains NUL bytes), expected text")
+    body = data.removeprefix(b"\xef\xbb\xbf")  # a leading byte-order mark is not text
     try:
-        text = data.decode("utf-8-sig")  # a leading byte-order mark is not text
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:  # (the byte and line as counted after the mark)
+        line = body.count(b"\n", 0, exc.start) + 1
         raise CorpusError(
             f"{name}: not valid UTF-8 (byte {exc.start}, line {line}); convert it to UTF-8 first"
         ) from None

@@ -1,7 +1,7 @@
 """Vocabulary: the token <-> id mapping, built from the training split only."""
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 
@@ -28,11 +28,18 @@ class Vocabulary:
         ``max_size`` (0: no limit) counts ``<unk>``; ``<eos>``, if the corpus has it, is always
         kept. Tokens seen fewer than ``min_count`` times map to ``<unk>``.
         """
+        return cls.from_counts(Counter(tokens), max_size, min_count)
+
+    @classmethod
+    def from_counts(
+        cls, counts: Mapping[str, int], max_size: int = 0, min_count: int = 1
+    ) -> "Vocabulary":
+        """As ``build``, from each token's count in the training split."""
         if max_size < 0 or (0 < max_size < 2):
             raise ConfigError(f"--max-vocab must be 0 (no limit) or at least 2, got {max_size}")
         if min_count < 1:
             raise ConfigError(f"--min-count must be at least 1, got {min_count}")
-        counts = Counter(tokens)
+        counts = {tok: n for tok, n in counts.items() if n > 0}
         counts.pop(UNK, None)
         kept = [UNK]
         if EOS in counts:

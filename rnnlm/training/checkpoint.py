@@ -20,7 +20,6 @@ so a crash at any moment leaves either the old checkpoint or the new one, never 
 """
 
 import contextlib
-import hashlib
 import json
 import math
 import os
@@ -32,6 +31,7 @@ import numpy as np
 
 from rnnlm import __version__
 from rnnlm.config import ModelConfig, TrainConfig, from_dict, to_dict
+from rnnlm.data.stats import ids_sha1
 from rnnlm.data.text import UNITS
 from rnnlm.data.vocab import Vocabulary
 from rnnlm.errors import CheckpointError, ConfigError
@@ -270,7 +270,7 @@ def data_fingerprint(train_ids: np.ndarray) -> dict[str, Any]:
     same corpus: its length and SHA-1."""
     return {
         "train_tokens": len(train_ids),
-        "train_sha1": hashlib.sha1(train_ids.tobytes()).hexdigest(),
+        "train_sha1": ids_sha1(train_ids),  # piece by piece (or as prepared): no copy
     }
 
 

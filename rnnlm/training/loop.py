@@ -18,9 +18,9 @@ import numpy as np
 
 from rnnlm.config import TrainConfig
 from rnnlm.data.batching import batchify, num_windows, windows
+from rnnlm.data.stats import ngram_arrays
 from rnnlm.data.vocab import Vocabulary
 from rnnlm.errors import CheckpointError, CorpusError
-from rnnlm.eval.ngram import NGramStats
 from rnnlm.eval.perplexity import EvalResult, evaluate
 from rnnlm.nn.model import RNNLM
 from rnnlm.training import schedule
@@ -83,7 +83,7 @@ class Trainer:
         if len(valid_ids) < 2:
             raise CorpusError("validation split needs at least 2 tokens")
         self.windows_per_epoch = num_windows(self.inputs.shape[1], cfg.bptt)
-        self.stats = NGramStats.from_ids(train_ids, len(vocab)).to_arrays()
+        self.stats = ngram_arrays(train_ids, len(vocab))  # (piece by piece: a memmap stays one)
         # what the data looked like, so a resume can check it is the same corpus
         self.extra: dict = data_fingerprint(train_ids)
         self.optimizer = OPTIMIZERS[cfg.optimizer](cfg.lr)

@@ -30,6 +30,7 @@ from rnnlm.config import (
     toml_io,
 )
 from rnnlm.data.corpus import VALID_FRACTION, Corpus, load_corpus, resolve_files, scored
+from rnnlm.data.stats import unigram_counts
 from rnnlm.errors import CheckpointError, ConfigError, CorpusError
 from rnnlm.eval.perplexity import evaluate
 from rnnlm.nn.heads.class_softmax import frequency_classes
@@ -184,7 +185,7 @@ def _model_config(data: Corpus, model: dict[str, Any], classes: int) -> ModelCon
     V = len(data.vocab)
     derived: dict[str, Any] = {}
     if model.get("softmax") == "class":
-        counts = np.bincount(data["train"], minlength=V)
+        counts = unigram_counts(data["train"], V)
         bounds = frequency_classes(counts, classes or round(math.sqrt(V)))
         derived["class_bounds"] = tuple(int(b) for b in bounds)
     return ModelConfig(vocab_size=V, **model, **derived)
