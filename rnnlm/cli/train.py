@@ -33,10 +33,10 @@ from rnnlm.training import checkpoint
 from rnnlm.training.distributed import (
     Comm,
     drop_option,
-    launched_size,
     mpiexec_command,
     world,
 )
+from rnnlm.training.launcher import launched_size
 from rnnlm.training.run import TrainingRun, prepare
 from rnnlm.training.run_folder import run_lock
 

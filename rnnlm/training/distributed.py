@@ -27,6 +27,7 @@ import functools
 import hashlib
 import os
 import shutil
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,38 +37,18 @@ import numpy as np
 from rnnlm.errors import ConfigError, RnnlmError
 from rnnlm.eval.perplexity import EvalResult, evaluate
 from rnnlm.nn.model import RNNLM
-
-# Variables the common launchers set in every rank's environment: world size, local size.
-SIZE_VARS = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "MPI_WORLDSIZE")
-LOCAL_SIZE_VARS = ("MPI_LOCALNRANKS", "OMPI_COMM_WORLD_LOCAL_SIZE", "PMIX_LOCAL_SIZE")
-THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+from rnnlm.training.launcher import launched_size
 
 
 class RankMismatchError(RnnlmError):
     """Ranks that should hold identical parameters do not."""
 
 
-def launched_size() -> int:
-    """The world size a launcher announced in the environment (1 when started alone)."""
-    for name in SIZE_VARS:
-        value = os.environ.get(name, "")
-        if value.isdigit() and int(value) > 0:
-            return int(value)
-    return 1
-
-
-def configure_threads() -> None:
-    """Share the machine's cores among the ranks on it, unless the user chose thread counts.
-
-    Must run before numpy is imported (OpenBLAS reads its variables once, at load).
-    """
-    local = next((int(v) for k in LOCAL_SIZE_VARS if (v := os.environ.get(k, "")).isdigit()), 0)
-    if local <= 1 or any(name in os.environ for name in THREAD_VARS):
-        return
-    per_rank = str(max(1, (os.cpu_count() or 1) // local))
-    for name in THREAD_VARS:
-        os.environ[name] = per_rank
-    os.environ.setdefault("RNNLM_THREADS", per_rank)
+def abort_job(code: int) -> None:
+    """End every rank of this job now (a failing rank must not leave the others waiting)."""
+    if launched_size() > 1:
+        sys.stderr.flush()
+        world().abort(code)
 
 
 class Comm:
