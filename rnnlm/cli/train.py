@@ -115,6 +115,7 @@ def _train(
         with stop_signals(run.trainer.request_stop) as got:
             state = run.fit()
         if got["signal"] is not None and not state.finished:
+            comm.barrier()  # the ranks end together, after rank 0 has said how to resume
             raise typer.Exit(EXIT_SIGINT if got["signal"] == signal.SIGINT else EXIT_SIGTERM)
         return
     epochs = sections["train"].get("epochs", TrainConfig.epochs)
@@ -136,6 +137,7 @@ def _train(
             highlight=False,
             markup=False,
         )
+        comm.barrier()
         raise typer.Exit(EXIT_SIGINT if got["signal"] == signal.SIGINT else EXIT_SIGTERM)
     curve = [
         r.get("valid_ppl", 0.0) for r in run.run.read_metrics() if r.get("kind", "epoch") == "epoch"

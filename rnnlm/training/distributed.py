@@ -29,6 +29,7 @@ import os
 import shutil
 import sys
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -38,6 +39,8 @@ from rnnlm.errors import ConfigError, RnnlmError
 from rnnlm.eval.perplexity import EvalResult, evaluate
 from rnnlm.nn.model import RNNLM
 from rnnlm.training.launcher import launched_size
+
+SAVE_SECONDS = 300.0  # the periodic last.npz: every this many seconds unless --save-every
 
 
 class RankMismatchError(RnnlmError):
@@ -70,6 +73,9 @@ class Comm:
     def gather(self, arr: np.ndarray) -> np.ndarray | None:
         """Rank 0: every rank's ``arr`` joined along axis 0 in rank order; others: None."""
         return arr
+
+    def barrier(self) -> None:
+        """Wait until every rank is here."""
 
     def abort(self, code: int) -> None:
         """End every rank of the job now (a failing rank must not leave the others waiting)."""
@@ -105,6 +111,9 @@ class MPIComm(Comm):
     def gather(self, arr: np.ndarray) -> np.ndarray | None:
         parts = self._comm.gather(np.ascontiguousarray(arr), root=0)
         return np.concatenate(parts, axis=0) if parts is not None else None
+
+    def barrier(self) -> None:
+        self._comm.Barrier()
 
     def abort(self, code: int) -> None:
         self._comm.Abort(code)
@@ -283,6 +292,52 @@ class GradientSync:
         one = np.array([float(flag)])
         self.comm.allreduce(one)
         return bool(one[0] > 0)
+
+
+class DataParallel:
+    """The trainer's view of a data-parallel job (alone: ``active`` is False and nothing
+    here runs): its block of the streams, the per-step reduction, and the decisions every
+    rank must take at the same point (to stop, to save)."""
+
+    def __init__(self, comm: Comm, model: RNNLM, batch_size: int, vocab_size: int) -> None:
+        self.comm = comm
+        self.shard = Shard.of(batch_size, comm)
+        self.stop = False  # a stop requested on any rank, as of the last check
+        self.clock_due = False  # rank 0's periodic save, as of the last step
+        self.sync: GradientSync | None = None
+        if comm.size > 1:
+            for param in model.params.values():  # every rank starts from rank 0's weights
+                comm.bcast(param)
+            model.set_streams(self.shard.lo, self.shard.hi, self.shard.streams)
+            rows = vocab_size if model.embed.sparse_grad else 0  # the touched rows travel too
+            self.sync = GradientSync(comm, model.grads, rows)
+
+    @property
+    def active(self) -> bool:
+        return self.sync is not None
+
+    def reduce(self, model: RNNLM, loss: float, stop: bool, last_save: float) -> float:
+        """Average the gradients over the ranks; agree on stopping and on the periodic save
+        (due on rank 0's clock ``SAVE_SECONDS`` after ``last_save``). Returns the mean loss."""
+        due = self.comm.is_root and time.monotonic() - last_save >= SAVE_SECONDS
+        touched = model.embed.touched if model.embed.sparse_grad else None
+        loss, (self.stop, self.clock_due), rows = self.sync.reduce(
+            model.grads, loss, (stop, due), touched
+        )
+        if rows is not None:  # every rank's rows: cleared by the next backward, clipped, updated
+            model.embed.touched = rows
+        return loss
+
+    def agree_stop(self, requested: bool) -> bool:
+        """Whether any rank was asked to stop (alone: whether this one was)."""
+        if self.sync is not None:
+            self.stop = self.sync.agree(requested)
+            return self.stop
+        return requested
+
+    def barrier(self) -> None:
+        """Wait until every rank is here (after rank 0 has written a checkpoint)."""
+        self.sync.agree(False)
 
 
 def gather_state(comm: Comm, state: list[np.ndarray | None]) -> list[np.ndarray | None]:

@@ -27,9 +27,9 @@ from rnnlm.training import schedule
 from rnnlm.training.averaging import ParamEMA
 from rnnlm.training.checkpoint import Checkpoint, check_resumable, data_fingerprint
 from rnnlm.training.distributed import (
+    SAVE_SECONDS,
     Comm,
-    GradientSync,
-    Shard,
+    DataParallel,
     check_same,
     gather_state,
     own_state,
@@ -40,8 +40,6 @@ from rnnlm.training.losses import LOSSES
 from rnnlm.training.optimizers import OPTIMIZERS, clip_scale
 from rnnlm.training.progress import EpochReport, StepReport, TrainState
 from rnnlm.training.run_folder import RunDir
-
-SAVE_SECONDS = 300.0  # default interval of the periodic last.npz
 
 __all__ = ["EpochReport", "StepReport", "TrainState", "Trainer", "TrainingDivergedError"]
 
@@ -69,8 +67,8 @@ class Trainer:
         self.rng, self.run = rng, run
         self.on_step, self.on_epoch, self.on_eval = on_step, on_epoch, on_eval
         # data parallelism (distributed.py): this process trains streams [lo, hi) of N
-        self.comm = comm or Comm()
-        self.shard = Shard.of(cfg.batch_size, self.comm)
+        self.ranks = DataParallel(comm or Comm(), model, cfg.batch_size, len(vocab))
+        self.shard = self.ranks.shard
         inputs, targets = batchify(train_ids, cfg.batch_size)
         self.inputs = inputs[self.shard.lo : self.shard.hi]
         self.targets = targets[self.shard.lo : self.shard.hi]
@@ -90,26 +88,25 @@ class Trainer:
         # --ema: an average of the weights for validation, best.npz and test (averaging.py)
         self.ema = ParamEMA(model.params, cfg.ema) if cfg.ema > 0 else None
         self.state = TrainState(lr=cfg.lr)
-        self._stop = False
+        self._stop_requested = False  # by a signal, on this rank
         self._last_save = time.monotonic()
-        self._clock_due = False  # the periodic save, as the ranks agreed in the last step
-        self.sync: GradientSync | None = None
-        if self.comm.size > 1:
-            for param in model.params.values():  # every rank starts from rank 0's weights
-                self.comm.bcast(param)
-            model.set_streams(self.shard.lo, self.shard.hi, self.shard.streams)
-            sparse = model.embed.sparse_grad  # the rows each rank touched travel too
-            self.sync = GradientSync(self.comm, model.grads, len(vocab) if sparse else 0)
 
     def request_stop(self) -> None:
         """Finish the current step, save a resumable ``last.npz`` and return (Ctrl-C)."""
-        self._stop = True
+        self._stop_requested = True
+
+    @property
+    def _stop(self) -> bool:
+        """Whether to stop now. Alone: as soon as asked. With several ranks, only where they
+        all check together (each step, and after validation), so that every rank stops at the
+        same point and none is left waiting in a collective the others have left."""
+        return self._stop_requested if not self.ranks.active else self.ranks.stop
 
     # -- checkpoints -------------------------------------------------------------------------
     def checkpoint(self, resumable: bool = True) -> Checkpoint:
         self.state.rng = self.rng.bit_generator.state
         self.state.lr = self.optimizer.lr
-        carried = gather_state(self.comm, self.model.get_state()) if resumable else []
+        carried = gather_state(self.ranks.comm, self.model.get_state()) if resumable else []
         state = [h for h in carried if h is not None]
         return Checkpoint(
             model=self.model.cfg,
@@ -191,8 +188,8 @@ class Trainer:
                 self._validate(end_of_epoch=False)
                 break
             self._validate(end_of_epoch=True)
-            if self._agreed(self._stop):  # asked to stop during validation: last.npz was just
-                break  # written
+            if self.ranks.agree_stop(self._stop_requested):  # asked to stop while validating:
+                break  # last.npz was just written
         st.finished = st.epoch >= cfg.epochs or self.stopped_early
         return st
 
@@ -224,8 +221,8 @@ class Trainer:
                 f"stopped without saving; {hint}"
             )
         model.backward()
-        if self.sync is not None:  # the mean gradient over all ranks' streams
-            loss = self._reduce(loss)
+        if self.ranks.active:  # the mean gradient over all ranks' streams
+            loss = self.ranks.reduce(model, loss, self._stop_requested, self._last_save)
         # the gradient of the loss summed over T is T x the mean's; the optimizer applies
         # that factor and the clipping in its update (optim.clip_scale)
         factor = LOSSES[cfg.loss](ts.shape[1])
@@ -240,21 +237,6 @@ class Trainer:
         if self.ema is not None:
             self.ema.update(model.params)
         return loss, norm
-
-    def _reduce(self, loss: float) -> float:
-        """Sum the gradients over the ranks; agree on stopping and on the periodic save."""
-        model = self.model
-        due = self.comm.is_root and time.monotonic() - self._last_save >= SAVE_SECONDS
-        touched = model.embed.touched if model.embed.sparse_grad else None
-        loss, (stop, due), rows = self.sync.reduce(model.grads, loss, (self._stop, due), touched)
-        if rows is not None:  # every rank's rows: cleared by the next backward, clipped, updated
-            model.embed.touched = rows
-        self._stop, self._clock_due = stop, due
-        return loss
-
-    def _agreed(self, flag: bool) -> bool:
-        """``flag`` as all ranks agree: raised if any rank raised it."""
-        return flag if self.sync is None else self.sync.agree(flag)
 
     def _train_windows(self) -> None:
         """Run the rest of the current epoch, or up to ``max_steps`` or a stop request."""
@@ -343,10 +325,10 @@ class Trainer:
         carried = self.model.get_state()
         with self._averaged():
             args = (self.valid_ids, cfg.eval_batch_size, cfg.eval_bptt, self.on_eval)
-            if self.sync is None:
+            if not self.ranks.active:
                 valid = evaluate(self.model, *args)
             else:  # the same result on every rank
-                valid = shared_evaluate(self.comm, self.model, *args)
+                valid = shared_evaluate(self.ranks.comm, self.model, *args)
         self.model.set_state(carried)
         st.seconds += time.perf_counter() - t0
         if diverged(valid.loss):
@@ -382,18 +364,18 @@ class Trainer:
         """Periodic ``last.npz``: every ``save_every`` steps, or every few minutes if 0."""
         if self.cfg.save_every:
             return self.state.step % self.cfg.save_every == 0
-        if self.sync is not None:  # rank 0's clock, as agreed in the step just taken
-            return self._clock_due
+        if self.ranks.active:  # rank 0's clock, as agreed in the step just taken
+            return self.ranks.clock_due
         return time.monotonic() - self._last_save >= SAVE_SECONDS
 
     def _save(self, which: str, resumable: bool = True) -> None:
         if which == "last":
             self._last_save = time.monotonic()
-        if self.sync is not None:  # every rank: check, gather; rank 0 writes; all wait for it
-            check_same(self.comm, self.model.params)
+        if self.ranks.active:  # every rank: check, gather; rank 0 writes; all wait for it
+            check_same(self.ranks.comm, self.model.params)
             ckpt = self.checkpoint(resumable)
             if self.run:
                 self.run.save(which, ckpt)
-            self.sync.agree(False)
+            self.ranks.barrier()
         elif self.run:
             self.run.save(which, self.checkpoint(resumable))
