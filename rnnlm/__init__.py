@@ -19,9 +19,13 @@ import os
 # effect if rnnlm is imported first.
 os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "18")
 
+from rnnlm.training.launcher import configure_threads
+
+configure_threads()  # under mpiexec: the cores of a machine shared among its ranks
+
 __version__ = "0.1.0"
 
-from rnnlm.api import LanguageModel, load
-from rnnlm.training.run import train
+from rnnlm.api import LanguageModel, load  # noqa: E402  (after the environment is set)
+from rnnlm.training.run import train  # noqa: E402
 
 __all__ = ["LanguageModel", "__version__", "load", "train"]

@@ -8,24 +8,37 @@ import contextlib
 import os
 import signal
 import sys
+import traceback
 from typing import Annotated
 
 import typer
 
 from rnnlm import __version__
 from rnnlm.cli.bench import bench_command
-from rnnlm.cli.console import EXIT_SIGINT, EXIT_USAGE, Interrupted, err, fail, raise_interrupted
+from rnnlm.cli.console import (
+    EXIT_SIGINT,
+    EXIT_SIGTERM,
+    EXIT_USAGE,
+    Interrupted,
+    err,
+    fail,
+    raise_interrupted,
+)
 from rnnlm.cli.evaluate import eval_command
 from rnnlm.cli.generate import generate_command
 from rnnlm.cli.info import info_command
 from rnnlm.cli.plot import plot_command
 from rnnlm.cli.prepare import prepare_command
 from rnnlm.cli.train import train
+from rnnlm.training.distributed import abort_job
+from rnnlm.training.launcher import launched_size
 
 try:  # typer >= 0.22 ships its own copy of click
     from typer._click import exceptions as cx
 except ImportError:  # pragma: no cover - older typer uses click itself
     from click import exceptions as cx
+
+STOPS = (EXIT_SIGINT, EXIT_SIGTERM)  # an orderly stop: every rank saved and ends by itself
 
 app = typer.Typer(
     name="rnnlm",
@@ -60,7 +73,21 @@ def _root(
 
 
 def main() -> None:
-    """Console-script entry point: usage errors become one line on stderr, exit 2."""
+    """Console-script entry point: usage errors become one line on stderr, exit 2.
+
+    Under mpiexec, a rank that ends with an error (or an exception) aborts the whole job, so
+    the other ranks do not wait for it forever; an orderly stop (Ctrl-C or SIGTERM during
+    training, which every rank agrees on) ends each rank by itself.
+    """
+    code, orderly = _run()
+    if code not in (0, None) and launched_size() > 1 and not (orderly and code in STOPS):
+        abort_job(code)
+    sys.exit(code)
+
+
+def _run() -> tuple[int, bool]:
+    """Run the command; return its exit code and whether it came back by itself (rather than
+    by an exception: usage errors, interruptions outside training)."""
     command = typer.main.get_command(app)
     for name in ("stdout", "stderr"):  # started with the stream closed (`>&-`): discard it
         if getattr(sys, name) is None:
@@ -72,26 +99,31 @@ def main() -> None:
                 previous[sig] = signal.signal(sig, raise_interrupted)
     try:
         code = command.main(prog_name="rnnlm", standalone_mode=False)
+        return (code if isinstance(code, int) else 0), True
     except cx.UsageError as exc:
         if type(exc).__name__ == "NoArgsIsHelpError":
-            sys.exit(0)  # the help is already printed
+            return 0, True  # the help is already printed
         hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
         fail(f"{exc.format_message()}{hint}")
-        sys.exit(EXIT_USAGE)
+        return EXIT_USAGE, False
     except cx.ClickException as exc:
         fail(exc.format_message())
-        sys.exit(exc.exit_code)
+        return exc.exit_code, False
     except (typer.Abort, KeyboardInterrupt):
         err.print("interrupted", highlight=False)
-        sys.exit(EXIT_SIGINT)
+        return EXIT_SIGINT, False
     except Interrupted as exc:
         err.print("interrupted", highlight=False)
-        sys.exit(exc.exit_code)
+        return exc.exit_code, False
     except BrokenPipeError:  # e.g. `rnnlm generate ... | head`: the reader has gone, stop quietly
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
-        sys.exit(0)
+        return 0, True
+    except Exception:
+        if launched_size() > 1:  # a bug on one rank: its traceback, then the job ends
+            traceback.print_exc()
+            return 1, False
+        raise
     finally:  # main() called in-process (a notebook, a test) leaves the handlers as they were
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    sys.exit(code if isinstance(code, int) else 0)

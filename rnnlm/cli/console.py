@@ -12,6 +12,7 @@ from rich.text import Text
 
 from rnnlm.cli.flags import in_flags
 from rnnlm.errors import ConfigError, RnnlmError
+from rnnlm.training.launcher import launched_rank
 
 # rich honours NO_COLOR and draws no live display when stderr is not a terminal.
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -25,7 +26,9 @@ EXIT_SIGTERM = 143
 def fail(message: str, code: int = EXIT_USER_ERROR) -> typer.Exit:
     """Print ``error: message`` as one line on stderr; return the Exit to raise. The message
     is plain text (file names, prompts: ``[...]`` in them is printed, not read as markup)."""
-    err.print(Text.assemble(("error:", "bold red"), f" {message}"), soft_wrap=True)
+    rank = launched_rank()  # under mpiexec, which rank failed (rank 0 speaks for the job)
+    where = f" (rank {rank})" if rank else ""
+    err.print(Text.assemble(("error:", "bold red"), f"{where} {message}"), soft_wrap=True)
     return typer.Exit(code)
 
 

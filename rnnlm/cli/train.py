@@ -1,8 +1,10 @@
 """``rnnlm train``: train a language model on a corpus and report its perplexity."""
 
+import contextlib
 import json
 import os
 import signal
+import sys
 import tempfile
 from pathlib import Path
 from typing import Annotated, Any
@@ -28,6 +30,13 @@ from rnnlm.errors import ConfigError
 from rnnlm.plot import sparkline
 from rnnlm.presets import preset_sections
 from rnnlm.training import checkpoint
+from rnnlm.training.distributed import (
+    Comm,
+    drop_option,
+    mpiexec_command,
+    world,
+)
+from rnnlm.training.launcher import launched_size
 from rnnlm.training.run import TrainingRun, prepare
 from rnnlm.training.run_folder import run_lock
 
@@ -53,15 +62,32 @@ def train(
     """  # fmt: skip
     given = {"corpus": corpus, **{k: getattr(v, "value", v) for k, v in options.items()}}
     with user_errors():
+        comm = _workers(given["workers"])
         if not given["dry_run"]:
             out = given["out"] or default_out(corpus)
-            with run_lock(out):  # one process per run folder
-                _train(ctx, given, out)
+            # one process per run folder (with MPI, rank 0 holds the lock for the job)
+            with run_lock(out) if comm.is_root else contextlib.nullcontext():
+                _train(ctx, given, out, comm)
             return
         if given["resume"]:
             raise ConfigError("--dry-run starts a fresh run in a temporary folder; drop --resume")
         with tempfile.TemporaryDirectory(prefix="rnnlm-dry-run-") as tmp:
-            _train(ctx, given, Path(tmp) / "run", dry_run=True)
+            _train(ctx, given, Path(tmp) / "run", comm, dry_run=True)
+
+
+def _workers(workers: int) -> Comm:
+    """The job's communicator; ``--workers K`` outside mpiexec starts it again under
+    ``mpiexec -n K`` in this process's place."""
+    if workers < 1:
+        raise ConfigError("workers must be at least 1", ("workers",))
+    size = launched_size()
+    if workers > 1 and size == 1:
+        argv = drop_option(sys.argv[1:], "--workers")
+        cmd = mpiexec_command(workers, argv, sys.executable)
+        os.execv(cmd[0], cmd)
+    if workers > 1 and workers != size:
+        raise ConfigError(f"workers is {workers} but mpiexec started {size}", ("workers",))
+    return world()
 
 
 def plural(n: int, word: str) -> str:
@@ -76,14 +102,28 @@ def default_out(corpus: str) -> Path:
     return Path("runs") / (name or "run")
 
 
-def _train(ctx: typer.Context, given: dict[str, Any], out: Path, dry_run: bool = False) -> None:
+def _train(
+    ctx: typer.Context, given: dict[str, Any], out: Path, comm: Comm, dry_run: bool = False
+) -> None:
     g = given
     sections = resolve(ctx, given)
+    if not comm.is_root:  # the other ranks train in silence: rank 0 reports for the job
+        run = prepare(
+            g["corpus"], out, **sections, data_dir=g["data_dir"], resume=g["resume"],
+            smoke=dry_run, force=g["force"], comm=comm,
+        )  # fmt: skip
+        with stop_signals(run.trainer.request_stop) as got:
+            state = run.fit()
+        if got["signal"] is not None and not state.finished:
+            comm.barrier()  # the ranks end together, after rank 0 has said how to resume
+            raise typer.Exit(EXIT_SIGINT if got["signal"] == signal.SIGINT else EXIT_SIGTERM)
+        return
     epochs = sections["train"].get("epochs", TrainConfig.epochs)
     with TrainDisplay(epochs, sections["data"].get("unit") or "word") as display:
         run = prepare(
             g["corpus"], out, **sections, data_dir=g["data_dir"], resume=g["resume"],
             smoke=dry_run, force=g["force"], on_step=display.step, on_epoch=display.epoch,
+            comm=comm,
         )  # fmt: skip
         display.epochs, display.unit = run.trainer.cfg.epochs, run.corpus.unit
         _summary(run)
@@ -97,6 +137,7 @@ def _train(ctx: typer.Context, given: dict[str, Any], out: Path, dry_run: bool =
             highlight=False,
             markup=False,
         )
+        comm.barrier()
         raise typer.Exit(EXIT_SIGINT if got["signal"] == signal.SIGINT else EXIT_SIGTERM)
     curve = [
         r.get("valid_ppl", 0.0) for r in run.run.read_metrics() if r.get("kind", "epoch") == "epoch"

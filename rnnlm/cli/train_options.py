@@ -127,6 +127,11 @@ ROWS: dict[str, Opt] = {
         "End stdout with one JSON object of the results.", RUN, ("--json",), bool, False
     ),
     "force": Opt(FORCE_HELP, RUN, type=bool, default=False),
+    "workers": Opt(
+        "Train with this many processes, each on its share of the --batch-size streams (MPI data "
+        "parallelism; runs mpiexec for you; needs the [mpi] extra). Under mpiexec: the -n given "
+        "there.", RUN, type=int, default=1,
+    ),
     "dry_run": Opt(
         "Run one step of everything (train, validate, save, reload, sample) in a temporary "
         "folder and exit: a smoke test.", RUN, type=bool, default=False,

@@ -38,6 +38,7 @@ def evaluate(
     on_progress: Callable[[int, int], None] | None = None,
     per_token: bool = False,
     adapt: Callable[[float, int], None] | None = None,
+    streams: slice | None = None,
 ) -> EvalResult:
     """Score every token of ``ids`` after the first, from a zero state.
 
@@ -49,6 +50,8 @@ def evaluate(
     evaluation's learning step, rnnlm/eval/dynamic.py).
     """
     inputs, targets = batchify(ids, batch_size)
+    if streams is not None:  # one rank's share of the streams (rnnlm/training/distributed.py)
+        inputs, targets = inputs[streams], targets[streams]
     was_training = model.drops[0].train
     model.train(False)
     model.reset_state()

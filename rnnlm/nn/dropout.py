@@ -58,6 +58,9 @@ class TimeDropout(Mask):
     def __init__(self, p: float, rng: np.random.Generator, variational: bool = False) -> None:
         super().__init__(p, rng)
         self.variational = variational  # one mask per sequence, the same at every time step
+        # (lo, hi, N): the input holds streams [lo, hi) of N (data parallelism): the mask is
+        # drawn for all N and these rows kept, so a stream's mask does not depend on the split
+        self.streams: tuple[int, int, int] | None = None
         self.params: list[np.ndarray] = []
         self.grads: list[np.ndarray] = []
 
@@ -66,7 +69,12 @@ class TimeDropout(Mask):
         if not self.active:
             return xs
         N, T, D = xs.shape
-        self._draw((N, 1, D) if self.variational else (N, T, D), xs.dtype)
+        if self.streams is None:
+            self._draw((N, 1, D) if self.variational else (N, T, D), xs.dtype)
+        else:
+            lo, hi, total = self.streams
+            keep = self._draw((total, 1, D) if self.variational else (total, T, D), xs.dtype)
+            self._keep = keep[lo:hi]
         return self._scale(xs, self._buf.get("out", xs.shape, xs.dtype))
 
     def backward(self, dout: np.ndarray) -> np.ndarray:

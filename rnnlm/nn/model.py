@@ -128,6 +128,12 @@ class RNNLM:
     def num_params(self) -> int:
         return sum(int(v.size) for v in self.params.values())
 
+    def set_streams(self, lo: int, hi: int, total: int) -> None:
+        """The batch holds streams [lo, hi) of ``total`` (one rank's share, rnnlm/training/
+        distributed.py): dropout draws its masks for all streams and keeps these rows."""
+        for drop in self.drops:
+            drop.streams = None if (lo, hi) == (0, total) else (lo, hi, total)
+
     def train(self, mode: bool = True) -> None:
         """Dropout on (training) or off (evaluation, generation)."""
         for drop in [*self.drops, *self.weight_drops]:

@@ -26,13 +26,20 @@ from rnnlm.nn.model import RNNLM
 from rnnlm.training import schedule
 from rnnlm.training.averaging import ParamEMA
 from rnnlm.training.checkpoint import Checkpoint, check_resumable, data_fingerprint
+from rnnlm.training.distributed import (
+    SAVE_SECONDS,
+    Comm,
+    DataParallel,
+    check_same,
+    gather_state,
+    own_state,
+    shared_evaluate,
+)
 from rnnlm.training.divergence import TrainingDivergedError, diverged
 from rnnlm.training.losses import LOSSES
 from rnnlm.training.optimizers import OPTIMIZERS, clip_scale
 from rnnlm.training.progress import EpochReport, StepReport, TrainState
 from rnnlm.training.run_folder import RunDir
-
-SAVE_SECONDS = 300.0  # default interval of the periodic last.npz
 
 __all__ = ["EpochReport", "StepReport", "TrainState", "Trainer", "TrainingDivergedError"]
 
@@ -53,12 +60,18 @@ class Trainer:
         on_step: Callable[[StepReport], None] | None = None,
         on_epoch: Callable[[EpochReport], None] | None = None,
         on_eval: Callable[[int, int], None] | None = None,
+        comm: Comm | None = None,
     ) -> None:
         self.model, self.cfg, self.vocab, self.unit = model, cfg, vocab, unit
         self.valid_ids = valid_ids
         self.rng, self.run = rng, run
         self.on_step, self.on_epoch, self.on_eval = on_step, on_epoch, on_eval
-        self.inputs, self.targets = batchify(train_ids, cfg.batch_size)
+        # data parallelism (distributed.py): this process trains streams [lo, hi) of N
+        self.ranks = DataParallel(comm or Comm(), model, cfg.batch_size, len(vocab))
+        self.shard = self.ranks.shard
+        inputs, targets = batchify(train_ids, cfg.batch_size)
+        self.inputs = inputs[self.shard.lo : self.shard.hi]
+        self.targets = targets[self.shard.lo : self.shard.hi]
         if self.inputs.shape[1] < cfg.bptt:
             raise CorpusError(
                 f"training split has {len(train_ids)} tokens, fewer than one window of "
@@ -75,18 +88,26 @@ class Trainer:
         # --ema: an average of the weights for validation, best.npz and test (averaging.py)
         self.ema = ParamEMA(model.params, cfg.ema) if cfg.ema > 0 else None
         self.state = TrainState(lr=cfg.lr)
-        self._stop = False
+        self._stop_requested = False  # by a signal, on this rank
         self._last_save = time.monotonic()
 
     def request_stop(self) -> None:
         """Finish the current step, save a resumable ``last.npz`` and return (Ctrl-C)."""
-        self._stop = True
+        self._stop_requested = True
+
+    @property
+    def _stop(self) -> bool:
+        """Whether to stop now. Alone: as soon as asked. With several ranks, only where they
+        all check together (each step, and after validation), so that every rank stops at the
+        same point and none is left waiting in a collective the others have left."""
+        return self._stop_requested if not self.ranks.active else self.ranks.stop
 
     # -- checkpoints -------------------------------------------------------------------------
     def checkpoint(self, resumable: bool = True) -> Checkpoint:
         self.state.rng = self.rng.bit_generator.state
         self.state.lr = self.optimizer.lr
-        state = [h for h in self.model.get_state() if h is not None] if resumable else []
+        carried = gather_state(self.ranks.comm, self.model.get_state()) if resumable else []
+        state = [h for h in carried if h is not None]
         return Checkpoint(
             model=self.model.cfg,
             train=self.cfg,
@@ -138,7 +159,10 @@ class Trainer:
         self.optimizer.load_state_dict(ckpt.optim)
         if self.ema is not None:
             self.ema.load_state_dict(ckpt.optim)
-        self.model.set_state(ckpt.state if ckpt.state else [None] * len(self.model.cells))
+        carried = (
+            own_state(ckpt.state, self.shard) if ckpt.state else [None] * len(self.model.cells)
+        )
+        self.model.set_state(carried)
 
     # -- the loop ----------------------------------------------------------------------------
     def fit(self) -> TrainState:
@@ -164,8 +188,8 @@ class Trainer:
                 self._validate(end_of_epoch=False)
                 break
             self._validate(end_of_epoch=True)
-            if self._stop:  # asked to stop during validation: last.npz was just written
-                break
+            if self.ranks.agree_stop(self._stop_requested):  # asked to stop while validating:
+                break  # last.npz was just written
         st.finished = st.epoch >= cfg.epochs or self.stopped_early
         return st
 
@@ -197,6 +221,8 @@ class Trainer:
                 f"stopped without saving; {hint}"
             )
         model.backward()
+        if self.ranks.active:  # the mean gradient over all ranks' streams
+            loss = self.ranks.reduce(model, loss, self._stop_requested, self._last_save)
         # the gradient of the loss summed over T is T x the mean's; the optimizer applies
         # that factor and the clipping in its update (optim.clip_scale)
         factor = LOSSES[cfg.loss](ts.shape[1])
@@ -298,9 +324,11 @@ class Trainer:
         t0 = time.perf_counter()
         carried = self.model.get_state()
         with self._averaged():
-            valid = evaluate(
-                self.model, self.valid_ids, cfg.eval_batch_size, cfg.eval_bptt, self.on_eval
-            )
+            args = (self.valid_ids, cfg.eval_batch_size, cfg.eval_bptt, self.on_eval)
+            if not self.ranks.active:
+                valid = evaluate(self.model, *args)
+            else:  # the same result on every rank
+                valid = shared_evaluate(self.ranks.comm, self.model, *args)
         self.model.set_state(carried)
         st.seconds += time.perf_counter() - t0
         if diverged(valid.loss):
@@ -336,10 +364,18 @@ class Trainer:
         """Periodic ``last.npz``: every ``save_every`` steps, or every few minutes if 0."""
         if self.cfg.save_every:
             return self.state.step % self.cfg.save_every == 0
+        if self.ranks.active:  # rank 0's clock, as agreed in the step just taken
+            return self.ranks.clock_due
         return time.monotonic() - self._last_save >= SAVE_SECONDS
 
     def _save(self, which: str, resumable: bool = True) -> None:
         if which == "last":
             self._last_save = time.monotonic()
-        if self.run:
+        if self.ranks.active:  # every rank: check, gather; rank 0 writes; all wait for it
+            check_same(self.ranks.comm, self.model.params)
+            ckpt = self.checkpoint(resumable)
+            if self.run:
+                self.run.save(which, ckpt)
+            self.ranks.barrier()
+        elif self.run:
             self.run.save(which, self.checkpoint(resumable))

@@ -36,6 +36,7 @@ from rnnlm.eval.perplexity import evaluate
 from rnnlm.nn.heads.class_softmax import frequency_classes
 from rnnlm.nn.model import RNNLM
 from rnnlm.training import checkpoint
+from rnnlm.training.distributed import Comm
 from rnnlm.training.loop import EpochReport, StepReport, Trainer, TrainState
 from rnnlm.training.run_folder import RunDir, run_lock
 
@@ -98,6 +99,7 @@ def prepare(
     resume: bool = False,
     smoke: bool = False,
     force: bool = False,
+    comm: Comm | None = None,
     on_step: Callable[[StepReport], None] | None = None,
     on_epoch: Callable[[EpochReport], None] | None = None,
 ) -> TrainingRun:
@@ -110,8 +112,10 @@ def prepare(
     and validates on a slice. The resolved configuration is written to the run folder's
     ``config.toml`` (``rnnlm train CORPUS --config`` that file repeats the run). ``force``
     skips the memory check (rnnlm/memory.py). The caller holds ``run_lock(out)`` around this
-    and the training, as ``train`` below does.
+    and the training, as ``train`` below does. ``comm``: the ranks of a data-parallel job
+    (rnnlm/training/distributed.py); only rank 0 writes into the run folder.
     """
+    comm = comm or Comm()
     given = {"data": dict(data or {}), "model": dict(model or {}), "train": dict(train or {})}
     for section, values in given.items():
         check_keys(section, values)
@@ -148,7 +152,7 @@ def prepare(
     trainer = Trainer(
         RNNLM(mcfg, rng), tcfg, loaded["train"], scored(loaded["valid"], loaded.vocab, dcfg.unit),
         loaded.vocab, dcfg.unit, rng,
-        run=run, on_step=on_step, on_epoch=on_epoch,
+        run=run if comm.is_root else None, on_step=on_step, on_epoch=on_epoch, comm=comm,
     )  # fmt: skip
     trainer.extra["data"] = to_dict(dcfg)
     if ckpt is not None:
@@ -157,7 +161,8 @@ def prepare(
         except CheckpointError as exc:
             raise CheckpointError(f"{run.last}: {exc}") from None
         run.truncate_metrics(trainer.state.step, trainer.state.epoch)
-    _write_config(run.path, configs)
+    if comm.is_root:
+        _write_config(run.path, configs)
     return TrainingRun(corpus=loaded, trainer=trainer, run=run, resumed=ckpt is not None)
 
 
