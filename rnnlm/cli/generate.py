@@ -11,7 +11,7 @@ import typer
 from rnnlm import memory
 from rnnlm.api import load
 from rnnlm.cli.console import echo, user_errors, warn, write
-from rnnlm.data.text import EOS, detokenize
+from rnnlm.data.text import EOS
 from rnnlm.errors import ConfigError
 from rnnlm.eval.sampling import check_sampling
 
@@ -95,14 +95,14 @@ def generate_command(
                          "unknown_tokens": len(unknown)}))  # fmt: skip
         return
     rng = np.random.default_rng(seed)
-    stop_text = "\n" if stop == EOS and lm.unit == "word" else stop
+    stop_text = "\n" if stop == EOS else stop  # (a bpe model's line end is its newline)
     for k in range(num_samples):
         if k:
             write("\n")
         write(prompt)
         last, tail = prompt[-1:], ""  # the last character written; the end of the sample
-        for tok in lm.stream(prompt, length, seed, temperature, top_k, greedy, top_p, rng=rng):
-            piece = detokenize([tok], lm.unit, before=last)  # streamed as sampled
+        pieces = lm.stream_text(prompt, length, seed, temperature, top_k, greedy, top_p, rng=rng)
+        for piece in pieces:  # streamed as sampled, as text whatever the unit
             write(piece)
             last = piece[-1:] or last
             if stop_text:  # the stop may start in the last len(stop) - 1 characters before

@@ -21,6 +21,7 @@ from rnnlm.data.batching import batchify, num_windows, windows
 from rnnlm.data.stats import ngram_arrays
 from rnnlm.data.vocab import Vocabulary
 from rnnlm.errors import CheckpointError, CorpusError
+from rnnlm.eval.metrics import TextCounts, valid_comparable
 from rnnlm.eval.perplexity import EvalResult, evaluate
 from rnnlm.nn.model import RNNLM
 from rnnlm.training import schedule
@@ -75,6 +76,7 @@ class Trainer:
         # --ema: an average of the weights for validation, best.npz and test (averaging.py)
         self.ema = ParamEMA(model.params, cfg.ema) if cfg.ema > 0 else None
         self.state = TrainState(lr=cfg.lr)
+        self.valid_counts: TextCounts | None = None  # the validation text's, set by the run
         self._stop = False
         self._last_save = time.monotonic()
 
@@ -330,6 +332,7 @@ class Trainer:
             partial=not end_of_epoch,
             tokens_seen=st.tokens_seen,
             wall_seconds=st.seconds,
+            **valid_comparable(valid.nll, self.valid_counts),  # bits/char, word ppl
         )
 
     def _save_due(self) -> bool:
