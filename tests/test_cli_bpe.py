@@ -1,6 +1,8 @@
 """--unit bpe end to end through the command line, and comparable scores in eval and training."""
 
+import builtins
 import json
+from unittest import mock
 
 import pytest
 from typer.testing import CliRunner
@@ -97,6 +99,28 @@ def test_bad_subword_options_are_usage_errors(tmp_path, word_corpus):
     result = run("train", word_corpus, "--unit", "bpe", "--subword-vocab", "100", "--out",
                  tmp_path / "r", *SMALL)  # fmt: skip
     assert result.exit_code == 2 and "--subword-vocab must be" in result.stderr
+
+
+def test_without_tokenizers_train_and_eval_say_which_extra(tmp_path, word_corpus, bpe_run):
+    real = builtins.__import__
+
+    def no_tokenizers(name, *args, **kwargs):
+        if name == "tokenizers" or name.startswith("tokenizers."):
+            raise ImportError(name)
+        return real(name, *args, **kwargs)
+
+    out, _ = bpe_run
+    with mock.patch.object(builtins, "__import__", no_tokenizers):
+        results = [
+            run("train", word_corpus, "--unit", "bpe", "--out", tmp_path / "r", *SMALL),
+            run("eval", out / "best.npz", word_corpus),
+            run("generate", out / "best.npz", "--prompt", "the"),
+        ]
+    for result in results:
+        assert result.exit_code == 1, result.output
+        lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
+        assert len(lines) == 1 and "pip install 'rnnlm-numpy[bpe]'" in lines[0], result.stderr
+    assert run("info", out / "best.npz").exit_code == 0  # reading needs no tokenizers
 
 
 def test_word_model_eval_warns_that_oov_scores_do_not_compare(tmp_path, word_corpus):

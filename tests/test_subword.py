@@ -164,6 +164,7 @@ FOREIGN = [
     (_with_spec(lambda s: s.__setitem__("decoder", {"type": "Metaspace"})), "byte-level"),
     (_with_spec(lambda s: s["model"]["vocab"].pop("Ġ")), "ids are not 0..V-1"),
     (_with_spec(_swap_two_ids), "differs from the checkpoint's"),
+    (_with_spec(lambda s: s["model"].__setitem__("merges", [["no", "such"]])), "does not load"),
 ]
 
 

@@ -15,6 +15,7 @@ needed to learn and to encode, not to read a checkpoint.
 """
 
 import codecs
+import contextlib
 import functools
 import json
 import math
@@ -139,6 +140,10 @@ class SubwordVocabulary(Vocabulary):
         self.bytes = [UNK.encode()] + [bytes(chars[c] for c in t) for t in self.tokens[1:]]
         self.newline_id = self.index[NEWLINE]
         self._tokenizer: Any = None
+        # built now, so that a tokenizer that does not load is refused on reading; without the
+        # extra, the missing package is named when first needed (encoding)
+        with contextlib.suppress(RnnlmError):
+            self.tokenizer  # noqa: B018
 
     @property
     def tokenizer(self) -> Any:
