@@ -1,5 +1,6 @@
 """The library interface: load a checkpoint, score text, sample text."""
 
+import dataclasses
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -8,10 +9,12 @@ from typing import Any
 import numpy as np
 
 from rnnlm.data.corpus import boundary_id, scored
+from rnnlm.data.subword import SubwordVocabulary
 from rnnlm.data.text import EOS, detokenize, tokenize
 from rnnlm.data.vocab import Vocabulary
 from rnnlm.errors import CorpusError
 from rnnlm.eval.dynamic import DynamicEval, dynamic_evaluate
+from rnnlm.eval.metrics import TextCounts, comparable, count_text
 from rnnlm.eval.perplexity import EvalResult, evaluate
 from rnnlm.eval.sampling import continuation_logprob, sample
 from rnnlm.nn.model import RNNLM
@@ -24,6 +27,12 @@ class Score:
 
     result: EvalResult
     oov: int
+    counts: TextCounts | None = None  # characters and words of the text scored
+
+    @property
+    def comparable(self) -> dict:
+        """``bits_per_char``, ``word_perplexity``, ``chars``, ``words`` (docs/metrics.md)."""
+        return comparable(self.result.nll, self.counts or TextCounts())
 
     @property
     def perplexity(self) -> float:
@@ -49,7 +58,10 @@ class LanguageModel:
 
     def encode(self, text: str) -> tuple[np.ndarray, int]:
         """Text -> (ids, OOV count), with the boundary token first so every token is scored."""
-        ids, oov = self.vocab.encode(tokenize(text, self.unit))
+        if isinstance(self.vocab, SubwordVocabulary):
+            ids, oov = self.vocab.encode_text(text), 0
+        else:
+            ids, oov = self.vocab.encode(tokenize(text, self.unit))
         return scored(ids, self.vocab, self.unit), oov
 
     def score_ids(
@@ -75,7 +87,9 @@ class LanguageModel:
         """Score a whole text in order, carrying the state; ``dynamic``: adapting as it reads
         (``DynamicEval(lr=...)``, rnnlm/eval/dynamic.py; the weights are restored after)."""
         ids, oov = self.encode(text)
-        return self.score_ids(ids, oov, dynamic=dynamic)
+        score = self.score_ids(ids, oov, dynamic=dynamic)
+        scored_text = text if self.boundary_id() is not None else text[1:]  # (see metrics.py)
+        return dataclasses.replace(score, counts=count_text(scored_text))
 
     def _open_line_tokens(self, text: str) -> list[str]:
         """Tokens of text that may stop mid-line: no ``<eos>`` unless it ends with a newline."""
@@ -84,13 +98,19 @@ class LanguageModel:
             toks.pop()
         return toks
 
+    def text_ids(self, text: str) -> tuple[list[int], list[str]]:
+        """Ids of text that may stop mid-line, and its tokens not in the vocabulary."""
+        if isinstance(self.vocab, SubwordVocabulary):
+            return self.vocab.encode_text(text).tolist(), []
+        toks = self._open_line_tokens(text)
+        unknown = [t for t in toks if t not in self.vocab.index]
+        return self.vocab.encode(toks)[0].tolist(), unknown
+
     def prompt_ids(self, prompt: str) -> tuple[list[int], list[str]]:
         """Prompt -> (context ids, prompt tokens not in the vocabulary)."""
-        toks = self._open_line_tokens(prompt)
-        unknown = [t for t in toks if t not in self.vocab.index]
-        ids, _ = self.vocab.encode(toks)
+        ids, unknown = self.text_ids(prompt)
         start = self.boundary_id()
-        context = ([start] if start is not None else []) + ids.tolist()
+        context = ([start] if start is not None else []) + ids
         return (context or [self.vocab.unk_id]), unknown
 
     def stream(
@@ -104,29 +124,56 @@ class LanguageModel:
         top_p: float = 1.0,
         rng: np.random.Generator | None = None,
     ) -> Iterator[str]:
-        """Yield sampled tokens one at a time (never ``<unk>``)."""
+        """Yield sampled tokens one at a time (never ``<unk>``); a BPE's as its vocabulary
+        writes them (bytes as characters: ``stream_text`` gives the text)."""
+        for tok in self._sample(prompt, length, seed, temperature, top_k, greedy, top_p, rng):
+            yield self.vocab.tokens[tok]
+
+    def _sample(self, prompt, length, seed, temperature, top_k, greedy, top_p, rng):
         context, _ = self.prompt_ids(prompt)
         rng = rng if rng is not None else np.random.default_rng(seed)
         banned = (self.vocab.unk_id,) if len(self.vocab) > 1 else ()
-        for tok in sample(
+        yield from sample(
             self.model, context, length, rng, temperature, top_k, greedy, banned, top_p
-        ):
-            yield self.vocab.tokens[tok]
+        )
+
+    def stream_text(
+        self,
+        prompt: str = "",
+        length: int = 100,
+        seed: int = 0,
+        temperature: float = 1.0,
+        top_k: int = 0,
+        greedy: bool = False,
+        top_p: float = 1.0,
+        rng: np.random.Generator | None = None,
+    ) -> Iterator[str]:
+        """Yield the text of ``length`` sampled tokens as they come: words spaced from what
+        precedes them and ``<eos>`` as a newline; subwords decoded (a character whose bytes
+        span several subwords comes once complete)."""
+        ids = self._sample(prompt, length, seed, temperature, top_k, greedy, top_p, rng)
+        if isinstance(self.vocab, SubwordVocabulary):
+            yield from self.vocab.text_pieces(ids)
+            return
+        last = prompt[-1:]
+        for tok in ids:
+            piece = detokenize([self.vocab.tokens[tok]], self.unit, before=last)
+            last = piece[-1:] or last
+            yield piece
 
     def score(self, prompt: str, continuation: str) -> tuple[float, int]:
         """(log-probability in nats, token count) of ``continuation`` right after ``prompt``."""
         context, _ = self.prompt_ids(prompt)
-        ids, _ = self.vocab.encode(self._open_line_tokens(continuation))
-        if ids.size == 0:
+        ids, _ = self.text_ids(continuation)
+        if not ids:
             return 0.0, 0
-        logp = continuation_logprob(self.model, context, ids.tolist())
-        return float(logp.sum()), int(ids.size)
+        logp = continuation_logprob(self.model, context, ids)
+        return float(logp.sum()), len(ids)
 
     def generate(self, prompt: str = "", length: int = 100, seed: int = 0, **kwargs: Any) -> str:
         """The prompt followed by ``length`` sampled tokens, as text; ``kwargs``: the sampling
         options of ``stream`` (temperature, top_k, greedy, top_p, rng)."""
-        tokens = list(self.stream(prompt, length, seed, **kwargs))
-        return prompt + detokenize(tokens, self.unit, before=prompt)
+        return prompt + "".join(self.stream_text(prompt, length, seed, **kwargs))
 
 
 def load(path: Path | str) -> LanguageModel:

@@ -156,7 +156,8 @@ def text_tokens(paths: list[Path], unit: str) -> int:
             size = os.stat(p).st_size if str(p) != "-" else 0
         except OSError:
             size = 0
-        total += size if unit == "char" else size // 5 + 1  # a word of ~4 letters and a space
+        # a word of ~4 letters and a space; a subword of ~3 bytes
+        total += size if unit == "char" else size // (3 if unit == "bpe" else 5) + 1
     return total
 
 

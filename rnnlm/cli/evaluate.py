@@ -26,6 +26,7 @@ from rnnlm.data.encode import encode_file
 from rnnlm.data.named import registered_file
 from rnnlm.errors import ConfigError, CorpusError
 from rnnlm.eval.dynamic import DynamicEval
+from rnnlm.eval.metrics import TextCounts, comparable, oov_note, scored_counts
 from rnnlm.eval.ngram import NGramStats
 from rnnlm.eval.perplexity import EvalResult
 
@@ -88,8 +89,10 @@ def eval_command(
         ),
     ] = False,
 ) -> None:
-    """Report perplexity, token count and OOV rate (bits per character for char models), with
-    unigram and add-0.1 bigram baselines from the training data.
+    """Report perplexity, token count and OOV rate, with unigram and add-0.1 bigram baselines
+    from the training data, and scores comparable across units (word, char, bpe): bits per
+    character and word perplexity, the same total over the text's characters and over its
+    words (whitespace-split, plus one per line as <eos>).
 
     Every token of a file is predicted from all before it (the first from a line start).
     With --dynamic-lr the model also adapts to each file as it reads it, starting every file
@@ -163,7 +166,11 @@ def _score_file(
     if rate > OOV_WARN:
         warn(f"{path}: {rate:.1%} of tokens are not in the vocabulary (scored as <unk>)")
     with ScoreProgress(path.name, len(ids) - 1, dynamic is not None) as bar:
-        return ids, lm.score_ids(ids, oov, per_token, dynamic, bar.update)
+        score = lm.score_ids(ids, oov, per_token, dynamic, bar.update)
+    counts = scored_counts(path, ids, lm.vocab, lm.unit)  # (docs/metrics.md)
+    if (note := oov_note(str(path), oov)) is not None:
+        warn(note)
+    return ids, dataclasses.replace(score, counts=counts)
 
 
 def _locate(path: Path) -> Path:
@@ -181,13 +188,14 @@ def _baseline_stats(lm: LanguageModel, train_file: Path | None) -> NGramStats | 
     return NGramStats.from_arrays(lm.ckpt.stats)
 
 
-def _entry(name: str, result: EvalResult, oov: int, baselines: dict) -> dict:
+def _entry(name: str, result: EvalResult, oov: int, baselines: dict, counts: TextCounts) -> dict:
     return {
         "file": name,
         "perplexity": result.perplexity,
         "tokens": result.tokens,
         "oov_rate": oov / result.tokens if result.tokens else 0.0,
         "bits_per_token": result.bits_per_token,
+        **comparable(result.nll, counts),  # bits_per_char, word_perplexity, chars, words
         **baselines,
     }
 
@@ -199,12 +207,15 @@ def _summary(lm: LanguageModel, rows: list, stats: NGramStats | None) -> dict:
         if stats is not None:
             base = {"unigram_perplexity": stats.unigram_perplexity(ids),
                     "bigram_perplexity": stats.bigram_perplexity(ids)}  # fmt: skip
-        files.append(_entry(str(path), score.result, score.oov, base))
+        files.append(_entry(str(path), score.result, score.oov, base, score.counts))
     total = EvalResult(
         nll=sum(s.result.nll for _, _, s in rows),
         tokens=sum(s.result.tokens for _, _, s in rows),
     )
-    out = _entry("total", total, sum(s.oov for _, _, s in rows), {})
+    counts = TextCounts(
+        sum(s.counts.chars for *_, s in rows), sum(s.counts.words for *_, s in rows)
+    )
+    out = _entry("total", total, sum(s.oov for _, _, s in rows), {}, counts)
     del out["file"]
     out["unit"] = lm.unit
     out["files"] = files
@@ -213,7 +224,7 @@ def _summary(lm: LanguageModel, rows: list, stats: NGramStats | None) -> dict:
 
 def _table(summary: dict, unit: str) -> None:
     table = Table(box=None, header_style="bold")
-    for col in ("file", "perplexity", "bits/char" if unit == "char" else "bits/token",
+    for col in ("file", "perplexity", "bits/token", "bits/char", "word ppl",
                 "tokens", "OOV", "unigram ppl", "bigram ppl"):  # fmt: skip
         table.add_column(col, justify="left" if col == "file" else "right")
 
@@ -232,6 +243,8 @@ def _table(summary: dict, unit: str) -> None:
             Text(e["file"]),  # a file name, not markup
             fmt(e["perplexity"]),
             f"{e['bits_per_token']:.4f}",
+            fmt(e["bits_per_char"]) if e["bits_per_char"] is None else f"{e['bits_per_char']:.4f}",
+            fmt(e["word_perplexity"]),
             f"{e['tokens']:,}",
             f"{e['oov_rate']:.2%}",
             fmt(e.get("unigram_perplexity")),

@@ -12,7 +12,7 @@ from rnnlm import memory
 from rnnlm.api import LanguageModel, load
 from rnnlm.cli.console import echo, user_errors, warn, write
 from rnnlm.cli.flags import CheckpointArg, ForceFlag
-from rnnlm.data.text import EOS, detokenize
+from rnnlm.data.text import EOS
 from rnnlm.errors import ConfigError
 from rnnlm.eval.sampling import check_sampling
 
@@ -75,12 +75,12 @@ def generate_command(
         echo(json.dumps(result))
         return
     rng = np.random.default_rng(seed)
-    stop_text = "\n" if stop == EOS and lm.unit == "word" else stop
+    stop_text = "\n" if stop == EOS else stop  # (a bpe model's line end is its newline)
     for k in range(num_samples):
         if k:
             write("\n")
-        tokens = lm.stream(prompt, length, seed, temperature, top_k, greedy, top_p, rng=rng)
-        _write_sample(prompt, tokens, lm.unit, stop_text)
+        pieces = lm.stream_text(prompt, length, seed, temperature, top_k, greedy, top_p, rng=rng)
+        _write_sample(prompt, pieces, stop_text)
 
 
 def _check_options(
@@ -118,13 +118,12 @@ def _score(lm: LanguageModel, prompt: str, continuation: str) -> dict:
             "unknown_tokens": len(unknown)}  # fmt: skip
 
 
-def _write_sample(prompt: str, tokens: Iterable[str], unit: str, stop_text: str | None) -> None:
-    """Write the prompt, then each token as it is sampled, until ``stop_text`` appears; end
-    with a newline unless the sample did."""
+def _write_sample(prompt: str, pieces: Iterable[str], stop_text: str | None) -> None:
+    """Write the prompt, then each piece of text as it is sampled (whatever the unit), until
+    ``stop_text`` appears; end with a newline unless the sample did."""
     write(prompt)
     last, tail = prompt[-1:], ""  # the last character written; the end of the sample
-    for tok in tokens:
-        piece = detokenize([tok], unit, before=last)  # streamed as sampled
+    for piece in pieces:
         write(piece)
         last = piece[-1:] or last
         if stop_text:  # the stop may start in the last len(stop) - 1 characters before

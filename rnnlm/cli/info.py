@@ -49,7 +49,7 @@ def _summary(checkpoint: Path, ck: Checkpoint, data: DataConfig) -> dict:
     info = {
         "path": str(checkpoint),
         "file_bytes": checkpoint.stat().st_size,
-        "format": ckpt_io.FORMAT_VERSION,
+        "format": ckpt_io.format_of(ck.unit),
         "unit": ck.unit,
         "vocab_size": len(ck.vocab),
         "parameters": int(sum(v.size for v in ck.params.values())),

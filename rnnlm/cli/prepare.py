@@ -1,7 +1,6 @@
 """``rnnlm prepare``: write a corpus's token ids to a folder that train and eval read in place."""
 
 import json
-from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
@@ -10,10 +9,11 @@ from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
 
 from rnnlm.cli.console import echo, err, user_errors
+from rnnlm.cli.flags import CHOICE_ENUMS
 from rnnlm.data.prepare import prepare_corpus
 from rnnlm.data.splits import VALID_FRACTION
 
-Unit = Enum("Unit", {"word": "word", "char": "char"}, type=str)
+Unit = CHOICE_ENUMS["unit"]
 
 
 def prepare_command(
@@ -38,7 +38,8 @@ def prepare_command(
     unit: Annotated[
         Unit | None,
         typer.Option(
-            help="Tokens: words (plus <eos> per line) or characters "
+            help="Tokens: words (plus <eos> per line), characters, or bpe: byte-level subwords "
+            "learned from the training split (needs pip install 'rnnlm-numpy\\[bpe]') "
             "(default: the named corpus's unit, else word).",
         ),
     ] = None,
@@ -68,6 +69,13 @@ def prepare_command(
     min_count: Annotated[
         int, typer.Option(help="Map tokens seen fewer times than this to <unk>.")
     ] = 1,
+    subword_vocab: Annotated[
+        int,
+        typer.Option(
+            help="--unit bpe: tokens of the BPE, <unk> and the 256 bytes included (0: min(8000, "
+            "257 + square root of the training file's characters))."
+        ),
+    ] = 0,
     force: Annotated[
         bool,
         typer.Option("--force", help="Replace OUT if it already holds a prepared corpus."),
@@ -88,7 +96,7 @@ def prepare_command(
         meta = prepare_corpus(
             corpus, out, unit=unit.value if unit else None, max_vocab=max_vocab,
             min_count=min_count, valid=valid, test=test, valid_fraction=valid_fraction,
-            data_dir=data_dir, force=force, on_progress=bar.update,
+            data_dir=data_dir, force=force, on_progress=bar.update, subword_vocab=subword_vocab,
         )  # fmt: skip
     splits = {s: {k: v[k] for k, v in [("tokens", i), ("oov", i), ("source", i)]}
               for s, i in meta["splits"].items()}  # fmt: skip

@@ -99,7 +99,9 @@ class TrainDisplay:
 
     def epoch(self, r: EpochReport) -> None:
         best = " *" if r.improved else ""
-        extra = f" | valid bpc {r.valid_loss / math.log(2):.3f}" if self.unit == "char" else ""
+        extra = "" if r.valid_bits_per_char is None else f" | valid bpc {r.valid_bits_per_char:.3f}"
+        if r.valid_word_ppl is not None and self.unit != "word":
+            extra += f" | word ppl {fmt_ppl(r.valid_word_ppl)}"
         self.progress.console.print(
             f"epoch {r.epoch:>3} | train ppl {fmt_ppl(r.train_ppl):>8} | valid ppl "
             f"{fmt_ppl(r.valid_ppl):>8}{best}{extra} | lr {r.lr:.4g} | "

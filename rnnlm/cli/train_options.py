@@ -36,8 +36,13 @@ ROWS: dict[str, Opt] = {
         RUN, ("--out", "-o"), Path | None,
     ),
     "unit": Opt(
-        "Tokens: words (plus <eos> per line) or characters (default: the named corpus's unit, "
-        "else word).", DATA,
+        "Tokens: words (plus <eos> per line), characters, or bpe: byte-level subwords learned "
+        "from the training split, any text encodes, no <unk> (needs pip install "
+        "'rnnlm-numpy\\[bpe]') (default: the named corpus's unit, else word).", DATA,
+    ),
+    "subword_vocab": Opt(
+        "--unit bpe: tokens of the BPE, <unk> and the 256 bytes included (0: min(8000, 257 + "
+        "square root of the training file's characters)).", DATA,
     ),
     "valid": Opt(
         "Validation file (default: the corpus's own, else the last --valid-fraction of CORPUS).",

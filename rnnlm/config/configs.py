@@ -41,13 +41,14 @@ CHOICES = ("unit", "cell", "softmax", "optimizer", "loss")  # fields whose value
 class DataConfig:
     """How a corpus becomes token ids: the unit, held-out files and vocabulary limits."""
 
-    unit: str | None = None  # word | char; None: the named corpus's unit, else word
+    unit: str | None = None  # word | char | bpe; None: the named corpus's unit, else word
     valid: str | None = None  # validation file; None: the corpus's own, else a held-out share
     test: str | None = None  # test file; None: the corpus's own
     valid_fraction: float = VALID_FRACTION  # of a corpus without validation text, off its end
     max_vocab: int = 0  # keep at most this many tokens, <unk> included (0: all)
     min_count: int = 1  # tokens seen fewer times become <unk>
     classes: int = 0  # frequency classes of the class softmax (0: about sqrt(V))
+    subword_vocab: int = 0  # bpe: tokens of the byte-level BPE (0: from the corpus's size)
 
     def __post_init__(self) -> None:
         self.validate()
@@ -65,6 +66,7 @@ class DataConfig:
             _fail(f"min_count must be at least 1, got {self.min_count}", "min_count")
         if self.classes < 0:
             _fail(f"classes must be >= 0 (0: about sqrt(V)), got {self.classes}", "classes")
+        _check_subwords(self)
 
 
 @dataclass(frozen=True)
@@ -208,6 +210,24 @@ def from_dict(cls: type, data: dict[str, Any]) -> Any:
     names = {f.name for f in fields(cls)}
     # JSON turns tuples into lists
     return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in names})
+
+
+def _check_subwords(cfg: DataConfig) -> None:
+    """``subword_vocab`` sizes a BPE (unit bpe), which has no ``<unk>`` to cut words into."""
+    if cfg.subword_vocab and not (257 <= cfg.subword_vocab <= 1 << 20):
+        _fail(
+            "subword_vocab must be 0 (from the corpus's size) or in [257, 1048576] (257: "
+            f"<unk> and the 256 bytes), got {cfg.subword_vocab}",
+            "subword_vocab",
+        )
+    if cfg.subword_vocab and cfg.unit not in (None, "bpe"):
+        _fail(f"subword_vocab needs unit bpe (got unit {cfg.unit})", "subword_vocab", "unit")
+    if cfg.unit == "bpe" and (cfg.max_vocab or cfg.min_count != 1):
+        _fail(
+            "max_vocab and min_count do not apply to unit bpe (every text is made of its "
+            "tokens); size it with subword_vocab",
+            "max_vocab", "min_count", "unit", "subword_vocab",
+        )  # fmt: skip
 
 
 def _fail(message: str, *names: str) -> None:

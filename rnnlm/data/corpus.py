@@ -16,6 +16,8 @@ from rnnlm.data.limits import MemoryBudget
 from rnnlm.data.named import data_dir, data_dir_origin, named_corpus_files, registry
 from rnnlm.data.prepared import is_prepared, load_prepared, load_split, prepared_split, read_meta
 from rnnlm.data.splits import SPLITS, VALID_FRACTION, Corpus
+from rnnlm.data.subword import BPE, NEWLINE
+from rnnlm.data.subword_corpus import load_bpe_corpus
 from rnnlm.data.text import EOS
 from rnnlm.data.vocab import Vocabulary
 from rnnlm.errors import ConfigError, CorpusError, DownloadError
@@ -115,22 +117,29 @@ def load_corpus(
     min_count: int = 1,
     valid_fraction: float = VALID_FRACTION,
     budget: MemoryBudget | None = None,
+    subword_vocab: int = 0,
 ) -> Corpus:
     """Read and tokenise each file, split off validation if needed, build vocab, encode.
 
     The text is read in pieces and only the ids are held (``budget`` refuses a corpus whose
     ids would not fit in memory). A prepared folder as ``files["train"]`` is opened instead
     (memory-mapped); text files for the other splits are then encoded with its vocabulary.
+    ``unit`` bpe: a byte-level BPE of ``subword_vocab`` tokens learned from the training split
+    (rnnlm/data/subword_corpus.py).
     """
     if not 0.0 < valid_fraction < 1.0:
         raise ConfigError(f"--valid-fraction must be in (0, 1), got {valid_fraction}")
     if is_prepared(files["train"]):
-        data = load_prepared(files["train"], unit, max_vocab, min_count, valid_fraction)
+        data = load_prepared(
+            files["train"], unit, max_vocab, min_count, valid_fraction, subword_vocab
+        )
         for split, path in files.items():
             if split != "train":
                 data.splits[split], data.oov[split] = encode_file(path, data.vocab, unit, budget)
                 data.sources[split] = str(path)
         return data
+    if unit == BPE:
+        return load_bpe_corpus(files, subword_vocab, valid_fraction, budget)
     prov = Provisional()
     ids = {s: load_ids(p, unit, prov.encode, budget) for s, p in files.items()}
     sources = {split: str(p) for split, p in files.items()}
@@ -155,8 +164,9 @@ def load_corpus(
 
 
 def boundary_id(vocab: Vocabulary, unit: str) -> int | None:
-    """The token that precedes a text: ``<eos>`` (word) or newline (char), if in the vocab."""
-    return vocab.index.get(EOS if unit == "word" else "\n")
+    """The token that precedes a text: ``<eos>`` (word) or newline (char, bpe), if in the
+    vocab (a BPE's always is)."""
+    return vocab.index.get({"word": EOS, BPE: NEWLINE}.get(unit, "\n"))
 
 
 def scored(ids: np.ndarray, vocab: Vocabulary, unit: str) -> np.ndarray:

@@ -15,6 +15,8 @@ import numpy as np
 
 from rnnlm.data.limits import MemoryBudget
 from rnnlm.data.stream import read_chunks
+from rnnlm.data.subword import BPE
+from rnnlm.data.subword_corpus import encode_file as encode_subwords
 from rnnlm.data.text import EOS
 from rnnlm.data.vocab import Vocabulary
 
@@ -116,6 +118,8 @@ def encode_file(
 ) -> tuple[np.ndarray, int]:
     """A text file's (int32 ids, OOV count) with a known vocabulary, read in pieces;
     ``stdin``: ``-`` is standard input."""
+    if unit == BPE:  # the vocabulary's tokenizer splits the text (rnnlm/data/subword.py)
+        return encode_subwords(path, vocab, budget, on_bytes, stdin)  # type: ignore[arg-type]
     oov = 0
 
     def encode(tokens: Iterable[str]) -> np.ndarray:

@@ -21,7 +21,7 @@ IN_MEMORY_BYTES_PER_TOKEN = 12
 MEMORY_SHARE = 0.5  # of the available memory, the most the in-memory route may plan to use
 # Typical bytes of text per token (English words with their spaces; one UTF-8 byte per
 # character), to estimate a file's tokens from its size before reading it.
-BYTES_PER_TOKEN = {"word": 6, "char": 1}
+BYTES_PER_TOKEN = {"word": 6, "char": 1, "bpe": 3}
 # On disk while preparing: the provisional uint32 ids and the final ids (at most uint32).
 PREPARE_BYTES_PER_TOKEN = 8
 DISK_MARGIN = 64 << 20  # left free for everything else

@@ -26,6 +26,8 @@ from rnnlm.data.limits import check_disk
 from rnnlm.data.prepared import FORMAT, META, STATS, VERSION, id_file, is_prepared
 from rnnlm.data.splits import SPLITS, VALID_FRACTION
 from rnnlm.data.stats import PIECE, NGramCounter, Sha1
+from rnnlm.data.subword import BPE
+from rnnlm.data.subword_prepare import check_options, write_bpe
 from rnnlm.data.vocab import Vocabulary
 from rnnlm.errors import ConfigError, CorpusError
 
@@ -47,6 +49,7 @@ def prepare_corpus(
     data_dir: Path | None = None,
     force: bool = False,
     on_progress: Progress | None = None,
+    subword_vocab: int = 0,
 ) -> dict[str, Any]:
     """Prepare CORPUS (as ``rnnlm train`` takes it) into the folder ``out``; return its meta.
 
@@ -67,6 +70,7 @@ def prepare_corpus(
             f"has {files['valid']}"
         )
     unit = unit or named_unit or "word"
+    check_options(unit, subword_vocab, max_vocab, min_count)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -76,7 +80,10 @@ def prepare_corpus(
     tmp = out.with_name(f".{out.name}{TMP_TAG}{os.getpid()}")
     try:
         tmp.mkdir()
-        meta = _write(tmp, files, unit, max_vocab, min_count, valid_fraction, on_progress)
+        if unit == BPE:  # learned from the training split, then written (subword_prepare.py)
+            meta = write_bpe(tmp, files, subword_vocab, valid_fraction, on_progress, _final_ids)
+        else:
+            meta = _write(tmp, files, unit, max_vocab, min_count, valid_fraction, on_progress)
         _move_into_place(tmp, out)
     except OSError as exc:
         raise CorpusError(f"cannot write {tmp}: {exc.strerror or exc}") from None

@@ -16,11 +16,13 @@ from typing import Any
 import numpy as np
 
 from rnnlm.data.splits import SPLITS, VALID_FRACTION, Corpus
+from rnnlm.data.subword import BPE, SubwordVocabulary
 from rnnlm.data.vocab import Vocabulary
 from rnnlm.errors import ConfigError, CorpusError
 
 FORMAT = "rnnlm-prepared"
-VERSION = 1
+VERSION = 1  # written for word and char units
+READ_VERSION = 2  # 2: a bpe folder, whose meta holds the tokenizer (rnnlm/data/subword.py)
 META = "meta.json"
 STATS = "stats.npz"
 ID_SUFFIX = ".ids"
@@ -46,7 +48,7 @@ def read_meta(folder: Path) -> dict[str, Any]:
         raise CorpusError(f"{folder}: not a readable prepared corpus ({exc})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise CorpusError(f"{folder}/{META}: not written by rnnlm prepare")
-    if not isinstance(meta.get("version"), int) or meta["version"] > VERSION:
+    if not isinstance(meta.get("version"), int) or meta["version"] > READ_VERSION:
         raise CorpusError(
             f"{folder}: prepared by a newer rnnlm (format {meta.get('version')}); "
             "upgrade rnnlm or prepare it again"
@@ -60,13 +62,15 @@ def load_prepared(
     max_vocab: int = 0,
     min_count: int = 1,
     valid_fraction: float = VALID_FRACTION,
+    subword_vocab: int = 0,
 ) -> Corpus:
     """A prepared folder as a Corpus of memmaps; the options, if given, must be its own."""
     folder = Path(folder)
     meta = read_meta(folder)
     own = {**meta.get("options", {}), "unit": meta["unit"]}
     given = {"unit": (unit, None), "max_vocab": (max_vocab, 0), "min_count": (min_count, 1),
-             "valid_fraction": (valid_fraction, VALID_FRACTION)}  # fmt: skip
+             "valid_fraction": (valid_fraction, VALID_FRACTION),
+             "subword_vocab": (subword_vocab, 0)}  # fmt: skip
     for name, (value, default) in given.items():
         if value != default and value != own.get(name, default):
             flag = "--" + name.replace("_", "-")
@@ -74,7 +78,7 @@ def load_prepared(
                 f"{folder} was prepared with {flag} {own.get(name)}; {flag} {value} needs another "
                 "`rnnlm prepare`"
             )
-    vocab = Vocabulary(meta["vocab"])
+    vocab = meta_vocabulary(folder, meta)
     splits, sources, oov = {}, {}, {}
     for split in SPLITS:
         info = meta["splits"].get(split)
@@ -88,6 +92,19 @@ def load_prepared(
         {"train_sha1": meta["train_sha1"], "stats": folder / STATS},
     )
     return Corpus(unit=meta["unit"], vocab=vocab, splits=splits, sources=sources, oov=oov)
+
+
+def meta_vocabulary(folder: Path, meta: dict[str, Any]) -> Vocabulary:
+    """The vocabulary of a prepared folder: a bpe folder's tokenizer must define its tokens."""
+    if meta["unit"] != BPE:
+        return Vocabulary(meta["vocab"])
+    try:
+        vocab = SubwordVocabulary(meta.get("tokenizer"))
+    except (TypeError, ValueError) as exc:
+        raise CorpusError(f"{folder}/{META}: tokenizer is not valid ({exc})") from None
+    if vocab.tokens != meta["vocab"]:
+        raise CorpusError(f"{folder}/{META}: tokenizer does not match the vocabulary")
+    return vocab
 
 
 def open_ids(folder: Path, split: str, info: dict[str, Any], dtype: str) -> np.ndarray:

@@ -7,7 +7,7 @@ from rnnlm.errors import CorpusError
 
 EOS = "<eos>"
 UNK = "<unk>"
-UNITS = ("word", "char")  # what a token is: see tokenize()
+UNITS = ("word", "char", "bpe")  # what a token is: see tokenize(); bpe: rnnlm/data/subword.py
 
 
 def read_text(path: Path | str) -> str:

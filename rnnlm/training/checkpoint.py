@@ -13,7 +13,10 @@ key                dtype                       content
                                               ``--ema`` the average ``ema.NAME``, ``ema_t``
 ``state/I``        float32 (N, H) / (2, N, H)  carried state of recurrent layer I (resumable)
 ``stats/NAME``      int64                       training-split unigram and bigram counts
+``tokenizer``      (B,) uint8                  unit bpe only: the tokenizer's JSON, UTF-8
 =================  ==========================  ===============================================
+
+Format 1; a bpe checkpoint is format 2 (so that earlier builds refuse it by its format).
 
 Writes go to a temporary file in the same folder, are fsync'ed, then renamed over the target,
 so a crash at any moment leaves either the old checkpoint or the new one, never half of one.
@@ -32,6 +35,7 @@ import numpy as np
 from rnnlm import __version__
 from rnnlm.config import ModelConfig, TrainConfig, from_dict, to_dict
 from rnnlm.data.stats import ids_sha1
+from rnnlm.data.subword import BPE, SubwordVocabulary
 from rnnlm.data.text import UNITS
 from rnnlm.data.vocab import Vocabulary
 from rnnlm.errors import CheckpointError, ConfigError
@@ -42,7 +46,12 @@ from rnnlm.training.optimizers import state_problem
 from rnnlm.training.progress import TrainState
 
 KIND = "rnnlm-checkpoint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # the newest this build reads; it writes format_of(unit)
+
+
+def format_of(unit: str) -> int:
+    """The format a checkpoint of ``unit`` is written in: 2 for bpe (its tokenizer), else 1."""
+    return 2 if unit == BPE else 1
 
 
 @dataclass
@@ -66,7 +75,7 @@ def save(path: Path | str, ckpt: Checkpoint) -> None:
     path = Path(path)
     meta = {
         "kind": KIND,
-        "format": FORMAT_VERSION,
+        "format": format_of(ckpt.unit),
         "rnnlm_version": __version__,
         "unit": ckpt.unit,
         "model": to_dict(ckpt.model),
@@ -78,6 +87,8 @@ def save(path: Path | str, ckpt: Checkpoint) -> None:
         "meta": np.array(json.dumps(meta)),
         "vocab": np.array(ckpt.vocab.tokens),
     }
+    if isinstance(ckpt.vocab, SubwordVocabulary):
+        arrays["tokenizer"] = np.frombuffer(ckpt.vocab.json.encode("utf-8"), dtype=np.uint8)
     arrays.update({f"param/{k}": v for k, v in ckpt.params.items()})
     arrays.update({f"optim/{k}": v for k, v in ckpt.optim.items()})
     arrays.update({f"state/{i}": h for i, h in enumerate(ckpt.state)})
@@ -173,6 +184,7 @@ def _validate(arrays: dict[str, np.ndarray]) -> Checkpoint:
         vocab = Vocabulary([str(t) for t in vocab_arr])
     except (KeyError, TypeError, ValueError, ConfigError) as exc:
         raise CheckpointError(f"invalid metadata ({exc})") from None
+    vocab = _tokenizer(arrays, unit, vocab)
     if len(vocab) != model.vocab_size:
         raise CheckpointError(
             f"vocabulary has {len(vocab)} tokens but the model expects {model.vocab_size}"
@@ -216,6 +228,26 @@ def _validate(arrays: dict[str, np.ndarray]) -> Checkpoint:
         stats=stats,
         extra=meta.get("extra") or {},
     )
+
+
+def _tokenizer(arrays: dict[str, np.ndarray], unit: str, vocab: Vocabulary) -> Vocabulary:
+    """A bpe checkpoint's vocabulary with its tokenizer, which must define exactly its tokens;
+    other units have none."""
+    raw = arrays.get("tokenizer")
+    if unit != BPE:
+        if raw is not None:
+            raise CheckpointError(f"holds a tokenizer, which a {unit} model does not use")
+        return vocab
+    if raw is None or raw.dtype != np.uint8 or raw.ndim != 1:
+        raise CheckpointError("bpe model without its tokenizer (or a malformed one)")
+    try:
+        subwords = SubwordVocabulary(raw.tobytes().decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        why = "not UTF-8" if isinstance(exc, UnicodeDecodeError) else exc
+        raise CheckpointError(f"tokenizer is not valid ({why})") from None
+    if subwords.tokens != vocab.tokens:
+        raise CheckpointError("tokenizer's vocabulary differs from the checkpoint's")
+    return subwords
 
 
 def _state_fits(state: list[np.ndarray], model: ModelConfig) -> bool:

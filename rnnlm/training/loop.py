@@ -21,6 +21,7 @@ from rnnlm.data.batching import batchify, num_windows, windows
 from rnnlm.data.stats import ngram_arrays
 from rnnlm.data.vocab import Vocabulary
 from rnnlm.errors import CheckpointError, CorpusError
+from rnnlm.eval.metrics import TextCounts, valid_comparable
 from rnnlm.eval.perplexity import EvalResult, evaluate
 from rnnlm.nn.model import RNNLM
 from rnnlm.training import schedule
@@ -88,6 +89,7 @@ class Trainer:
         # --ema: an average of the weights for validation, best.npz and test (averaging.py)
         self.ema = ParamEMA(model.params, cfg.ema) if cfg.ema > 0 else None
         self.state = TrainState(lr=cfg.lr)
+        self.valid_counts: TextCounts | None = None  # the validation text's, set by the run
         self._stop_requested = False  # by a signal, on this rank
         self._last_save = time.monotonic()
 
@@ -358,6 +360,7 @@ class Trainer:
             partial=not end_of_epoch,
             tokens_seen=st.tokens_seen,
             wall_seconds=st.seconds,
+            **valid_comparable(valid.nll, self.valid_counts),  # bits/char, word ppl
         )
 
     def _save_due(self) -> bool:

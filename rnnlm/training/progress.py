@@ -53,6 +53,9 @@ class EpochReport:
     partial: bool
     tokens_seen: int  # training tokens so far, all epochs
     wall_seconds: float  # training and validation time so far, all epochs
+    # comparable across units (docs/metrics.md); None when the text's counts are unknown
+    valid_bits_per_char: float | None = None
+    valid_word_ppl: float | None = None
 
     def record(self) -> dict:
         return {"kind": "epoch", **asdict(self)}

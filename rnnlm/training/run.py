@@ -30,8 +30,10 @@ from rnnlm.config import (
     toml_io,
 )
 from rnnlm.data.corpus import VALID_FRACTION, Corpus, load_corpus, resolve_files, scored
+from rnnlm.data.prepared import is_prepared
 from rnnlm.data.stats import unigram_counts
 from rnnlm.errors import CheckpointError, ConfigError, CorpusError
+from rnnlm.eval.metrics import TextCounts, comparable, count_ids, scored_counts
 from rnnlm.eval.perplexity import evaluate
 from rnnlm.nn.heads.class_softmax import frequency_classes
 from rnnlm.nn.model import RNNLM
@@ -55,6 +57,8 @@ class TrainingRun:
     trainer: Trainer
     run: RunDir
     resumed: bool
+    files: dict[str, Path] = dataclasses.field(default_factory=dict)  # the corpus's, by split
+    smoke: bool = False
 
     def fit(self) -> TrainState:
         return self.trainer.fit()
@@ -83,6 +87,9 @@ class TrainingRun:
             test_ids = scored(data["test"], data.vocab, data.unit)
             res = evaluate(model, test_ids, tc.eval_batch_size, tc.eval_bptt)
             result.update(test_ppl=res.perplexity, test_tokens=res.tokens)
+            scores = comparable(res.nll, split_counts(data, self.files, "test", self.smoke))
+            result["test_bits_per_char"] = scores["bits_per_char"]
+            result["test_word_ppl"] = scores["word_perplexity"]
             if data.unit == "char":
                 result["test_bits_per_token"] = res.bits_per_token
         return result
@@ -136,7 +143,8 @@ def prepare(
             ("valid_fraction",),
         )
     dcfg = dataclasses.replace(dcfg, unit=dcfg.unit or named_unit or "word")
-    loaded = load_corpus(files, dcfg.unit, dcfg.max_vocab, dcfg.min_count, dcfg.valid_fraction)
+    loaded = load_corpus(files, dcfg.unit, dcfg.max_vocab, dcfg.min_count, dcfg.valid_fraction,
+                         subword_vocab=dcfg.subword_vocab)  # fmt: skip
     if ckpt is not None:
         _check_vocabulary(ckpt, loaded, dcfg.unit, run.last)
         mcfg = ckpt.model
@@ -155,15 +163,29 @@ def prepare(
         run=run if comm.is_root else None, on_step=on_step, on_epoch=on_epoch, comm=comm,
     )  # fmt: skip
     trainer.extra["data"] = to_dict(dcfg)
+    trainer.valid_counts = split_counts(loaded, files, "valid", smoke)
     if ckpt is not None:
         try:
             trainer.restore(ckpt)
         except CheckpointError as exc:
             raise CheckpointError(f"{run.last}: {exc}") from None
-        run.truncate_metrics(trainer.state.step, trainer.state.epoch)
+        if comm.is_root:  # only rank 0 writes into the run folder
+            run.truncate_metrics(trainer.state.step, trainer.state.epoch)
     if comm.is_root:
         _write_config(run.path, configs)
-    return TrainingRun(corpus=loaded, trainer=trainer, run=run, resumed=ckpt is not None)
+    return TrainingRun(corpus=loaded, trainer=trainer, run=run, resumed=ckpt is not None,
+                       files=files, smoke=smoke)  # fmt: skip
+
+
+def split_counts(data: Corpus, files: dict[str, Path], split: str, smoke: bool) -> TextCounts:
+    """Characters and words of a split's text (docs/metrics.md): from its own file, else from
+    its ids (a part cut off the training text, a prepared or smoke-sliced split)."""
+    path = files.get(split)
+    if path is not None and not smoke and not is_prepared(path) and Path(path).is_file():
+        return scored_counts(
+            path, scored(data[split], data.vocab, data.unit), data.vocab, data.unit
+        )
+    return count_ids(scored(data[split], data.vocab, data.unit), data.vocab, data.unit)
 
 
 def stored_data(ckpt: checkpoint.Checkpoint, path: Path | str) -> DataConfig:
