@@ -21,11 +21,12 @@ from typing import Any
 import numpy as np
 
 from rnnlm.data.corpus import resolve_files
-from rnnlm.data.encode import Provisional, file_pieces, remap_table
+from rnnlm.data.encode import Provisional, remap_table
 from rnnlm.data.limits import check_disk
 from rnnlm.data.prepared import FORMAT, META, STATS, VERSION, id_file, is_prepared
 from rnnlm.data.splits import SPLITS, VALID_FRACTION
 from rnnlm.data.stats import PIECE, NGramCounter, Sha1
+from rnnlm.data.stream import read_chunks
 from rnnlm.data.vocab import Vocabulary
 from rnnlm.errors import ConfigError, CorpusError
 
@@ -161,7 +162,8 @@ def _scratch_ids(
     """Provisional ids of ``path`` into ``dest``: (tokens, their counts if training text)."""
     n, counts = 0, np.zeros(0, np.int64)
     with open(dest, "wb") as f:
-        for ids in file_pieces(path, unit, prov.encode, on_bytes):
+        for piece in read_chunks(path, on_bytes):
+            ids = prov.encode_piece(piece, unit)
             f.write(ids.tobytes())
             n += len(ids)
             if split == "train":
