@@ -55,8 +55,12 @@ def test_a_vocabulary_over_65536_tokens_is_stored_as_uint32(tmp_path):
     _same_corpus(load_prepared(tmp_path / "p"), load_corpus({"train": corpus}, "char"))
 
 
-def test_training_stats_and_fingerprint_match_the_whole_array(tmp_path, word_corpus, monkeypatch):
+@pytest.mark.parametrize("dense", [1024, 4, 0])  # bigrams of all, some, no ids in the table
+def test_training_stats_and_fingerprint_match_the_whole_array(
+    tmp_path, word_corpus, monkeypatch, dense
+):
     monkeypatch.setattr(stats, "PIECE", 7)  # many pieces: bigrams across their edges
+    monkeypatch.setattr(stats, "DENSE", dense)
     prepare_corpus(str(word_corpus), tmp_path / "p")
     train = load_prepared(tmp_path / "p")["train"]
     ids = np.array(train, dtype=np.int32)

@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -202,22 +203,32 @@ def _final_ids(
     """Write one split's final ids; (its meta entry, {"sha1", "stats"} for train).
 
     ``table``: (final id, out of vocabulary) of each provisional id (``remap_table``), V.
+    The training split's fingerprint and n-gram counts are computed in a second thread (numpy
+    and hashlib let go of the interpreter), one piece behind the writing.
     """
     (path, lo, hi), (final, missing, vocab_size) = segment, table
     sha, sha1, ngrams = hashlib.sha256(), Sha1(), NGramCounter(vocab_size)
     oov = done = 0
-    with open(tmp / id_file(split), "wb") as f:
+    stored = final.astype(dtype)
+
+    def count(ids: np.ndarray) -> None:
+        sha1.add(ids)
+        ngrams.add(ids)
+
+    with open(tmp / id_file(split), "wb") as f, ThreadPoolExecutor(1) as worker:
+        behind = None
         for piece in _pieces(path, lo, hi):
-            ids = final[piece]
             oov += int(np.count_nonzero(missing[piece]))
-            data = ids.astype(dtype).tobytes()
+            data = stored[piece].tobytes()
             f.write(data)
             sha.update(data)
             if split == "train":
-                sha1.add(ids)
-                ngrams.add(ids)
+                behind = behind and behind.result()  # (one piece in flight at most)
+                behind = worker.submit(count, final[piece])
             done += len(piece)
             report(done)
+        if behind:
+            behind.result()
     info = {"file": id_file(split), "tokens": hi - lo, "oov": oov, "sha256": sha.hexdigest()}
     return info, {"sha1": sha1.hexdigest(), "stats": ngrams.arrays()}
 
