@@ -160,15 +160,26 @@ def _split_off_valid(
 def _scratch_ids(
     dest: Path, path: Path, unit: str, prov: Provisional, on_bytes, split: str
 ) -> tuple[int, np.ndarray]:
-    """Provisional ids of ``path`` into ``dest``: (tokens, their counts if training text)."""
+    """Provisional ids of ``path`` into ``dest``: (tokens, their counts if training text).
+
+    The ids are written and counted in a second thread while the next piece is read."""
     n, counts = 0, np.zeros(0, np.int64)
-    with open(dest, "wb") as f:
+
+    def store(ids: np.ndarray) -> None:
+        nonlocal counts
+        f.write(ids.tobytes())
+        if split == "train":
+            counts = _add(counts, np.bincount(ids))
+
+    with open(dest, "wb") as f, ThreadPoolExecutor(1) as worker:
+        behind = None
         for piece in read_chunks(path, on_bytes):
             ids = prov.encode_piece(piece, unit)
-            f.write(ids.tobytes())
             n += len(ids)
-            if split == "train":
-                counts = _add(counts, np.bincount(ids))
+            behind = behind and behind.result()  # (one piece in flight at most)
+            behind = worker.submit(store, ids)
+        if behind:
+            behind.result()
     return n, counts
 
 

@@ -29,7 +29,7 @@ class NGramCounter:
         self.V = vocab_size
         self.K = min(vocab_size, DENSE)
         self.unigram = np.zeros(vocab_size, np.int64)
-        self.dense = np.zeros(self.K * self.K, np.int64)  # (a * K + b)
+        self.dense = np.zeros(self.K * self.K + 1, np.int64)  # (a * K + b; one bin for the rest)
         self.codes = np.zeros(0, np.int64)
         self.counts = np.zeros(0, np.int64)
         self.last: int | None = None  # the token before the next piece
@@ -45,10 +45,11 @@ class NGramCounter:
         ext = ids if self.last is None else np.concatenate([np.array([self.last], dtype), ids])
         self.last = int(ids[-1])
         a, b = ext[:-1], ext[1:]
-        small = (a < self.K) & (b < self.K)
-        self.dense += np.bincount(a[small] * dtype(self.K) + b[small], minlength=self.K**2)
-        rest = ~small
-        codes = np.sort(a[rest] * dtype(self.V) + b[rest])
+        rest = np.flatnonzero((a >= self.K) | (b >= self.K))
+        dense = a * dtype(self.K) + b
+        dense[rest] = self.K**2  # (the table's last bin: not a bigram)
+        self.dense += np.bincount(dense, minlength=self.K**2 + 1)
+        codes = np.sort(a.take(rest) * dtype(self.V) + b.take(rest))
         self._merge(*_runs(codes))
 
     def _merge(self, codes: np.ndarray, counts: np.ndarray) -> None:
@@ -57,7 +58,7 @@ class NGramCounter:
 
     def arrays(self) -> dict[str, np.ndarray]:
         """The checkpoint's ``stats``: unigram, bigram_codes, bigram_counts."""
-        seen = np.flatnonzero(self.dense)
+        seen = np.flatnonzero(self.dense[:-1])
         dense = (seen // self.K) * self.V + seen % self.K  # (sorted: a, then b, ascending)
         codes, counts = _merged(self.codes, self.counts, dense, self.dense[seen])
         return {"unigram": self.unigram, "bigram_codes": codes, "bigram_counts": counts}

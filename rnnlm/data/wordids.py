@@ -32,7 +32,7 @@ _NEVER = np.uint64(2**64 - 1)  # k1 of a word longer than the key: 0xFF is never
 _MASKS = np.array([(1 << (8 * k)) - 1 for k in range(9)], np.uint64)
 _MIX = (np.uint64(0x9E3779B97F4A7C15), np.uint64(0xC2B2AE3D27D4EB4F))
 MIN_BITS, MAX_BITS = 12, 21  # table sizes, in slots: 4,096 .. 2,097,152 (40 MiB)
-LOAD = 8  # slots per word held, at least (few words then find their slot taken)
+LOAD = 4  # slots per word held, at least (few words then find their slot taken)
 
 
 class WordTable:
