@@ -60,6 +60,7 @@ def test_training_stats_and_fingerprint_match_the_whole_array(
     tmp_path, word_corpus, monkeypatch, dense
 ):
     monkeypatch.setattr(stats, "PIECE", 7)  # many pieces: bigrams across their edges
+    monkeypatch.setattr(prepare_mod, "PIECE", 5)  # (prepare's pieces, counted in two halves)
     monkeypatch.setattr(stats, "DENSE", dense)
     prepare_corpus(str(word_corpus), tmp_path / "p")
     train = load_prepared(tmp_path / "p")["train"]

@@ -214,34 +214,37 @@ def _final_ids(
     """Write one split's final ids; (its meta entry, {"sha1", "stats"} for train).
 
     ``table``: (final id, out of vocabulary) of each provisional id (``remap_table``), V.
-    The training split's fingerprint and n-gram counts are computed in a second thread (numpy
-    and hashlib let go of the interpreter), one piece behind the writing.
+    The training split's n-grams are counted in two halves, every other piece in a second
+    thread (numpy lets go of the interpreter), and the counts added up at the end.
     """
     (path, lo, hi), (final, missing, vocab_size) = segment, table
-    sha, sha1, ngrams = hashlib.sha256(), Sha1(), NGramCounter(vocab_size)
+    sha, sha1 = hashlib.sha256(), Sha1()
+    ngrams = (NGramCounter(vocab_size), NGramCounter(vocab_size))
     oov = done = 0
-    stored = final.astype(dtype)
-
-    def count(ids: np.ndarray) -> None:
-        sha1.add(ids)
-        ngrams.add(ids)
-
+    stored, before = final.astype(dtype), None
     with open(tmp / id_file(split), "wb") as f, ThreadPoolExecutor(1) as worker:
         behind = None
-        for piece in _pieces(path, lo, hi):
+        for k, piece in enumerate(_pieces(path, lo, hi)):
             oov += int(np.count_nonzero(missing[piece]))
             data = stored[piece].tobytes()
             f.write(data)
             sha.update(data)
             if split == "train":
-                behind = behind and behind.result()  # (one piece in flight at most)
-                behind = worker.submit(count, final[piece])
+                ids = final[piece]
+                sha1.add(ids)
+                if k % 2:
+                    ngrams[1].add(ids, before)
+                else:
+                    behind = behind and behind.result()  # (one piece in flight at most)
+                    behind = worker.submit(ngrams[0].add, ids, before)
+                before = int(ids[-1])
             done += len(piece)
             report(done)
         if behind:
             behind.result()
+    ngrams[0].merge(ngrams[1])
     info = {"file": id_file(split), "tokens": hi - lo, "oov": oov, "sha256": sha.hexdigest()}
-    return info, {"sha1": sha1.hexdigest(), "stats": ngrams.arrays()}
+    return info, {"sha1": sha1.hexdigest(), "stats": ngrams[0].arrays()}
 
 
 def _size(path: Path | str) -> int:

@@ -34,10 +34,12 @@ class NGramCounter:
         self.counts = np.zeros(0, np.int64)
         self.last: int | None = None  # the token before the next piece
 
-    def add(self, ids: np.ndarray) -> None:
-        """Count the next piece of the stream, (n,) ids."""
+    def add(self, ids: np.ndarray, before: int | None = None) -> None:
+        """Count the next piece of the stream, (n,) ids; ``before``: the token before it, if
+        not the end of the last piece counted here."""
         if len(ids) == 0:
             return
+        self.last = self.last if before is None else before
         self.unigram += np.bincount(ids, minlength=self.V)
         # codes fit 32 bits for V <= 65536, which sort about twice as fast as 64
         dtype = np.uint32 if self.V <= 1 << 16 else np.int64
@@ -51,6 +53,12 @@ class NGramCounter:
         self.dense += np.bincount(dense, minlength=self.K**2 + 1)
         codes = np.sort(a.take(rest) * dtype(self.V) + b.take(rest))
         self._merge(*_runs(codes))
+
+    def merge(self, other: "NGramCounter") -> None:
+        """Add the counts of ``other`` (of other pieces of the same stream)."""
+        self.unigram += other.unigram
+        self.dense += other.dense
+        self._merge(other.codes, other.counts)
 
     def _merge(self, codes: np.ndarray, counts: np.ndarray) -> None:
         """Add sorted unique ``codes`` with their counts to the sorted accumulated ones."""
