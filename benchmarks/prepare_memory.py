@@ -1,18 +1,22 @@
 """Peak memory of training on a prepared corpus of 1x and 16x PTB, and the speed of prepare.
 
     python benchmarks/prepare_memory.py [--ptb /work/shared/data/ptb] [--tmp /tmp/rnnlm-bench]
+                                        [--runs 3]
 
-Builds the 16x training text by concatenating ptb.train.txt 16 times into --tmp (never into
-the repository), prepares both sizes with the PTB valid/test files, then measures with
-``/usr/bin/time -v`` the peak RSS ("Maximum resident set size") of
-``rnnlm train PREPARED --max-steps 40 --embed-dim 64 --hidden 64`` on each, and times
-``rnnlm prepare`` on a 33x text (~168 MB) against a bare Python loop that reads and splits
-its lines.
+Builds the 16x and 33x (~168 MB) training texts by concatenating ptb.train.txt into --tmp
+(never into the repository) and prepares 1x and 16x with the PTB valid/test files. Then, --runs
+times each, one command at a time and alternating, it times ``rnnlm prepare`` on the 33x text
+against a bare Python loop that reads and splits the same lines (target: at most 2.5x), and
+measures with ``/usr/bin/time -v`` the peak RSS ("Maximum resident set size") of
+``rnnlm train PREPARED --max-steps 40 --embed-dim 64 --hidden 64`` on 1x and on 16x (target:
+16x within 10% + 50 MB of 1x). Prints the medians and the load average before and after.
 """
 
 import argparse
+import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -47,41 +51,58 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--ptb", type=Path, default=Path("/work/shared/data/ptb"))
     ap.add_argument("--tmp", type=Path, default=Path("/tmp/rnnlm-bench"))
+    ap.add_argument("--runs", type=int, default=3)
     args = ap.parse_args()
     tmp, ptb = args.tmp, args.ptb
+    load_before = os.getloadavg()
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    big = tmp / "ptb16.train.txt"
     text = (ptb / "ptb.train.txt").read_bytes()
-    with open(big, "wb") as f:
-        for _ in range(16):
-            f.write(text)
+    big, huge = tmp / "ptb16.train.txt", tmp / "ptb33.train.txt"
+    for path, copies in ((big, 16), (huge, 33)):
+        with open(path, "wb") as f:
+            for _ in range(copies):
+                f.write(text)
     rnnlm = [sys.executable, "-m", "rnnlm"]
     split_files = ["--valid", str(ptb / "ptb.valid.txt"), "--test", str(ptb / "ptb.test.txt")]
     rows = []
     for name, src in (("1x", ptb / "ptb.train.txt"), ("16x", big)):
-        out = tmp / f"prep{name}"
-        rss, secs = peak_rss([*rnnlm, "prepare", str(src), "--out", str(out), *split_files])
+        rss, secs = peak_rss([*rnnlm, "prepare", str(src), "--out", str(tmp / f"prep{name}"),
+                              *split_files])  # fmt: skip
         rows.append((f"prepare {name} ({src.stat().st_size / 1e6:.0f} MB)", rss, secs))
-        rss, secs = peak_rss([*rnnlm, "train", str(out), "--out", str(tmp / f"run{name}"), *TRAIN])
-        rows.append((f"train prepared {name}, 40 steps", rss, secs))
     rss, secs = peak_rss([*rnnlm, "train", str(big), *split_files, "--out", str(tmp / "runtext"),
                           *TRAIN])  # fmt: skip
     rows.append(("train 16x text (in memory), 40 steps", rss, secs))
-    huge = tmp / "ptb33.train.txt"
-    with open(huge, "wb") as f:
-        for _ in range(33):
-            f.write(text)
-    rss, secs = peak_rss([*rnnlm, "prepare", str(huge), "--out", str(tmp / "prep33x"),
-                          *split_files])  # fmt: skip
-    rows.append((f"prepare 33x ({huge.stat().st_size / 1e6:.0f} MB)", rss, secs))
-    loop = bare_loop(huge)
+    loops, prepares, trains = [], [], {"1x": [], "16x": []}
+    for _ in range(args.runs):
+        loops.append(bare_loop(huge))
+        _, secs = peak_rss([*rnnlm, "prepare", str(huge), "--out", str(tmp / "prep33x"),
+                            "--force", *split_files])  # fmt: skip
+        prepares.append(secs)
+    for _ in range(args.runs):
+        for name in trains:
+            run_dir = tmp / f"run{name}"
+            shutil.rmtree(run_dir, ignore_errors=True)
+            rss, _ = peak_rss([*rnnlm, "train", str(tmp / f"prep{name}"), "--out", str(run_dir),
+                               *TRAIN])  # fmt: skip
+            trains[name].append(rss)
     for label, rss, secs in rows:
         print(f"{label:40s} peak RSS {rss / 1024:8.1f} MiB  {secs:6.1f} s")
-    print(f"{'bare read+split loop on 33x':40s} {'':21s}{loop:6.1f} s")
-    print(f"prepare 33x / bare loop: {secs / loop:.2f}x")
-    r1, r16 = rows[1][1], rows[3][1]
-    print(f"train RSS 16x - 1x: {(r16 - r1) / 1024:+.1f} MiB ({(r16 / r1 - 1) * 100:+.1f}%)")
+    loop, prep = statistics.median(loops), statistics.median(prepares)
+    print(f"bare read+split loop on 33x ({huge.stat().st_size / 1e6:.0f} MB): "
+          f"{_runs(loops)} s, median {loop:.2f} s")  # fmt: skip
+    print(f"rnnlm prepare on 33x: {_runs(prepares)} s, median {prep:.2f} s")
+    print(f"prepare 33x / bare loop: {prep / loop:.2f}x (target <= 2.5x)")
+    r1, r16 = statistics.median(trains["1x"]), statistics.median(trains["16x"])
+    for name, values in trains.items():
+        print(f"train prepared {name}, 40 steps, peak RSS: {_runs(v / 1024 for v in values)} MiB")
+    print(f"train RSS 16x - 1x (medians): {(r16 - r1) / 1024:+.1f} MiB "
+          f"({(r16 / r1 - 1) * 100:+.1f}%; target <= +10% + 50 MB)")  # fmt: skip
+    print(f"load average before {_runs(load_before)}, after {_runs(os.getloadavg())}")
+
+
+def _runs(values) -> str:
+    return " ".join(f"{v:.2f}" for v in values)
 
 
 if __name__ == "__main__":

@@ -6,9 +6,9 @@ import shutil
 import numpy as np
 import pytest
 
+from rnnlm.data import batching, stats
 from rnnlm.data import prepare as prepare_mod
-from rnnlm.data import stats
-from rnnlm.data.batching import batchify, windows
+from rnnlm.data.batching import batchify, num_windows, windows
 from rnnlm.data.corpus import load_corpus
 from rnnlm.data.prepare import prepare_corpus
 from rnnlm.data.prepared import is_prepared, load_prepared
@@ -55,8 +55,13 @@ def test_a_vocabulary_over_65536_tokens_is_stored_as_uint32(tmp_path):
     _same_corpus(load_prepared(tmp_path / "p"), load_corpus({"train": corpus}, "char"))
 
 
-def test_training_stats_and_fingerprint_match_the_whole_array(tmp_path, word_corpus, monkeypatch):
+@pytest.mark.parametrize("dense", [1024, 4, 0])  # bigrams of all, some, no ids in the table
+def test_training_stats_and_fingerprint_match_the_whole_array(
+    tmp_path, word_corpus, monkeypatch, dense
+):
     monkeypatch.setattr(stats, "PIECE", 7)  # many pieces: bigrams across their edges
+    monkeypatch.setattr(prepare_mod, "PIECE", 5)  # (prepare's pieces, counted in two halves)
+    monkeypatch.setattr(stats, "DENSE", dense)
     prepare_corpus(str(word_corpus), tmp_path / "p")
     train = load_prepared(tmp_path / "p")["train"]
     ids = np.array(train, dtype=np.int32)
@@ -83,6 +88,30 @@ def test_windows_over_a_memmap_are_views_until_taken(tmp_path, word_corpus):
         assert x.dtype == t.dtype == np.int32 and x.flags.c_contiguous
         np.testing.assert_array_equal(x, rx)
         np.testing.assert_array_equal(t, rt)
+
+
+@pytest.mark.parametrize("offset", [0, 6, 70_002])  # (past the map's allocation granularity)
+def test_windows_of_a_memmap_are_read_from_its_file(tmp_path, monkeypatch, offset):
+    ids = np.random.default_rng(0).integers(0, 60_000, 5_000).astype("<u2")
+    path = tmp_path / "ids"
+    path.write_bytes(b"x" * offset + ids.tobytes())
+    mapped = np.memmap(path, dtype="<u2", mode="r", offset=offset, shape=(len(ids),))
+    reads = []
+    real_pread = batching.os.pread
+    monkeypatch.setattr(batching.os, "pread", lambda *a: reads.append(a) or real_pread(*a))
+    for n, T in ((4, 7), (7, 50), (1, 4999)):
+        got = list(windows(*batchify(mapped, n), T, start=1))
+        want = list(windows(*batchify(ids.astype(np.int32), n), T, start=1))
+        assert len(got) == len(want) and reads
+        for (x, t), (rx, rt) in zip(got, want, strict=True):
+            assert x.dtype == t.dtype == np.int32 and x.flags.c_contiguous
+            np.testing.assert_array_equal(x, rx)
+            np.testing.assert_array_equal(t, rt)
+    reads.clear()
+    inputs, _ = batchify(mapped, 4)
+    odd = list(windows(inputs, inputs, 7))  # (not a batchify pair: sliced from the map)
+    assert not reads and len(odd) == num_windows(inputs.shape[1], 7)
+    np.testing.assert_array_equal(odd[2][1], np.asarray(inputs[:, 14:21], dtype=np.int32))
 
 
 def test_training_on_a_prepared_folder_is_bit_identical(tmp_path, word_corpus):

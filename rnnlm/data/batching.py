@@ -18,15 +18,13 @@ memory or a prepared corpus's ``np.memmap``, so stream i's window is read from i
 stretch of the file when ``windows`` takes it.
 """
 
-import contextlib
 import mmap
+import os
 from collections.abc import Iterator
 
 import numpy as np
 
 from rnnlm.errors import CorpusError
-
-RELEASE_EVERY = 64  # windows between releases of a memory-mapped corpus's pages
 
 
 def batchify(ids: np.ndarray, n_streams: int) -> tuple[np.ndarray, np.ndarray]:
@@ -56,21 +54,61 @@ def windows(
     """Yield (xs, ts), each (N, T) and contiguous, for windows ``start``, ``start + 1``, ...
 
     Ids stored unsigned (a prepared corpus's uint16/uint32) come out as int32, like those
-    loaded into memory.
+    loaded into memory. The windows of a memory-mapped corpus (``batchify`` of a prepared
+    split) are read from its file with plain reads, a stream's inputs and targets at once:
+    pages of a map, once touched, would count in the process's memory, so that training on
+    a large prepared corpus would take more memory than on a small one.
     """
     steps = inputs.shape[1]
-    dtype = np.int32 if inputs.dtype.kind == "u" else None
+    dtype = np.int32 if inputs.dtype.kind == "u" else inputs.dtype
+    rows = _file_rows(inputs, targets)
+    if rows is None:
+        for k in range(start, num_windows(steps, bptt)):
+            lo, hi = k * bptt, min((k + 1) * bptt, steps)
+            xs = np.ascontiguousarray(inputs[:, lo:hi], dtype=dtype)
+            yield xs, np.ascontiguousarray(targets[:, lo:hi], dtype=dtype)
+        return
+    path, first, stride = rows
+    size = inputs.itemsize
+    with open(path, "rb", buffering=0) as f:
+        for k in range(start, num_windows(steps, bptt)):
+            lo, hi = k * bptt, min((k + 1) * bptt, steps)
+            xs = np.empty((inputs.shape[0], hi - lo), dtype)
+            ts = np.empty_like(xs)
+            for i in range(inputs.shape[0]):
+                want = (hi - lo + 1) * size
+                raw = os.pread(f.fileno(), want, first + i * stride + lo * size)
+                if len(raw) != want:
+                    raise CorpusError(f"{path}: shorter than when it was opened")
+                block = np.frombuffer(raw, inputs.dtype)
+                xs[i], ts[i] = block[:-1], block[1:]
+            yield xs, ts
+
+
+def _file_rows(inputs: np.ndarray, targets: np.ndarray) -> tuple[str, int, int] | None:
+    """(file, byte position of ``inputs[0, 0]``, bytes between rows) when both are views of
+    one memory-mapped file with ``targets`` one token after ``inputs`` (as ``batchify``
+    makes them) and rows of consecutive tokens; else None."""
     mapped = getattr(inputs, "_mmap", None)
-    for k in range(start, num_windows(steps, bptt)):
-        lo, hi = k * bptt, min((k + 1) * bptt, steps)
-        xs = np.ascontiguousarray(inputs[:, lo:hi], dtype=dtype)
-        yield xs, np.ascontiguousarray(targets[:, lo:hi], dtype=dtype)
-        if mapped is not None and k % RELEASE_EVERY == RELEASE_EVERY - 1:
-            _release(mapped)
-
-
-def _release(mapped: mmap.mmap) -> None:
-    """Unmap the pages of a memory-mapped corpus read so far (they stay in the page cache):
-    without this, the pages of every window read stay in the process's resident memory."""
-    with contextlib.suppress(AttributeError, OSError, ValueError):
-        mapped.madvise(mmap.MADV_DONTNEED)
+    if (
+        not hasattr(os, "pread")
+        or not isinstance(mapped, mmap.mmap)
+        or getattr(targets, "_mmap", None) is not mapped
+        or inputs.ndim != 2
+        or inputs.strides[1] != inputs.itemsize
+        or targets.strides != inputs.strides
+        or targets.dtype != inputs.dtype
+        or not inputs.dtype.isnative
+        or not inputs.filename
+    ):
+        return None
+    base = np.frombuffer(mapped, np.uint8).ctypes.data  # (the map's first byte)
+    at = inputs.ctypes.data - base
+    if targets.ctypes.data - base != at + inputs.itemsize:
+        return None
+    offset = int(inputs.offset)
+    return (
+        str(inputs.filename),
+        offset - offset % mmap.ALLOCATIONGRANULARITY + at,
+        inputs.strides[0],
+    )

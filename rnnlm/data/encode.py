@@ -19,6 +19,7 @@ from rnnlm.data.subword import BPE
 from rnnlm.data.subword_corpus import encode_file as encode_subwords
 from rnnlm.data.text import EOS
 from rnnlm.data.vocab import Vocabulary
+from rnnlm.data.wordids import WordTable
 
 SPACED_EOS = f" {EOS} "
 
@@ -43,6 +44,7 @@ class Provisional:
 
     def __init__(self) -> None:
         self.ids: defaultdict[str, int] = defaultdict(itertools.count().__next__)
+        self._words: WordTable | None = None  # (made on first use)
 
     @property
     def tokens(self) -> list[str]:
@@ -55,6 +57,16 @@ class Provisional:
         """Tokens -> uint32 provisional ids (new tokens get new ids)."""
         tokens = tokens if isinstance(tokens, (list, str)) else list(tokens)
         return np.fromiter(map(self.ids.__getitem__, tokens), np.uint32, count=len(tokens))
+
+    def encode_piece(self, piece: str, unit: str) -> np.ndarray:
+        """``encode(piece_tokens(piece, unit))``: word pieces mostly without making a string of
+        each token (``WordTable``), which is what makes reading a large corpus fast."""
+        if unit == "word":
+            self._words = self._words or WordTable(self.ids)
+            ids = self._words.encode(piece)
+            if ids is not None:
+                return ids
+        return self.encode(piece_tokens(piece, unit))
 
 
 def remap_table(prov: Provisional, vocab: Vocabulary) -> tuple[np.ndarray, np.ndarray]:

@@ -15,17 +15,19 @@ import json
 import os
 import shutil
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from rnnlm.data.corpus import resolve_files
-from rnnlm.data.encode import Provisional, file_pieces, remap_table
+from rnnlm.data.encode import Provisional, remap_table
 from rnnlm.data.limits import check_disk
 from rnnlm.data.prepared import FORMAT, META, STATS, VERSION, id_file, is_prepared
 from rnnlm.data.splits import SPLITS, VALID_FRACTION
 from rnnlm.data.stats import PIECE, NGramCounter, Sha1
+from rnnlm.data.stream import read_chunks
 from rnnlm.data.subword import BPE
 from rnnlm.data.subword_prepare import check_options, write_bpe
 from rnnlm.data.vocab import Vocabulary
@@ -165,14 +167,26 @@ def _split_off_valid(
 def _scratch_ids(
     dest: Path, path: Path, unit: str, prov: Provisional, on_bytes, split: str
 ) -> tuple[int, np.ndarray]:
-    """Provisional ids of ``path`` into ``dest``: (tokens, their counts if training text)."""
+    """Provisional ids of ``path`` into ``dest``: (tokens, their counts if training text).
+
+    The ids are written and counted in a second thread while the next piece is read."""
     n, counts = 0, np.zeros(0, np.int64)
-    with open(dest, "wb") as f:
-        for ids in file_pieces(path, unit, prov.encode, on_bytes):
-            f.write(ids.tobytes())
+
+    def store(ids: np.ndarray) -> None:
+        nonlocal counts
+        f.write(ids.tobytes())
+        if split == "train":
+            counts = _add(counts, np.bincount(ids))
+
+    with open(dest, "wb") as f, ThreadPoolExecutor(1) as worker:
+        behind = None
+        for piece in read_chunks(path, on_bytes):
+            ids = prov.encode_piece(piece, unit)
             n += len(ids)
-            if split == "train":
-                counts = _add(counts, np.bincount(ids))
+            behind = behind and behind.result()  # (one piece in flight at most)
+            behind = worker.submit(store, ids)
+        if behind:
+            behind.result()
     return n, counts
 
 
@@ -207,24 +221,37 @@ def _final_ids(
     """Write one split's final ids; (its meta entry, {"sha1", "stats"} for train).
 
     ``table``: (final id, out of vocabulary) of each provisional id (``remap_table``), V.
+    The training split's n-grams are counted in two halves, every other piece in a second
+    thread (numpy lets go of the interpreter), and the counts added up at the end.
     """
     (path, lo, hi), (final, missing, vocab_size) = segment, table
-    sha, sha1, ngrams = hashlib.sha256(), Sha1(), NGramCounter(vocab_size)
+    sha, sha1 = hashlib.sha256(), Sha1()
+    ngrams = (NGramCounter(vocab_size), NGramCounter(vocab_size))
     oov = done = 0
-    with open(tmp / id_file(split), "wb") as f:
-        for piece in _pieces(path, lo, hi):
-            ids = final[piece]
+    stored, before = final.astype(dtype), None
+    with open(tmp / id_file(split), "wb") as f, ThreadPoolExecutor(1) as worker:
+        behind = None
+        for k, piece in enumerate(_pieces(path, lo, hi)):
             oov += int(np.count_nonzero(missing[piece]))
-            data = ids.astype(dtype).tobytes()
+            data = stored[piece].tobytes()
             f.write(data)
             sha.update(data)
             if split == "train":
+                ids = final[piece]
                 sha1.add(ids)
-                ngrams.add(ids)
+                if k % 2:
+                    ngrams[1].add(ids, before)
+                else:
+                    behind = behind and behind.result()  # (one piece in flight at most)
+                    behind = worker.submit(ngrams[0].add, ids, before)
+                before = int(ids[-1])
             done += len(piece)
             report(done)
+        if behind:
+            behind.result()
+    ngrams[0].merge(ngrams[1])
     info = {"file": id_file(split), "tokens": hi - lo, "oov": oov, "sha256": sha.hexdigest()}
-    return info, {"sha1": sha1.hexdigest(), "stats": ngrams.arrays()}
+    return info, {"sha1": sha1.hexdigest(), "stats": ngrams[0].arrays()}
 
 
 def _size(path: Path | str) -> int:
