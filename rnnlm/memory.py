@@ -171,6 +171,12 @@ def available() -> tuple[int, str] | None:
             raise ConfigError(
                 f"RNNLM_MEMORY_LIMIT must be a number of bytes, got {env!r}"
             ) from None
+    return machine_available()
+
+
+def machine_available() -> tuple[int, str] | None:
+    """``available`` without the RNNLM_MEMORY_LIMIT override: the cgroup's limit, else
+    MemAvailable (also what bounds reading a corpus into memory, rnnlm/data/limits.py)."""
     v1 = ("memory/memory.limit_in_bytes", "memory/memory.usage_in_bytes")
     for limit, usage in (("memory.max", "memory.current"), v1):
         cap, used = _read_int(CGROUP / limit), _read_int(CGROUP / usage)
