@@ -23,6 +23,7 @@ from rnnlm.cli.console import (
     err,
     fail,
     raise_interrupted,
+    rank_grace,
 )
 from rnnlm.cli.evaluate import eval_command
 from rnnlm.cli.generate import generate_command
@@ -121,6 +122,7 @@ def _run() -> tuple[int, bool]:
         return 0, True
     except Exception:
         if launched_size() > 1:  # a bug on one rank: its traceback, then the job ends
+            rank_grace()
             traceback.print_exc()
             return 1, False
         raise

@@ -4,6 +4,7 @@ import contextlib
 import os
 import signal
 import sys
+import time
 from collections.abc import Callable, Iterator
 
 import typer
@@ -21,15 +22,26 @@ EXIT_USER_ERROR = 1
 EXIT_USAGE = 2
 EXIT_SIGINT = 130
 EXIT_SIGTERM = 143
+RANK_GRACE = 1.0  # seconds a failing rank other than 0 waits before it speaks
 
 
 def fail(message: str, code: int = EXIT_USER_ERROR) -> typer.Exit:
     """Print ``error: message`` as one line on stderr; return the Exit to raise. The message
     is plain text (file names, prompts: ``[...]`` in them is printed, not read as markup)."""
-    rank = launched_rank()  # under mpiexec, which rank failed (rank 0 speaks for the job)
+    rank = rank_grace()  # under mpiexec, which rank failed (rank 0 speaks for the job)
     where = f" (rank {rank})" if rank else ""
     err.print(Text.assemble(("error:", "bold red"), f"{where} {message}"), soft_wrap=True)
     return typer.Exit(code)
+
+
+def rank_grace() -> int:
+    """This process's rank; on a rank other than 0, first wait ``RANK_GRACE`` seconds, so that
+    when every rank fails alike, rank 0 cleans up, says it once and ends the job before the
+    others repeat it."""
+    rank = launched_rank()
+    if rank:
+        time.sleep(RANK_GRACE)
+    return rank
 
 
 def warn(message: str) -> None:

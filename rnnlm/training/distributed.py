@@ -187,7 +187,8 @@ class Shard:
         if streams % comm.size:
             raise ConfigError(
                 f"batch_size {streams} is not divisible by the {comm.size} workers: each "
-                "worker owns an equal block of the streams"
+                "worker owns an equal block of the streams",
+                ("batch_size",),
             )
         per = streams // comm.size
         return cls(comm.rank * per, (comm.rank + 1) * per, streams)
