@@ -10,6 +10,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -183,3 +184,39 @@ def test_ctrl_c_to_mpiexec_saves_and_says_how_to_resume(corpus, tmp_path):
     assert proc.returncode == 130, err
     assert err.count("Resume with:") == 1 and "--resume" in err
     assert_resumable(corpus, out)
+
+
+def test_ranks_whose_parameters_differ_are_stopped():
+    from rnnlm.training.distributed import RankMismatchError, ThreadGroup, check_same
+
+    group, outcome = ThreadGroup(2), {}
+
+    def rank(r: int, value: float) -> None:
+        try:
+            check_same(group.comm(r), {"w": np.full(3, value)})
+            outcome[r] = "same"
+        except RankMismatchError:
+            outcome[r] = "differ"
+
+    for values, expected in (((1.0, 1.0), "same"), ((1.0, 1.5), "differ")):
+        threads = [threading.Thread(target=rank, args=(r, v)) for r, v in enumerate(values)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert outcome == {0: expected, 1: expected}
+
+
+def test_threads_per_rank_share_the_machine(monkeypatch):
+    from rnnlm.training import launcher
+
+    for name in (*launcher.THREAD_VARS, "RNNLM_THREADS", *launcher.LOCAL_SIZE_VARS):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 16)
+    monkeypatch.setenv("MPI_LOCALNRANKS", "4")
+    launcher.configure_threads()
+    assert os.environ["OPENBLAS_NUM_THREADS"] == os.environ["RNNLM_THREADS"] == "4"
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "3")  # the user's choice is kept
+    monkeypatch.setenv("MPI_LOCALNRANKS", "2")
+    launcher.configure_threads()
+    assert os.environ["OPENBLAS_NUM_THREADS"] == "3"
