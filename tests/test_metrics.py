@@ -78,3 +78,12 @@ def test_a_word_models_word_perplexity_is_its_perplexity_without_oov(lines, spac
 def test_comparable_of_an_empty_text_is_none():
     c = comparable(3.0, count_text(""))
     assert c["bits_per_char"] is None and c["word_perplexity"] is None
+
+
+def test_an_unknown_character_counts_as_one_character():
+    from rnnlm.data.vocab import Vocabulary
+    from rnnlm.eval.metrics import count_ids
+
+    vocab = Vocabulary(["<unk>", "\n", "a", "b"])
+    counts = count_ids(np.array([1, 2, 0, 3, 1]), vocab, "char")  # "\n" (context) a ? b "\n"
+    assert counts.chars == 4

@@ -1,8 +1,8 @@
 """A prepared corpus: token ids on disk, read through ``np.memmap`` (written by prepare.py).
 
 A prepared folder holds one flat file of ids per split, ``train.ids``, ``valid.ids``,
-``test.ids`` (little-endian ``uint16`` when the vocabulary has at most 65,535 tokens, else
-``uint32``), ``stats.npz`` (the training split's n-gram counts) and
+``test.ids`` (little-endian ``uint16`` when the vocabulary has at most 65,536 tokens, ids up to
+65,535, else ``uint32``), ``stats.npz`` (the training split's n-gram counts) and
 ``meta.json``: format and version, unit, the vocabulary, the options it was prepared with,
 and per split its token count, OOV count, sha256 and source. ``meta.json`` is written last
 and the folder renamed into place, so a folder with it is complete.

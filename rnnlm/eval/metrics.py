@@ -106,7 +106,7 @@ def _texts(ids: list[int], vocab: Vocabulary, unit: str, before: str) -> Iterabl
     tokens = vocab.decode(ids)
     if unit == "word":  # spaced from what came before, <eos> as a newline
         return [detokenize(tokens, unit, before=before)]
-    return ["".join(tokens)]
+    return ["".join(t if i else "?" for t, i in zip(tokens, ids, strict=True))]  # <unk>: 1 char
 
 
 def scored_counts(path: Path | str, ids: np.ndarray, vocab: Vocabulary, unit: str) -> TextCounts:
