@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from rnnlm.data import stream
 from rnnlm.data.corpus import find_split_files
 from rnnlm.data.text import EOS, UNK, detokenize, read_text, tokenize
 from rnnlm.data.vocab import Vocabulary
@@ -117,10 +118,10 @@ def test_unreadable_file(tmp_path, monkeypatch):
     path = tmp_path / "locked.txt"
     path.write_text("a b c\n")
 
-    def denied(self):
+    def denied(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(type(path), "read_bytes", denied)
+    monkeypatch.setattr(stream, "open", denied, raising=False)  # read_text opens it there
     with pytest.raises(CorpusError, match=r"cannot read.*Permission denied"):
         read_text(path)
 

@@ -42,6 +42,16 @@ Preset = choices("Preset", preset_names())
 
 FORCE_HELP = "Skip the check that the estimated peak memory fits the memory free."
 
+# The argument train and prepare declare alike.
+CorpusArg = Annotated[
+    str,
+    typer.Argument(
+        help="A text file, a folder with train/valid/test files (train.txt or NAME.train.txt), "
+        "or a named corpus: ptb, wikitext-2, tinyshakespeare (downloaded if missing).",
+        show_default=False,
+    ),
+]
+
 # The parameters eval, generate and info declare alike.
 CheckpointArg = Annotated[Path, typer.Argument(help="A checkpoint written by rnnlm train.")]
 ForceFlag = Annotated[bool, typer.Option("--force", help=FORCE_HELP)]

@@ -9,7 +9,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
 
 from rnnlm.cli.console import echo, err, user_errors
-from rnnlm.cli.flags import CHOICE_ENUMS
+from rnnlm.cli.flags import CHOICE_ENUMS, CorpusArg
 from rnnlm.data.prepare import prepare_corpus
 from rnnlm.data.splits import VALID_FRACTION
 
@@ -17,14 +17,7 @@ Unit = CHOICE_ENUMS["unit"]
 
 
 def prepare_command(
-    corpus: Annotated[
-        str,
-        typer.Argument(
-            help="A text file, a folder with train/valid/test files (train.txt or NAME.train.txt), "
-            "or a named corpus: ptb, wikitext-2, tinyshakespeare (downloaded if missing).",
-            show_default=False,
-        ),
-    ],
+    corpus: CorpusArg,
     out: Annotated[
         Path,
         typer.Option(

@@ -7,7 +7,7 @@ import signal
 import sys
 import tempfile
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import typer
 
@@ -23,6 +23,7 @@ from rnnlm.cli.console import (
     warn,
 )
 from rnnlm.cli.evaluate import OOV_WARN
+from rnnlm.cli.flags import CorpusArg
 from rnnlm.cli.progress import TrainDisplay
 from rnnlm.cli.train_options import SECTION_OF, with_options
 from rnnlm.config import SECTIONS, TrainConfig, toml_io
@@ -44,14 +45,7 @@ from rnnlm.training.run_folder import run_lock
 @with_options
 def train(
     ctx: typer.Context,
-    corpus: Annotated[
-        str,
-        typer.Argument(
-            help="A text file, a folder with train/valid/test files (train.txt or NAME.train.txt), "
-            "or a named corpus: ptb, wikitext-2, tinyshakespeare (downloaded if missing).",
-            show_default=False,
-        ),
-    ],
+    corpus: CorpusArg,
     **options: Any,
 ) -> None:
     """Train a language model with stateful truncated BPTT; report validation and test perplexity.

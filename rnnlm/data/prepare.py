@@ -11,7 +11,6 @@ an interrupted or failed prepare leaves nothing that looks prepared (prepared.py
 
 import contextlib
 import hashlib
-import json
 import os
 import shutil
 from collections.abc import Callable
@@ -24,7 +23,7 @@ import numpy as np
 from rnnlm.data.corpus import resolve_files
 from rnnlm.data.encode import Provisional, remap_table
 from rnnlm.data.limits import check_disk
-from rnnlm.data.prepared import FORMAT, META, STATS, VERSION, id_file, is_prepared
+from rnnlm.data.prepared import FORMAT, STATS, VERSION, id_file, is_prepared, write_meta
 from rnnlm.data.splits import SPLITS, VALID_FRACTION
 from rnnlm.data.stats import PIECE, NGramCounter, Sha1
 from rnnlm.data.stream import read_chunks
@@ -83,7 +82,7 @@ def prepare_corpus(
     try:
         tmp.mkdir()
         if unit == BPE:  # learned from the training split, then written (subword_prepare.py)
-            meta = write_bpe(tmp, files, subword_vocab, valid_fraction, on_progress, _final_ids)
+            meta = write_bpe(tmp, files, subword_vocab, valid_fraction, on_progress, _write_splits)
         else:
             meta = _write(tmp, files, unit, max_vocab, min_count, valid_fraction, on_progress)
         _move_into_place(tmp, out)
@@ -121,20 +120,8 @@ def _write(
     del by_token, counts
     final, missing = remap_table(prov, vocab)
     dtype = np.dtype("<u2" if len(vocab) <= 1 << 16 else "<u4")
-    total = sum(hi - lo for _, lo, hi in segments.values())
-    done, splits, train_sha1 = 0, {}, ""
-    for split in (s for s in SPLITS if s in segments):
-        on_ids = lambda d, base=done: report("writing ids", base + d, total)  # noqa: E731
-        info, extra = _final_ids(
-            tmp, split, segments[split], (final, missing, len(vocab)), dtype, on_ids
-        )
-        done += info["tokens"]
-        splits[split] = {**info, "source": sources[split]}
-        if split == "train":
-            np.savez(tmp / STATS, **extra["stats"])
-            train_sha1 = extra["sha1"]
-    for path in {seg[0] for seg in segments.values()}:
-        path.unlink()
+    table = (final, missing, len(vocab))
+    splits, train_sha1 = _write_splits(tmp, segments, sources, table, dtype, report)
     options = {"max_vocab": max_vocab, "min_count": min_count}
     if "valid" not in files:
         options["valid_fraction"] = valid_fraction
@@ -143,10 +130,29 @@ def _write(
             "vocab_size": len(vocab), "options": options, "splits": splits,
             "train_sha1": train_sha1, "stats": STATS, "sources": paths,
             "vocab": vocab.tokens}  # fmt: skip
-    with open(tmp / META, "w", encoding="utf-8") as f:
-        json.dump(meta, f, ensure_ascii=False)
-        f.write("\n")
+    write_meta(tmp, meta)
     return meta
+
+
+def _write_splits(
+    tmp: Path, segments: dict, sources: dict, table: tuple, dtype: np.dtype, report: Progress
+) -> tuple[dict[str, Any], str]:
+    """The second pass, for every unit: each split's final ids from its ``segments`` of scratch
+    ids (``_final_ids``), the scratch files removed; (split -> its meta entry, the training
+    split's sha1)."""
+    total = sum(hi - lo for _, lo, hi in segments.values())
+    done, splits, train_sha1 = 0, {}, ""
+    for split in (s for s in SPLITS if s in segments):
+        on_ids = lambda d, base=done: report("writing ids", base + d, total)  # noqa: E731
+        info, extra = _final_ids(tmp, split, segments[split], table, dtype, on_ids)
+        done += info["tokens"]
+        splits[split] = {**info, "source": sources[split]}
+        if split == "train":
+            np.savez(tmp / STATS, **extra["stats"])
+            train_sha1 = extra["sha1"]
+    for path in {seg[0] for seg in segments.values()}:
+        path.unlink()
+    return splits, train_sha1
 
 
 def _split_off_valid(

@@ -40,6 +40,13 @@ def is_prepared(path: Path | str) -> bool:
     return path.is_dir() and (path / META).is_file()
 
 
+def write_meta(folder: Path, meta: dict[str, Any]) -> None:
+    """Write ``meta.json`` into ``folder`` (last: its presence marks the folder complete)."""
+    with open(folder / META, "w", encoding="utf-8") as f:
+        json.dump(meta, f, ensure_ascii=False)
+        f.write("\n")
+
+
 def read_meta(folder: Path) -> dict[str, Any]:
     """``meta.json`` of a prepared folder, checked; CorpusError if it is not one."""
     try:

@@ -49,6 +49,15 @@ def open_binary(
         yield f, str(path), mode.st_size if stat.S_ISREG(mode.st_mode) else None
 
 
+def read_bytes(f: BinaryIO, name: str, size: int = -1) -> bytes:
+    """Up to ``size`` bytes of ``f`` (all that is left if negative); CorpusError naming ``name``
+    if the read fails."""
+    try:
+        return f.read(size)
+    except OSError as exc:
+        raise CorpusError(f"{name}: cannot read ({exc.strerror or exc})") from None
+
+
 def read_chunks(
     path: Path | str,
     on_bytes: Callable[[int, int | None], None] | None = None,
@@ -72,10 +81,7 @@ def _chunks(
     while True:
         want = max(CHUNK_BYTES, len(BOM)) if start else CHUNK_BYTES  # (the mark whole)
         want = want if total is None else min(want, total - done)
-        try:
-            raw = f.read(want) if want > 0 else b""
-        except OSError as exc:
-            raise CorpusError(f"{name}: cannot read ({exc.strerror or exc})") from None
+        raw = read_bytes(f, name, want) if want > 0 else b""
         final = not raw
         done += len(raw)
         if start:

@@ -9,14 +9,13 @@ A corpus without validation text gives its last ``valid_fraction`` of lines to v
 (subword_corpus.py).
 """
 
-import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from rnnlm.data.prepared import FORMAT, META, STATS
+from rnnlm.data.prepared import FORMAT, STATS, write_meta
 from rnnlm.data.subword import BPE, SubwordVocabulary, auto_vocab_size
 from rnnlm.data.subword_corpus import (
     check_rereadable,
@@ -52,11 +51,11 @@ def write_bpe(
     subword_vocab: int,
     valid_fraction: float,
     report: Progress | None,
-    final_ids: Callable[..., tuple[dict, dict]],
+    write_splits: Callable[..., tuple[dict, str]],
 ) -> dict[str, Any]:
     """Learn, encode and write every split into ``tmp``, the meta last; return the meta.
 
-    ``final_ids``: prepare.py's writer of one split's final ids from a scratch file.
+    ``write_splits``: prepare.py's second pass, the final ids of every split from scratch files.
     """
     report = report or (lambda what, done, total: None)
     train = Path(files["train"])
@@ -79,18 +78,7 @@ def write_bpe(
     V = len(vocab)
     table = (np.arange(V, dtype=np.int32), np.zeros(V, dtype=bool), V)
     dtype = np.dtype("<u2" if V <= 1 << 16 else "<u4")
-    total = sum(hi - lo for _, lo, hi in segments.values())
-    done, splits, train_sha1 = 0, {}, ""
-    for split in (s for s in ("train", "valid", "test") if s in segments):
-        on_ids = lambda d, base=done: report("writing ids", base + d, total)  # noqa: E731
-        info, more = final_ids(tmp, split, segments[split], table, dtype, on_ids)
-        done += info["tokens"]
-        splits[split] = {**info, "source": sources[split]}
-        if split == "train":
-            np.savez(tmp / STATS, **more["stats"])
-            train_sha1 = more["sha1"]
-    for scratch, _, _ in segments.values():
-        scratch.unlink(missing_ok=True)
+    splits, train_sha1 = write_splits(tmp, segments, sources, table, dtype, report)
     options: dict[str, Any] = {"subword_vocab": subword_vocab}
     if cut is not None:
         options["valid_fraction"] = valid_fraction
@@ -99,9 +87,7 @@ def write_bpe(
             "vocab_size": V, "options": options, "splits": splits, "train_sha1": train_sha1,
             "stats": STATS, "sources": paths, "vocab": vocab.tokens,
             "tokenizer": vocab.json}  # fmt: skip
-    with open(tmp / META, "w", encoding="utf-8") as f:
-        json.dump(meta, f, ensure_ascii=False)
-        f.write("\n")
+    write_meta(tmp, meta)
     return meta
 
 

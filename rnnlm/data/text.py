@@ -3,6 +3,7 @@
 import sys
 from pathlib import Path
 
+from rnnlm.data.stream import open_binary, read_bytes
 from rnnlm.errors import CorpusError
 
 EOS = "<eos>"
@@ -16,16 +17,8 @@ def read_text(path: Path | str) -> str:
     Line endings are normalised to ``\\n``. Raises CorpusError for a missing path, a folder,
     an unreadable, empty, binary (NUL bytes) or non-UTF-8 file.
     """
-    path = Path(path)
-    if not path.exists():
-        raise CorpusError(f"{path}: no such file")
-    if path.is_dir():
-        raise CorpusError(f"{path}: is a folder, expected a text file")
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise CorpusError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    return decode_text(data, str(path))
+    with open_binary(path) as (f, name, _):
+        return decode_text(read_bytes(f, name), name)
 
 
 def read_stdin() -> str:
