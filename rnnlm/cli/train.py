@@ -33,6 +33,7 @@ from rnnlm.presets import preset_sections
 from rnnlm.training import checkpoint
 from rnnlm.training.distributed import (
     Comm,
+    agreed_signal,
     drop_option,
     mpiexec_command,
     world,
@@ -108,9 +109,10 @@ def _train(
         )  # fmt: skip
         with stop_signals(run.trainer.request_stop) as got:
             state = run.fit()
-        if got["signal"] is not None and not state.finished:
+        sig = agreed_signal(comm, got["signal"])
+        if sig is not None and not state.finished:
             comm.barrier()  # the ranks end together, after rank 0 has said how to resume
-            raise typer.Exit(EXIT_SIGINT if got["signal"] == signal.SIGINT else EXIT_SIGTERM)
+            raise typer.Exit(EXIT_SIGINT if sig == signal.SIGINT else EXIT_SIGTERM)
         return
     epochs = sections["train"].get("epochs", TrainConfig.epochs)
     with TrainDisplay(epochs, sections["data"].get("unit") or "word") as display:
@@ -124,7 +126,8 @@ def _train(
         display.start(run.trainer)
         with stop_signals(run.trainer.request_stop) as got:
             state = run.fit()
-    if got["signal"] is not None and not state.finished:
+    sig = agreed_signal(comm, got["signal"])  # (a signal may have reached another rank only)
+    if sig is not None and not state.finished:
         err.print(
             f"interrupted at step {state.step}; {run.run.last} holds the run. Resume with:\n"
             f"  rnnlm train {g['corpus']} --out {run.run.path} --resume",
@@ -132,7 +135,7 @@ def _train(
             markup=False,
         )
         comm.barrier()
-        raise typer.Exit(EXIT_SIGINT if got["signal"] == signal.SIGINT else EXIT_SIGTERM)
+        raise typer.Exit(EXIT_SIGINT if sig == signal.SIGINT else EXIT_SIGTERM)
     curve = [
         r.get("valid_ppl", 0.0) for r in run.run.read_metrics() if r.get("kind", "epoch") == "epoch"
     ]

@@ -387,3 +387,12 @@ def shared_evaluate(
             totals[:] = res.nll, res.tokens
         comm.bcast(totals)
     return EvalResult(nll=float(totals[0]), tokens=int(totals[1]))
+
+
+def agreed_signal(comm: Comm, signum: int | None) -> int | None:
+    """The stop signal as all ranks agree after training (the largest any rank received), so
+    that a signal that reached one rank only ends every rank the same way."""
+    if comm.size == 1:
+        return signum
+    got = comm.allgather(np.array([signum or 0], dtype=np.int64))
+    return max(int(g[0]) for g in got) or None
