@@ -193,10 +193,6 @@ class Shard:
         per = streams // comm.size
         return cls(comm.rank * per, (comm.rank + 1) * per, streams)
 
-    @property
-    def whole(self) -> bool:
-        return self.lo == 0 and self.hi == self.streams
-
 
 def checksum(arrays: dict[str, np.ndarray]) -> str:
     """A digest of every array's bytes, in name order: equal on ranks that agree."""
