@@ -1,7 +1,8 @@
-"""Plain layers the fused output layer (``TimeSoftmaxHead``) is checked against.
+"""Plain layers the fast ones are checked against, bit for bit in float64.
 
 ``TimeAffine`` then ``TimeSoftmaxWithLoss`` is the textbook pair the fused head replaces; the
-tests hold the head equal to it, and gradient-check both.
+tests hold the head equal to it, and gradient-check both. ``PlainLSTM`` is the LSTM one step
+at a time, as the seed's book writes its ``LSTM`` layer, for ``TimeLSTM``.
 """
 
 import numpy as np
@@ -110,3 +111,67 @@ class TimeSoftmaxWithLoss:
 
         for_blocks(rows, M, M * V)
         return dx.reshape(N, T, V)
+
+
+def plain_sigmoid(x: np.ndarray) -> np.ndarray:
+    """The logistic function as rnnlm computes it: (1 + tanh(x / 2)) / 2."""
+    return (np.tanh(x * 0.5) + 1.0) * 0.5
+
+
+class PlainLSTM:
+    """An LSTM over T steps, one step at a time, gate order (f, g, i, o); no state carried.
+
+    ``forward(xs, h0, c0)`` -> hs; ``backward(dhs)`` -> (dxs, dWx, dWh, db, dh0, dc0). Each
+    step's input projection ``x_t Wx + b`` is added before ``h Wh``, as in ``TimeLSTM``.
+    """
+
+    def __init__(self, Wx: np.ndarray, Wh: np.ndarray, b: np.ndarray) -> None:
+        self.Wx, self.Wh, self.b = Wx, Wh, b
+
+    def forward(self, xs: np.ndarray, h0: np.ndarray, c0: np.ndarray) -> np.ndarray:
+        N, T, _ = xs.shape
+        H = self.Wh.shape[0]
+        h, c = h0, c0
+        self.steps = []
+        hs = np.empty((N, T, H), xs.dtype)
+        for t in range(T):
+            a = (xs[:, t] @ self.Wx + self.b) + h @ self.Wh
+            f = plain_sigmoid(a[:, :H])
+            g = np.tanh(a[:, H : 2 * H])
+            i = plain_sigmoid(a[:, 2 * H : 3 * H])
+            o = plain_sigmoid(a[:, 3 * H :])
+            c_next = f * c + g * i
+            tc = np.tanh(c_next)
+            h_next = o * tc
+            self.steps.append((xs[:, t], h, c, f, g, i, o, tc))
+            h, c = h_next, c_next
+            hs[:, t] = h
+        return hs
+
+    def backward(self, dhs: np.ndarray) -> tuple[np.ndarray, ...]:
+        N, T, H = dhs.shape
+        dWx, dWh, db = np.zeros_like(self.Wx), np.zeros_like(self.Wh), np.zeros_like(self.b)
+        dxs = np.empty((N, T, self.Wx.shape[0]), dhs.dtype)
+        da = np.empty((N, T, 4 * H), dhs.dtype)
+        dh = np.zeros((N, H), dhs.dtype)
+        dc = np.zeros((N, H), dhs.dtype)
+        for t in reversed(range(T)):
+            x, h_prev, c_prev, f, g, i, o, tc = self.steps[t]
+            dht = dhs[:, t] + dh
+            do = (dht * tc) * ((1.0 - o) * o)
+            dc = dc + ((1.0 - tc**2) * o) * dht
+            di = (dc * g) * ((1.0 - i) * i)
+            dg = dc * ((1.0 - g**2) * i)
+            df = (dc * c_prev) * ((1.0 - f) * f)
+            d = np.concatenate([df, dg, di, do], axis=1)
+            da[:, t] = d
+            dh = d @ self.Wh.T
+            dc = dc * f
+        hprev = np.stack([s[1] for s in self.steps], axis=1)
+        xs = np.stack([s[0] for s in self.steps], axis=1)
+        da2 = da.reshape(N * T, 4 * H)
+        dWx = xs.reshape(N * T, -1).T @ da2
+        dWh = hprev.reshape(N * T, H).T @ da2
+        db = da2.sum(axis=0)
+        dxs = (da2 @ self.Wx.T).reshape(N, T, -1)
+        return dxs, dWx, dWh, db, dh, dc

@@ -15,7 +15,7 @@ from rnnlm.nn import (
 )
 from rnnlm.nn.gradcheck import numerical_grad, rel_error
 from rnnlm.nn.heads.full_softmax import with_bias_row
-from tests.reference_layers import TimeAffine, TimeSoftmaxWithLoss
+from tests.reference_layers import PlainLSTM, TimeAffine, TimeSoftmaxWithLoss
 
 TOL = 1e-6
 
@@ -261,3 +261,27 @@ def test_softmax_head_is_stable_for_huge_scores():
     layer = TimeSoftmaxHead(W, np.zeros(3, np.float32))
     assert np.isfinite(layer.forward(np.ones((1, 1, 1), np.float32), np.array([[2]])))
     assert np.isfinite(layer.backward()).all()
+
+
+@pytest.mark.parametrize("carried", [False, True])
+def test_lstm_equals_the_plain_step_by_step_lstm_bit_for_bit(carried):
+    """TimeLSTM's rearranged loop (halved sigmoid columns, one tanh per row) changes no
+    rounding: in float64 it gives the plain LSTM's bits, forward and backward."""
+    rng = np.random.default_rng(7)
+    N, T, D, H = 3, 6, 5, 4
+    Wx, Wh = rng.standard_normal((D, 4 * H)), rng.standard_normal((H, 4 * H))
+    b = rng.standard_normal(4 * H)
+    xs, dhs = rng.standard_normal((N, T, D)), rng.standard_normal((N, T, H))
+    layer = TimeLSTM(Wx, Wh, b, stateful=True)
+    h0 = c0 = np.zeros((N, H))
+    if carried:
+        h0, c0 = rng.standard_normal((N, H)), rng.standard_normal((N, H))
+        layer.set_state(np.stack([h0, c0]))
+    plain = PlainLSTM(Wx, Wh, b)
+    np.testing.assert_array_equal(layer.forward(xs), plain.forward(xs, h0, c0))
+    dxs, dWx, dWh, db, dh0, dc0 = plain.backward(dhs)
+    np.testing.assert_array_equal(layer.backward(dhs), dxs)
+    for got, want in zip(layer.grads, (dWx, dWh, db), strict=True):
+        np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(layer.dh, dh0)
+    np.testing.assert_array_equal(layer.dc, dc0)

@@ -85,29 +85,40 @@ class RecurrentProducts:
         self._buf = buf
         self.forward_transposed = self.backward_transposed = False
         self._Wh: np.ndarray | None = None  # the window's matrix (dropped or not) ...
+        self._Wf: np.ndarray | None = None  # ... the one forward multiplies by (Wh, or the cell's)
         self._WhT: np.ndarray | None = None  # ... and its contiguous transpose, if forward uses it
 
-    def begin(self, Wh: np.ndarray, N: int, T: int, dtype: np.dtype) -> np.ndarray:
+    def begin(
+        self,
+        Wh: np.ndarray,
+        N: int,
+        T: int,
+        dtype: np.dtype,
+        forward_with: np.ndarray | None = None,
+    ) -> np.ndarray:
         """Use ``Wh`` (H, G) for a T-step window; returns the (N, G) array ``forward`` fills,
-        in ``dtype`` (the activations', which need not be the weights')."""
+        in ``dtype`` (the activations', which need not be the weights'). ``forward_with``: a
+        matrix of Wh's shape that the forward products use instead (a cell's own arrangement of
+        Wh's columns, as the LSTM's); backward always multiplies by ``Wh``."""
         H, G = Wh.shape
         self.backward_transposed = (
             blas_threads() > 1 and N >= TRANSPOSE_MIN_ROWS and G * H >= TRANSPOSE_MIN
         )
         self.forward_transposed = self.backward_transposed and T >= TRANSPOSE_MIN_STEPS
         self._Wh = Wh
+        self._Wf = Wh if forward_with is None else forward_with
         if self.forward_transposed:
             self._WhT = self._buf.get("WhT", (G, H), Wh.dtype)
-            self._WhT[...] = Wh.T  # as a strided operand, Wh.T is slower than the plain layout
+            self._WhT[...] = self._Wf.T  # as a strided operand, Wh.T is slower than the plain layout
             return self._buf.get("recT", (G, N), dtype).T
         return self._buf.get("rec", (N, G), dtype)
 
     def forward(self, h: np.ndarray, out: np.ndarray) -> None:
-        """out (N, G) = h (N, H) @ Wh, with ``out`` from ``begin``."""
+        """out (N, G) = h (N, H) @ Wh (or ``forward_with``), with ``out`` from ``begin``."""
         if self.forward_transposed:
             np.matmul(self._WhT, h.T, out=out.T)
         else:
-            np.matmul(h, self._Wh, out=out)
+            np.matmul(h, self._Wf, out=out)
 
     def dh(self, N: int, H: int, dtype: np.dtype) -> np.ndarray:
         """A zeroed (N, H) array for ``backward`` to write into, in the layout it writes."""
