@@ -156,7 +156,7 @@ class PlainLSTM:
         dh = np.zeros((N, H), dhs.dtype)
         dc = np.zeros((N, H), dhs.dtype)
         for t in reversed(range(T)):
-            x, h_prev, c_prev, f, g, i, o, tc = self.steps[t]
+            _, _, c_prev, f, g, i, o, tc = self.steps[t]
             dht = dhs[:, t] + dh
             do = (dht * tc) * ((1.0 - o) * o)
             dc = dc + ((1.0 - tc**2) * o) * dht

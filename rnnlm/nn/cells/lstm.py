@@ -23,6 +23,7 @@ from rnnlm.nn.cells.base import Cell
 from rnnlm.nn.cells.recurrent import RecurrentProducts, initial_state, weight_grads
 from rnnlm.nn.weight_drop import WeightDrop
 
+
 def sigmoid(x: np.ndarray, out: np.ndarray) -> np.ndarray:
     """Logistic function via tanh (no overflow): 0.5 * (1 + tanh(x / 2))."""
     np.multiply(x, 0.5, out=out)

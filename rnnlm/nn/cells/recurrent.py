@@ -109,7 +109,8 @@ class RecurrentProducts:
         self._Wf = Wh if forward_with is None else forward_with
         if self.forward_transposed:
             self._WhT = self._buf.get("WhT", (G, H), Wh.dtype)
-            self._WhT[...] = self._Wf.T  # as a strided operand, Wh.T is slower than the plain layout
+            # as a strided operand, Wh.T is slower than the plain layout
+            self._WhT[...] = self._Wf.T
             return self._buf.get("recT", (G, N), dtype).T
         return self._buf.get("rec", (N, G), dtype)
 
