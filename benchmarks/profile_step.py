@@ -29,8 +29,10 @@ def main() -> None:
     ap.add_argument("--optimizer", default="sgd")
     ap.add_argument("--vocab", type=int, default=10_000)
     ap.add_argument("--preset", choices=preset_names(), help="profile a preset's model instead")
-    ap.add_argument("--steps", type=int, default=12)
+    ap.add_argument("--steps", type=int, default=12, help="timed steps, the first 2 not counted")
     args = ap.parse_args()
+    if args.steps < 3:
+        ap.error("--steps must be at least 3: the first 2 steps are warm-up")
     c = CONFIGS[args.config]
     model_keys = {"embed_dim", "hidden", "cell", "layers", "dropout", "init_scale"}
     shape = {"embed_dim": c["embed_dim"], "hidden": c["hidden"], "cell": args.cell, "dropout": 0.0}
@@ -55,16 +57,21 @@ def main() -> None:
         times[name].append(time.perf_counter() - t0)
         return out
 
+    kinds = [type(layer).__name__ for layer in model.layers]
+    # a layer's name, numbered when its kind occurs more than once (two LSTM layers: 1 and 2)
+    names = [
+        f"{k} {kinds[: i + 1].count(k)}" if kinds.count(k) > 1 else k for i, k in enumerate(kinds)
+    ]
     for _ in range(args.steps):
         t_start = time.perf_counter()
         h = xs
-        for layer in model.layers:
-            h = timed(f"forward  {type(layer).__name__}", layer.forward, h)
+        for name, layer in zip(names, model.layers, strict=True):
+            h = timed(f"forward  {name}", layer.forward, h)
         head = type(model.head).__name__
         timed(f"forward  {head} (output layer + loss)", model.head.forward, h, ts)
         d = timed(f"backward {head}", model.head.backward)
-        for layer in reversed(model.layers):
-            d = timed(f"backward {type(layer).__name__}", layer.backward, d)
+        for name, layer in zip(reversed(names), reversed(model.layers), strict=True):
+            d = timed(f"backward {name}", layer.backward, d)
         rows = model.grad_rows
         _, scale = timed("clip (norm)", clip_scale, model.grads, 0.25, 1.0, rows)
         timed(f"update ({args.optimizer})", opt.step, model.params, model.grads, scale, rows)
