@@ -10,6 +10,7 @@ the elementwise gate arithmetic. Gate order (f, g, i, o) follows the seed's book
 
 import numpy as np
 
+from rnnlm.backend import array_module
 from rnnlm.nn.buffers import Buffers
 from rnnlm.nn.cells.base import Cell
 from rnnlm.nn.cells.recurrent import RecurrentProducts, initial_state, weight_grads
@@ -18,8 +19,9 @@ from rnnlm.nn.weight_drop import WeightDrop
 
 def sigmoid(x: np.ndarray, out: np.ndarray) -> np.ndarray:
     """Logistic function via tanh (no overflow): 0.5 * (1 + tanh(x / 2))."""
-    np.multiply(x, 0.5, out=out)
-    np.tanh(out, out=out)
+    xp = array_module(x)
+    xp.multiply(x, 0.5, out=out)
+    xp.tanh(out, out=out)
     out += 1.0
     out *= 0.5
     return out
@@ -42,7 +44,7 @@ class TimeLSTM(Cell):
         super().__init__(Wx, Wh, b, stateful=stateful, weight_drop=weight_drop)
         self.c: np.ndarray | None = None  # (N, H) carried memory cell, beside h
         self.dc: np.ndarray | None = None  # gradient of the initial c (for checks)
-        self._buf = Buffers()
+        self._buf = Buffers(array_module(Wx))
         self._products = RecurrentProducts(self._buf)
         self._cache: tuple | None = None
 
@@ -54,7 +56,8 @@ class TimeLSTM(Cell):
     @property
     def state(self) -> np.ndarray | None:
         """(2, N, H): h and c stacked, or None."""
-        return None if self.h is None else np.stack([self.h, self.c])
+        xp = array_module(self.h)
+        return None if self.h is None else xp.stack([self.h, self.c])
 
     def set_state(self, state: np.ndarray) -> None:
         """``state``: (2, N, H), h then c."""
@@ -65,6 +68,7 @@ class TimeLSTM(Cell):
 
     def forward(self, xs: np.ndarray) -> np.ndarray:
         """xs: (N, T, D) -> hs (N, T, H), in xs' dtype."""
+        xp = array_module(xs)
         Wx, Wh, b = self.params
         Wh = self.weight_drop.forward(Wh)
         N, T, D = xs.shape
@@ -75,7 +79,7 @@ class TimeLSTM(Cell):
         c0 = initial_state(self._buf, "c0", self.c if keep else None, N, H, dt)
         # gates: (N, T, 4H) pre-activations, then activations in place
         gates = self._buf.get("gates", (N, T, 4 * H), dt)
-        np.matmul(xs.reshape(N * T, D), Wx, out=gates.reshape(N * T, 4 * H))
+        xp.matmul(xs.reshape(N * T, D), Wx, out=gates.reshape(N * T, 4 * H))
         gates += b
         hs = self._buf.get("hs", (N, T, H), dt)
         cs = self._buf.get("cs", (N, T, H), dt)
@@ -89,14 +93,14 @@ class TimeLSTM(Cell):
             a += rec
             f, g, i, o = a[:, :H], a[:, H : 2 * H], a[:, 2 * H : 3 * H], a[:, 3 * H :]
             sigmoid(f, f)
-            np.tanh(g, out=g)
+            xp.tanh(g, out=g)
             sigmoid(a[:, 2 * H :], a[:, 2 * H :])  # i and o together
             ct = cs[:, t]
-            np.multiply(f, c, out=ct)
-            np.multiply(g, i, out=tmp)
+            xp.multiply(f, c, out=ct)
+            xp.multiply(g, i, out=tmp)
             ct += tmp
-            np.tanh(ct, out=tc[:, t])
-            np.multiply(o, tc[:, t], out=hs[:, t])
+            xp.tanh(ct, out=tc[:, t])
+            xp.multiply(o, tc[:, t], out=hs[:, t])
             h, c = hs[:, t], ct
         self._cache = (xs, h0, c0, gates, hs, cs, tc)
         self.h, self.c = h.copy(), c.copy()
@@ -104,6 +108,7 @@ class TimeLSTM(Cell):
 
     def backward(self, dhs: np.ndarray) -> np.ndarray:
         """dhs: (N, T, H) -> dxs (N, T, D); writes dWx (D, 4H), dWh (H, 4H), db (4H,)."""
+        xp = array_module(dhs)
         Wx = self.params[0]  # (the loop's Wh, dropped or not, is the products' from forward)
         dWx, dWh, db = self.grads
         xs, h0, c0, gates, hs, cs, tc = self._cache
@@ -120,30 +125,30 @@ class TimeLSTM(Cell):
             c_prev = cs[:, t - 1] if t > 0 else c0
             d = da[:, t]
             df, dg, di, do = d[:, :H], d[:, H : 2 * H], d[:, 2 * H : 3 * H], d[:, 3 * H :]
-            np.add(dhs[:, t], dh, out=dht)
+            xp.add(dhs[:, t], dh, out=dht)
             # do = dh * tanh(c) * o (1 - o)
-            np.multiply(dht, tc[:, t], out=do)
-            np.subtract(1.0, o, out=tmp)
+            xp.multiply(dht, tc[:, t], out=do)
+            xp.subtract(1.0, o, out=tmp)
             tmp *= o
             do *= tmp
             # dc += dh * o * (1 - tanh(c)^2)
-            np.square(tc[:, t], out=tmp)
-            np.subtract(1.0, tmp, out=tmp)
+            xp.square(tc[:, t], out=tmp)
+            xp.subtract(1.0, tmp, out=tmp)
             tmp *= o
             tmp *= dht
             dc += tmp
             # di = dc * g * i (1 - i);  dg = dc * i * (1 - g^2);  df = dc * c_prev * f (1 - f)
-            np.subtract(1.0, i, out=tmp)
+            xp.subtract(1.0, i, out=tmp)
             tmp *= i
-            np.multiply(dc, g, out=di)
+            xp.multiply(dc, g, out=di)
             di *= tmp
-            np.square(g, out=tmp)
-            np.subtract(1.0, tmp, out=tmp)
+            xp.square(g, out=tmp)
+            xp.subtract(1.0, tmp, out=tmp)
             tmp *= i
-            np.multiply(dc, tmp, out=dg)
-            np.subtract(1.0, f, out=tmp)
+            xp.multiply(dc, tmp, out=dg)
+            xp.subtract(1.0, f, out=tmp)
             tmp *= f
-            np.multiply(dc, c_prev, out=df)
+            xp.multiply(dc, c_prev, out=df)
             df *= tmp
             dc *= f  # gradient flowing to c_{t-1}
             self._products.backward(d, dh)
