@@ -28,6 +28,7 @@ from rnnlm.backend import (
 from rnnlm.config import ModelConfig
 from rnnlm.errors import ConfigError
 from rnnlm.eval.dynamic import DynamicEval
+from rnnlm.nn.gradcheck import BASE, VARIANTS
 from rnnlm.nn.model import RNNLM, init_params
 from rnnlm.training import checkpoint
 from tests import fake_cupy, mpi_job
@@ -151,16 +152,6 @@ def test_each_rank_takes_the_gpu_of_its_local_rank(monkeypatch):
 
 # --- the GPU path computes what the CPU path computes ---------------------------------------
 
-VARIANTS = {
-    "rnn": {"cell": "rnn"},
-    "rnn x2, dropout": {"cell": "rnn", "layers": 2, "dropout": 0.3},
-    "lstm x2, tied": {"cell": "lstm", "layers": 2, "tie_weights": True, "embed_dim": 5},
-    "gru x2, variational": {"cell": "gru", "layers": 2, "dropout": 0.3,
-                            "variational_dropout": True},
-    "rnn, class softmax": {"cell": "rnn", "softmax": "class", "class_bounds": (0, 2, 3, 7)},
-    "lstm, weight drop": {"cell": "lstm", "weight_drop": 0.4},
-}  # fmt: skip
-
 
 @pytest.mark.parametrize("layout", ["plain", "transposed"])
 @pytest.mark.parametrize("dtype, rtol", [(np.float32, 1e-4), (np.float64, 1e-10)])
@@ -170,7 +161,7 @@ def test_every_layer_matches_numpy(gpu, variant, dtype, rtol, layout, request):
     windows (the second from the state the first carried), from the same weights and seed."""
     if layout == "transposed":
         request.getfixturevalue("transposed_products")
-    cfg = ModelConfig(**{"vocab_size": 7, "embed_dim": 5, "hidden": 5, **VARIANTS[variant]})
+    cfg = ModelConfig(**{**BASE, **VARIANTS[variant]})
     weights = init_params(cfg, np.random.default_rng(0), dtype)
     cpu = RNNLM(cfg, np.random.default_rng(1), dtype, {k: v.copy() for k, v in weights.items()})
     dev = RNNLM(cfg, np.random.default_rng(1), dtype, dict(weights), device="cuda")
@@ -335,3 +326,53 @@ def trained_ckpt(tmp_path: Path, word_corpus: Path) -> Path:
 
 def test_the_fake_gpu_is_gone_once_a_test_ends():
     assert not isinstance(sys.modules.get("cupy"), fake_cupy.FakeCupy)
+
+
+# --- benchmarks/gpu_check.py -----------------------------------------------------------------
+
+QUICK = ["--steps", "6", "--synthetic", "--speed", "S:rnn", "--repeats", "1"]
+
+
+def test_gpu_check_runs_every_check(monkeypatch, capsys):
+    from benchmarks import gpu_check
+
+    fake_cupy.install(monkeypatch)
+    monkeypatch.setattr(gpu_check, "SYNTHETIC", {"train": 20_000, "valid": 2_000, "test": 2_000})
+    monkeypatch.setattr(gpu_check, "SYNTHETIC_VOCAB", 500)
+    code = gpu_check.main(QUICK)
+    out = capsys.readouterr().out
+    assert code == 0, out
+    for line in ("GPU: Fake GPU", "PASS  layers float32", "PASS  layers float64",
+                 "PASS  training: 6 steps", "PASS  resume", "speed S rnn: rnnlm",
+                 "all checks passed"):  # fmt: skip
+        assert line in out, out
+
+
+def test_gpu_check_fails_when_the_gpu_computes_otherwise(monkeypatch, capsys):
+    """A GPU whose scatter-add adds twice: the embedding's gradient is wrong, and it shows."""
+    from benchmarks import gpu_check
+
+    fake_cupy.install(monkeypatch)
+    scatter = sys.modules["cupyx"].scatter_add
+
+    def twice(a, indices, values):
+        scatter(a, indices, values)
+        scatter(a, indices, values)
+
+    monkeypatch.setattr(sys.modules["cupyx"], "scatter_add", twice)
+    code = gpu_check.main([*QUICK, "--checks", "layers"])
+    out = capsys.readouterr().out
+    assert code == 1, out
+    assert "FAIL  layers float32" in out and "dembed.W" in out and "FAILED: " in out
+
+
+def test_gpu_check_on_this_machine():
+    """Here: one line saying what is missing (exit 2); on a GPU, the quick checks pass."""
+    cmd = [sys.executable, "-m", "benchmarks.gpu_check", *QUICK]
+    got = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=600)
+    if real_gpu():
+        assert got.returncode == 0, got.stdout + got.stderr
+        return
+    assert got.returncode == 2, got.stdout + got.stderr
+    assert got.stdout == "" and len(got.stderr.strip().splitlines()) == 1, got.stderr
+    assert got.stderr.startswith("gpu_check: nothing to check, no GPU: --device cuda")

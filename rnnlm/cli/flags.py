@@ -44,7 +44,7 @@ Device = choices("Device", DEVICES)
 
 FORCE_HELP = "Skip the check that the estimated peak memory fits the memory free."
 DEVICE_HELP = (
-    "Compute on the cpu (numpy) or on an NVIDIA GPU, cuda (CuPy: pip install "
+    "Where to compute: cpu (numpy) or cuda, an NVIDIA GPU (CuPy: pip install "
     "'rnnlm-numpy\\[cuda12]'). Any checkpoint runs on either."
 )
 
