@@ -172,9 +172,10 @@ def corpus(data_dir: str | None, synthetic: bool, tmp: Path) -> tuple[str, str]:
     """(CORPUS argument, its description): PTB if found, else a synthetic Zipfian corpus."""
     from rnnlm.bench import zipf_stream
 
-    base = Path(data_dir or os.environ.get("RNNLM_DATA") or "")
-    if not synthetic and (base / "ptb" / "ptb.train.txt").exists():
-        return "ptb", "PTB"
+    base = data_dir or os.environ.get("RNNLM_DATA")
+    ptb = Path(base or ".") / "ptb"
+    if not synthetic and base and (ptb / "ptb.train.txt").exists():
+        return str(ptb), f"PTB ({ptb})"  # a folder of ptb.{train,valid,test}.txt
     folder = tmp / "zipf"
     folder.mkdir()
     rng = np.random.default_rng(0)
@@ -182,12 +183,13 @@ def corpus(data_dir: str | None, synthetic: bool, tmp: Path) -> tuple[str, str]:
         ids = zipf_stream(SYNTHETIC_VOCAB, n, rng).reshape(-1, 20)
         lines = (" ".join(f"w{i}" for i in row) for row in ids)
         (folder / f"{split}.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    why = "--synthetic" if synthetic else f"no ptb/ptb.train.txt under '{base}'"
+    why = "--synthetic" if synthetic else f"no ptb/ptb.train.txt under '{base or '(unset)'}'"
     return str(folder), f"a synthetic Zipfian corpus ({why})"
 
 
-def train_to(corpus_arg: str, out: Path, device: str, steps: int, data_dir: str | None,
-             resume: bool = False) -> tuple[list[float], float]:  # fmt: skip
+def train_to(
+    corpus_arg: str, out: Path, device: str, steps: int, resume: bool = False
+) -> tuple[list[float], float]:
     """Train (or resume) the ptb-rnn recipe in ``out`` up to ``steps`` updates on ``device``:
     (each new step's loss, seconds of training and validation)."""
     from rnnlm.presets import preset_sections
@@ -200,8 +202,7 @@ def train_to(corpus_arg: str, out: Path, device: str, steps: int, data_dir: str 
     with run_lock(out):
         run = prepare(
             corpus_arg, out, data=sections.get("data", {}), model=sections.get("model", {}),
-            train=train, data_dir=Path(data_dir) if data_dir else None, resume=resume,
-            device=device, on_step=lambda r: losses.append(r.loss),
+            train=train, resume=resume, device=device, on_step=lambda r: losses.append(r.loss),
         )  # fmt: skip
         t0 = time.perf_counter()
         run.fit()
@@ -217,8 +218,8 @@ def worst_difference(got: list[float], ref: list[float]) -> float:
 def check_training(report: Report, args: argparse.Namespace, tmp: Path) -> None:
     corpus_arg, what = corpus(args.data_dir, args.synthetic, tmp)
     steps = args.steps
-    ref, cpu_s = train_to(corpus_arg, tmp / "cpu", "cpu", steps, args.data_dir)
-    got, gpu_s = train_to(corpus_arg, tmp / "gpu", "cuda", steps, args.data_dir)
+    ref, cpu_s = train_to(corpus_arg, tmp / "cpu", "cpu", steps)
+    got, gpu_s = train_to(corpus_arg, tmp / "gpu", "cuda", steps)
     worst = worst_difference(got, ref)
     report.check(
         "training",
@@ -230,7 +231,7 @@ def check_training(report: Report, args: argparse.Namespace, tmp: Path) -> None:
     third = max(1, steps * 3 // 10)
     out, losses = tmp / "resumed", []
     for k, device in enumerate(("cpu", "cuda", "cpu")):
-        more, _ = train_to(corpus_arg, out, device, third * (k + 1), args.data_dir, resume=k > 0)
+        more, _ = train_to(corpus_arg, out, device, third * (k + 1), resume=k > 0)
         losses += more
     worst = worst_difference(losses, ref[: 3 * third])
     report.check(
