@@ -1,4 +1,5 @@
-"""The same model and training step in PyTorch (CPU), for side-by-side speed comparisons.
+"""The same model and training step in PyTorch (CPU, or a CUDA GPU), for side-by-side speed
+comparisons.
 
 PyTorch is an optional extra (``pip install -e '.[torch]'``); rnnlm never imports it.
 """
@@ -47,17 +48,22 @@ def torch_train_runner(
     steps: int = 5,
     lr: float = 0.1,
     clip: float = 0.25,
+    device: str = "cpu",
 ) -> Callable[[], float]:
-    """A function that runs ``steps`` stateful-TBPTT SGD steps and returns their seconds."""
+    """A function that runs ``steps`` stateful-TBPTT SGD steps and returns their seconds
+    (on ``device``, e.g. "cuda": timed to the end of the GPU's work)."""
     torch.manual_seed(0)
-    model = TorchLM(V, D, H, cell, layers)
+    model = TorchLM(V, D, H, cell, layers).to(device)
     loss_fn = nn.CrossEntropyLoss()
     rng = np.random.default_rng(0)
     data = torch.from_numpy(rng.integers(0, V, (steps + 1, N, T + 1)).astype(np.int64))
+    data = data.to(device)
     state = None
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
 
     def run() -> float:
         nonlocal state
+        sync()
         t0 = time.perf_counter()
         for k in range(steps):
             xs, ts = data[k, :, :-1], data[k, :, 1:]
@@ -70,6 +76,7 @@ def torch_train_runner(
             with torch.no_grad():
                 for p in model.parameters():
                     p.add_(p.grad, alpha=-lr)
+        sync()
         return time.perf_counter() - t0
 
     return run

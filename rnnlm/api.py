@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from rnnlm.backend import use_device
 from rnnlm.data.corpus import boundary_id, scored
 from rnnlm.data.subword import SubwordVocabulary
 from rnnlm.data.text import EOS, detokenize, tokenize
@@ -44,13 +45,17 @@ class Score:
 
 
 class LanguageModel:
-    """A trained model with its vocabulary, as loaded from a checkpoint."""
+    """A trained model with its vocabulary, as loaded from a checkpoint; ``device``: where it
+    computes, "cpu" or "cuda" (rnnlm/backend.py; any checkpoint runs on either)."""
 
-    def __init__(self, ckpt: checkpoint.Checkpoint) -> None:
+    def __init__(self, ckpt: checkpoint.Checkpoint, device: str = "cpu") -> None:
         self.ckpt = ckpt
         self.unit = ckpt.unit
         self.vocab: Vocabulary = ckpt.vocab
-        self.model = RNNLM(ckpt.model, np.random.default_rng(0), params=ckpt.params)
+        self.device = use_device(device)
+        self.model = RNNLM(
+            ckpt.model, np.random.default_rng(0), params=ckpt.params, device=self.device
+        )
 
     def boundary_id(self) -> int | None:
         """The token that precedes a text: ``<eos>`` (word) or newline (char), if in the vocab."""
@@ -176,6 +181,8 @@ class LanguageModel:
         return prompt + "".join(self.stream_text(prompt, length, seed, **kwargs))
 
 
-def load(path: Path | str) -> LanguageModel:
-    """Load a checkpoint written by ``rnnlm train``."""
-    return LanguageModel(checkpoint.load(path))
+def load(path: Path | str, device: str = "cpu") -> LanguageModel:
+    """Load a checkpoint written by ``rnnlm train``, to compute on ``device`` ("cpu" or
+    "cuda"; without CuPy or a GPU, a ``ConfigError`` says which is missing)."""
+    device = use_device(device)  # checked before the file is read
+    return LanguageModel(checkpoint.load(path), device)

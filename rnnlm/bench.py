@@ -3,16 +3,19 @@
 Training speed is tokens per second of full steps (``Trainer.step``: forward, backward,
 clipping, update) on a synthetic token stream; the matmul roofline is the time numpy needs for
 the same step's matrix products alone, at the same shapes, so ``roofline_ratio`` says how close
-the step gets to it.
+the step gets to it. On a GPU (``device="cuda"``) the model, the step and the roofline's
+products run there, and every timing waits for the device to finish its queued work.
 """
 
 import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import ModuleType
 
 import numpy as np
 
+from rnnlm.backend import HOST, array_module, synchronize, to_device
 from rnnlm.config import ModelConfig, TrainConfig
 from rnnlm.data.batching import batchify, windows
 from rnnlm.data.vocab import Vocabulary
@@ -66,15 +69,30 @@ def step_flops(mcfg: ModelConfig, N: int, T: int) -> float:
     return 3.0 * fwd  # backward: two products of the same size per forward product
 
 
-def matmul_roofline(mcfg: ModelConfig, N: int, T: int) -> Callable[[], float]:
+def device_name(device: str) -> str:
+    """``cpu``, or the GPU's name as CUDA gives it (after ``backend.use_device``)."""
+    if device == "cpu":
+        return "cpu"
+    import cupy
+
+    props = cupy.cuda.runtime.getDeviceProperties(cupy.cuda.Device().id)
+    name = props["name"]
+    return name.decode() if isinstance(name, bytes) else str(name)
+
+
+def matmul_roofline(
+    mcfg: ModelConfig, N: int, T: int, xp: ModuleType = HOST
+) -> Callable[[], float]:
     """A function that runs one step's matrix products alone, at the same shapes as the
     model's, and returns the seconds they took.
 
     The products any implementation must make: for the output layer and each layer's input
     projection (all T steps at once) a forward, a weight-gradient and an input-gradient product;
     for each recurrence, T small forward products and T small gradient products (sequential by
-    nature) and one weight-gradient product over all T steps.
+    nature) and one weight-gradient product over all T steps. ``xp``: the array module the
+    products run in (CuPy: on the current GPU, timed to the end of its work).
     """
+    device = "cpu" if xp is HOST else "cuda"
     gates = CELLS[mcfg.cell].gates
     D, H, V, M = mcfg.embed_dim, mcfg.hidden, mcfg.vocab_size, N * T
     G = gates * H
@@ -88,23 +106,26 @@ def matmul_roofline(mcfg: ModelConfig, N: int, T: int) -> Callable[[], float]:
     def arrays(m: int, k: int, n: int) -> tuple[np.ndarray, ...]:
         a, b = rng.random((m, k), dtype=np.float32), rng.random((k, n), dtype=np.float32)
         c = rng.random((m, n), dtype=np.float32)
-        return a, b, c, np.empty_like(b), np.empty_like(a)
+        a, b, c = (to_device(x, device) for x in (a, b, c))
+        return a, b, c, xp.empty_like(b), xp.empty_like(a)
 
     big_ops = [arrays(*shape) for shape in full]
     rec_ops = [(arrays(*shape), arrays(M, H, G)) for shape in small]
 
     def run() -> float:
+        synchronize(device)
         t0 = time.perf_counter()
         for a, b, c, db, dx in big_ops:
-            np.matmul(a, b, out=c)  # forward
-            np.matmul(a.T, c, out=db)  # weight gradient
-            np.matmul(c, b.T, out=dx)  # input gradient
+            xp.matmul(a, b, out=c)  # forward
+            xp.matmul(a.T, c, out=db)  # weight gradient
+            xp.matmul(c, b.T, out=dx)  # input gradient
         for (h, Wh, a, _, dh), (hs, _, das, dWh, _) in rec_ops:
             for _ in range(T):
-                np.matmul(h, Wh, out=a)  # h_{t-1} Wh
+                xp.matmul(h, Wh, out=a)  # h_{t-1} Wh
             for _ in range(T):
-                np.matmul(a, Wh.T, out=dh)  # da_t Wh^T
-            np.matmul(hs.T, das, out=dWh)  # dWh over all T steps
+                xp.matmul(a, Wh.T, out=dh)  # da_t Wh^T
+            xp.matmul(hs.T, das, out=dWh)  # dWh over all T steps
+        synchronize(device)
         return time.perf_counter() - t0
 
     return run
@@ -143,11 +164,13 @@ def bench(
     gen_tokens: int = 200,
     eval_tokens: int = 20_000,
     alongside: Callable[[], float] | None = None,
+    device: str = "cpu",
 ) -> dict:
     """Measure; every figure is a median over ``repeats`` after ``warmup`` runs.
 
     ``alongside``: another measurement (returning seconds) to interleave with the training
     repeats, e.g. another library's step; its seconds come back as ``alongside_s``.
+    ``device``: where the model computes ("cuda" after ``backend.use_device``).
     """
     rng = np.random.default_rng(tcfg.seed)
     N, T, V = tcfg.batch_size, tcfg.bptt, mcfg.vocab_size
@@ -155,21 +178,24 @@ def bench(
     if mcfg.softmax == "class" and len(mcfg.class_bounds) <= 2:
         bounds = frequency_classes(np.bincount(ids, minlength=V), round(np.sqrt(V)))
         mcfg = dataclasses.replace(mcfg, class_bounds=tuple(int(b) for b in bounds))
-    model = RNNLM(mcfg, rng)
+    model = RNNLM(mcfg, rng, device=device)
     batches = list(windows(*batchify(ids, N), T))[:steps]
     trainer = _trainer(model, tcfg, ids, rng)
 
     def train_steps() -> float:
         model.train(True)
+        synchronize(device)
         t0 = time.perf_counter()
         for xs, ts in batches:
             trainer.step(xs, ts)
+        synchronize(device)
         return time.perf_counter() - t0
 
     # the roofline's products run right after each timed training repeat, so that the
     # machine's drift (±5-10% here, minute to minute) hits both sides of the ratio alike
     full = mcfg.softmax == "full"  # the roofline model counts a full softmax's products
-    roof_run = matmul_roofline(mcfg, N, T) if full else None
+    xp = array_module(model.params["embed.W"])
+    roof_run = matmul_roofline(mcfg, N, T, xp) if full else None
     train_s, roof_s, other_s = [], [], []
     for k in range(warmup + repeats):
         t = train_steps()

@@ -23,6 +23,7 @@ def toy_trainer(
     dropout: float = 0.2,
     weight_drop: float = 0.0,
     cell: str = "rnn",
+    device: str = "cpu",
     **train_kw,
 ) -> Trainer:
     V = 12
@@ -42,5 +43,5 @@ def toy_trainer(
         }
     )
     rng = np.random.default_rng(tcfg.seed)
-    model = RNNLM(mcfg, rng)
+    model = RNNLM(mcfg, rng, device=device)
     return Trainer(model, tcfg, toy_stream(), toy_stream(300, seed=1), vocab, "word", rng, run=run)

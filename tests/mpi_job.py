@@ -11,6 +11,7 @@ import threading
 
 import numpy as np
 
+from rnnlm.backend import to_host
 from rnnlm.config import ModelConfig, TrainConfig
 from rnnlm.data.vocab import Vocabulary
 from rnnlm.errors import CheckpointError, RnnlmError
@@ -22,31 +23,31 @@ from tests.helpers import toy_stream
 V, STEPS = 12, 32
 
 
-def toy(comm: distributed.Comm, dtype: type = np.float64) -> Trainer:
-    """The toy run every job trains: 4 streams, dropout on, Adam."""
+def toy(comm: distributed.Comm, dtype: type = np.float64, device: str = "cpu") -> Trainer:
+    """The toy run every job trains: 4 streams, dropout on, Adam (on ``device``)."""
     vocab = Vocabulary(["<unk>", *[f"w{i}" for i in range(1, V)]])
     mcfg = ModelConfig(vocab_size=V, embed_dim=8, hidden=8, dropout=0.3, cell="lstm")
     tcfg = TrainConfig(batch_size=4, bptt=5, epochs=50, max_steps=STEPS, seed=3,
                        eval_batch_size=2, clip=1.0)  # fmt: skip
     rng = np.random.default_rng(tcfg.seed)
-    model = RNNLM(mcfg, rng, dtype=dtype)
+    model = RNNLM(mcfg, rng, dtype=dtype, device=device)
     ids, valid = toy_stream(3000), toy_stream(300, seed=1)
     return Trainer(model, tcfg, ids, valid, vocab, "word", rng, comm=comm)
 
 
 def result(trainer: Trainer) -> dict[str, np.ndarray]:
-    out = {f"param/{k}": np.array(v) for k, v in trainer.model.params.items()}
+    out = {f"param/{k}": np.array(to_host(v)) for k, v in trainer.model.params.items()}
     out["valid_ppl"] = np.array(trainer.state.best_valid_ppl)
     return out
 
 
-def threads(k: int, dtype: type = np.float64) -> dict[str, np.ndarray]:
-    """K ranks as threads; rank 0's result."""
+def threads(k: int, dtype: type = np.float64, device: str = "cpu") -> dict[str, np.ndarray]:
+    """K ranks as threads (on ``device``); rank 0's result."""
     group, results, errors = distributed.ThreadGroup(k), {}, []
 
     def rank(r: int) -> None:
         try:
-            trainer = toy(group.comm(r), dtype)
+            trainer = toy(group.comm(r), dtype, device)
             trainer.fit()
             results[r] = result(trainer)
         except BaseException as exc:  # reported below

@@ -6,9 +6,10 @@ from typing import Annotated
 
 import typer
 
-from rnnlm.bench import CONFIGS, bench
+from rnnlm.backend import use_device
+from rnnlm.bench import CONFIGS, bench, device_name
 from rnnlm.cli.console import echo, err, user_errors, warn
-from rnnlm.cli.flags import CHOICE_ENUMS
+from rnnlm.cli.flags import CHOICE_ENUMS, Device, DeviceFlag
 from rnnlm.config import ModelConfig, TrainConfig
 from rnnlm.errors import ConfigError
 
@@ -37,14 +38,17 @@ def bench_command(
     repeats: Annotated[int, typer.Option(help="Timed repeats; the median is reported.")] = 5,
     warmup: Annotated[int, typer.Option(help="Untimed repeats first.")] = 2,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    device: DeviceFlag = Device("cpu"),
 ) -> None:
     """Measure training tokens/s, evaluation tokens/s and generation ms/token, with the
-    achieved GFLOP/s against numpy's own matmul speed at the same shapes (the roofline).
+    achieved GFLOP/s against numpy's own matmul speed at the same shapes (the roofline; with
+    --device cuda, CuPy's).
 
     Example: rnnlm bench --config M --json
     """
-    cell, optimizer, softmax = cell.value, optimizer.value, softmax.value
+    cell, optimizer, softmax, device = cell.value, optimizer.value, softmax.value, device.value
     with user_errors():
+        use_device(device)
         if config not in CONFIGS:
             raise ConfigError(f"unknown --config '{config}' (choose from: {', '.join(CONFIGS)})")
         if min(steps, repeats) < 1 or warmup < 0:
@@ -53,13 +57,16 @@ def bench_command(
         mcfg, tcfg = _configs(config, sizes, cell, layers, vocab, optimizer, softmax)
         err.print(
             f"benchmarking {config}: {mcfg.cell} D={mcfg.embed_dim} H={mcfg.hidden} "
-            f"V={vocab} N={tcfg.batch_size} T={tcfg.bptt} ...",
+            f"V={vocab} N={tcfg.batch_size} T={tcfg.bptt} on {device_name(device)} ...",
             highlight=False,
             markup=False,
         )
-        result = bench(mcfg, tcfg, steps=steps, repeats=repeats, warmup=warmup)
+        result = bench(mcfg, tcfg, steps=steps, repeats=repeats, warmup=warmup, device=device)
     result["config"]["name"] = config
     result["cpus"] = os.cpu_count()
+    result["device"] = device
+    if device != "cpu":
+        result["gpu"] = device_name(device)
     if as_json:
         echo(json.dumps(result))
     else:
@@ -103,7 +110,8 @@ def _print_result(result: dict) -> None:
         return
     rlo, rhi = result["roofline_ratio_range"]
     echo(
-        f"compute   {result['gflops']:>10.1f} GFLOP/s in matmuls (median step); numpy matmul "
+        f"compute   {result['gflops']:>10.1f} GFLOP/s in matmuls (median step); "
+        f"{'numpy' if result['device'] == 'cpu' else 'CuPy'} matmul "
         f"alone {result['matmul_gflops']:.1f} GFLOP/s (median; "
         f"{result['roofline_tokens_per_s']:,.0f} tokens/s)"
     )

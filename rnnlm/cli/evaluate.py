@@ -18,8 +18,9 @@ from rich.text import Text
 
 from rnnlm import memory
 from rnnlm.api import LanguageModel, Score, load
+from rnnlm.backend import use_device
 from rnnlm.cli.console import echo, err, user_errors, warn, write
-from rnnlm.cli.flags import CheckpointArg, ForceFlag
+from rnnlm.cli.flags import CheckpointArg, Device, DeviceFlag, ForceFlag
 from rnnlm.cli.score_progress import ScoreProgress
 from rnnlm.data.corpus import eval_ids
 from rnnlm.data.encode import encode_file
@@ -80,6 +81,7 @@ def eval_command(
         ),
     ] = None,
     force: ForceFlag = False,
+    device: DeviceFlag = Device("cpu"),
     allow_oov: Annotated[
         bool,
         typer.Option(
@@ -100,6 +102,7 @@ def eval_command(
     Example: rnnlm eval runs/ptb/best.npz ptb.test.txt ptb.valid.txt
     """  # fmt: skip
     with user_errors():
+        use_device(device.value)  # no CuPy or no GPU: said before anything is read
         if sum(str(f) == "-" for f in files) > 1:
             raise ConfigError("standard input (-) can be scored once per command")
         located = {shown: _locate(shown) for shown in files}
@@ -108,7 +111,7 @@ def eval_command(
             _check_not_an_input(per_token, inputs)
         dynamic = _dynamic(dynamic_lr, dynamic_window, dynamic_decay)
         memory.check_eval(checkpoint, list(located.values()), dynamic, force)
-        lm = load(checkpoint)
+        lm = load(checkpoint, device.value)
         stats = _baseline_stats(lm, baseline_from)
         rows = []
         for shown in files:  # a file named twice is scored twice

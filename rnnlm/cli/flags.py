@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 
+from rnnlm.backend import DEVICES
 from rnnlm.config import CHOICES, registry
 from rnnlm.errors import ConfigError
 from rnnlm.presets import preset_names
@@ -39,8 +40,13 @@ def choices(name: str, values: object) -> type[Enum]:
 # field -> its Enum: unit, cell, softmax, optimizer, loss
 CHOICE_ENUMS = {field: choices(field.capitalize(), registry(field)) for field in CHOICES}
 Preset = choices("Preset", preset_names())
+Device = choices("Device", DEVICES)
 
 FORCE_HELP = "Skip the check that the estimated peak memory fits the memory free."
+DEVICE_HELP = (
+    "Where to compute: cpu (numpy) or cuda, an NVIDIA GPU (CuPy: pip install "
+    "'rnnlm-numpy\\[cuda12]'). Any checkpoint runs on either."
+)
 
 # The argument train and prepare declare alike.
 CorpusArg = Annotated[
@@ -55,3 +61,4 @@ CorpusArg = Annotated[
 # The parameters eval, generate and info declare alike.
 CheckpointArg = Annotated[Path, typer.Argument(help="A checkpoint written by rnnlm train.")]
 ForceFlag = Annotated[bool, typer.Option("--force", help=FORCE_HELP)]
+DeviceFlag = Annotated[Device, typer.Option(help=DEVICE_HELP)]

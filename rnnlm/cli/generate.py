@@ -10,8 +10,9 @@ import typer
 
 from rnnlm import memory
 from rnnlm.api import LanguageModel, load
+from rnnlm.backend import use_device
 from rnnlm.cli.console import echo, user_errors, warn, write
-from rnnlm.cli.flags import CheckpointArg, ForceFlag
+from rnnlm.cli.flags import CheckpointArg, Device, DeviceFlag, ForceFlag
 from rnnlm.data.text import EOS
 from rnnlm.errors import ConfigError
 from rnnlm.eval.sampling import check_sampling
@@ -56,6 +57,7 @@ def generate_command(
         ),
     ] = None,
     force: ForceFlag = False,
+    device: DeviceFlag = Device("cpu"),
 ) -> None:
     """Continue a prompt with sampled tokens, printed as they come; word models print <eos> as
     a newline. Unknown prompt tokens are read as <unk> (with a warning).
@@ -63,9 +65,10 @@ def generate_command(
     Example: rnnlm generate runs/ptb/best.npz --prompt "the company said" --length 50
     """  # fmt: skip
     with user_errors():
+        use_device(device.value)  # no CuPy or no GPU: said before anything is read
         stop = _check_options(temperature, top_k, top_p, length, num_samples, seed, score, stop)
         memory.check_generate(checkpoint, force)
-        lm = load(checkpoint)
+        lm = load(checkpoint, device.value)
         if stop == EOS and lm.unit == "char":
             raise ConfigError("--stop <eos>: a character model has no <eos>; use --stop '\\n'")
         _warn_unknown(lm.prompt_ids(prompt)[1], "prompt token(s)", "read")

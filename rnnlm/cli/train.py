@@ -13,6 +13,7 @@ import typer
 
 from rnnlm import memory
 from rnnlm.api import LanguageModel
+from rnnlm.backend import use_device
 from rnnlm.cli.console import (
     EXIT_SIGINT,
     EXIT_SIGTERM,
@@ -57,6 +58,7 @@ def train(
     """  # fmt: skip
     given = {"corpus": corpus, **{k: getattr(v, "value", v) for k, v in options.items()}}
     with user_errors():
+        use_device(given["device"])  # no CuPy or no GPU: said before anything starts
         comm = _workers(given["workers"])
         if not given["dry_run"]:
             out = given["out"] or default_out(corpus)
@@ -105,7 +107,7 @@ def _train(
     if not comm.is_root:  # the other ranks train in silence: rank 0 reports for the job
         run = prepare(
             g["corpus"], out, **sections, data_dir=g["data_dir"], resume=g["resume"],
-            smoke=dry_run, force=g["force"], comm=comm,
+            smoke=dry_run, force=g["force"], comm=comm, device=g["device"],
         )  # fmt: skip
         with stop_signals(run.trainer.request_stop) as got:
             state = run.fit()
@@ -119,7 +121,7 @@ def _train(
         run = prepare(
             g["corpus"], out, **sections, data_dir=g["data_dir"], resume=g["resume"],
             smoke=dry_run, force=g["force"], on_step=display.step, on_epoch=display.epoch,
-            comm=comm,
+            comm=comm, device=g["device"],
         )  # fmt: skip
         display.epochs, display.unit = run.trainer.cfg.epochs, run.corpus.unit
         _summary(run)
@@ -145,7 +147,8 @@ def _train(
         )
     _report(run.results(), run, g["as_json"], dry_run)
     if dry_run:
-        sample = LanguageModel(checkpoint.load(run.run.best)).generate(length=3, seed=0)
+        best = LanguageModel(checkpoint.load(run.run.best), g["device"])
+        sample = best.generate(length=3, seed=0)
         echo(f"dry run ok: 1 step trained, validated, saved, reloaded and sampled ({sample!r})")
 
 
@@ -208,7 +211,7 @@ def _summary(run: TrainingRun) -> None:
         f"clip {cfg.clip:g}"
         f"{_schedule(cfg)}{f', ema {cfg.ema:g}' if cfg.ema else ''}"
         f"{f', patience {cfg.patience}' if cfg.patience else ''} | "
-        f"out: {run.run.path}",
+        f"out: {run.run.path}{f' | device {run.device}' if run.device != 'cpu' else ''}",
     ]
     if run.resumed:
         st = trainer.state

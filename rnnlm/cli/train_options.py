@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from rnnlm.cli.flags import CHOICE_ENUMS, FORCE_HELP, Preset, flag
+from rnnlm.cli.flags import CHOICE_ENUMS, DEVICE_HELP, FORCE_HELP, Device, Preset, flag
 from rnnlm.config import SECTIONS, default, options
 
 # Rich help panels, so `rnnlm train --help` reads in groups.
@@ -132,6 +132,10 @@ ROWS: dict[str, Opt] = {
         "End stdout with one JSON object of the results.", RUN, ("--json",), bool, False
     ),
     "force": Opt(FORCE_HELP, RUN, type=bool, default=False),
+    "device": Opt(
+        DEVICE_HELP + " Not stored with the run: it may resume on the other.", RUN, type=Device,
+        default=Device("cpu"),
+    ),
     "workers": Opt(
         "Train with this many processes, each on its share of the --batch-size streams (MPI data "
         "parallelism; runs mpiexec for you; needs the [mpi] extra). Under mpiexec: the -n given "

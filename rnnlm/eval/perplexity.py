@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from rnnlm.backend import to_host
 from rnnlm.data.batching import batchify, windows
 from rnnlm.nn.model import RNNLM
 
@@ -47,7 +48,8 @@ def evaluate(
     none: the state is carried through). More streams are faster but restart the state at each
     stream's start. Dropout is off; the model's training state is left reset, also on an
     error. ``adapt(loss, tokens)``, if given, runs after each window is scored (dynamic
-    evaluation's learning step, rnnlm/eval/dynamic.py).
+    evaluation's learning step, rnnlm/eval/dynamic.py). On a GPU the total stays on the device
+    until the end (no synchronisation per window).
     """
     inputs, targets = batchify(ids, batch_size)
     if streams is not None:  # one rank's share of the streams (rnnlm/training/distributed.py)
@@ -65,7 +67,7 @@ def evaluate(
             count += ts.size
             done += ts.shape[1]
             if per_token:
-                pieces.append(model.token_nll.astype(np.float64))
+                pieces.append(model.token_nll.astype(np.float64))  # (copied to the host below)
             if adapt:
                 adapt(loss, ts.size)
             if on_progress:
@@ -74,5 +76,7 @@ def evaluate(
         model.reset_state()
         model.train(was_training)
     # stream i holds the i-th contiguous slice, so row-major order is text order
-    token_nll = np.concatenate(pieces, axis=1).reshape(-1) if per_token else None
-    return EvalResult(nll=total, tokens=count, token_nll=token_nll)
+    token_nll = None
+    if per_token:
+        token_nll = np.concatenate([to_host(p) for p in pieces], axis=1).reshape(-1)
+    return EvalResult(nll=float(total), tokens=count, token_nll=token_nll)

@@ -5,6 +5,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from rnnlm.backend import to_host
 from rnnlm.errors import ConfigError
 from rnnlm.nn.model import RNNLM
 
@@ -70,6 +71,7 @@ def sample(
     ``banned`` ids (e.g. ``<unk>``) are never produced. The same ``rng`` seed gives the same ids.
     The stream keeps its own copy of the hidden state between tokens, so using the model for
     anything else (scoring, another stream) while it is paused does not change what it yields.
+    The next token is drawn on the host (a GPU model's scores, V numbers, are copied over).
     """
     check_sampling(temperature, top_k, top_p, length)
     if not context:
@@ -79,7 +81,7 @@ def sample(
     scores = model.scores(np.asarray([context], dtype=np.int32))[0, -1]
     state = model.get_state()
     for _ in range(length):
-        s = scores.astype(np.float64)
+        s = to_host(scores).astype(np.float64)
         if banned:
             s[list(banned)] = -np.inf
         if greedy:
@@ -99,7 +101,7 @@ def continuation_logprob(model: RNNLM, context: list[int], continuation: list[in
     model.train(False)
     model.reset_state()
     ids = np.asarray([context + continuation], dtype=np.int32)
-    scores = model.scores(ids[:, :-1])[0, len(context) - 1 :].astype(np.float64)
+    scores = to_host(model.scores(ids[:, :-1])[0, len(context) - 1 :]).astype(np.float64)
     scores -= scores.max(axis=1, keepdims=True)
     logp = scores - np.log(np.exp(scores).sum(axis=1, keepdims=True))
     model.reset_state()

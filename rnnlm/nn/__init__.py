@@ -11,6 +11,8 @@ Every layer follows one contract:
 - Inputs and outputs are batch-major, ``(N, T, ...)``; activations take their dtype from the
   inputs (or, for the embedding, from its weights), so the same code runs in float32 for training
   and in float64 for numerical gradient checks.
+- Array arithmetic goes through the module of the arrays (``xp = array_module(xs)``, see
+  ``rnnlm/backend.py``), as the dtype does: the same layer runs on numpy or on CuPy (a GPU).
 
 Recurrent cells are listed in ``rnnlm.nn.cells.CELLS``, output layers in
 ``rnnlm.nn.heads.HEADS``.

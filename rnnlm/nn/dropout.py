@@ -2,10 +2,17 @@
 
 ``Mask`` is the part every dropout shares (drawing, reusing and applying the scaled keep-mask);
 ``WeightDrop`` (weight_drop.py) applies it to a recurrent matrix instead of activations.
+
+Masks are drawn on the host with the run's random generator, in the same order whatever the
+device, then moved to the arrays' device: a CPU run and a GPU run from one seed drop the same
+units.
 """
+
+from types import ModuleType
 
 import numpy as np
 
+from rnnlm.backend import HOST, array_module, copy_into
 from rnnlm.nn.buffers import Buffers
 
 
@@ -32,18 +39,25 @@ class Mask:
     def active(self) -> bool:
         return self.train and self.p > 0.0
 
-    def _draw(self, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-        """The keep-mask for this forward: a new one, unless ``reuse_mask`` keeps the last."""
+    def _draw(self, shape: tuple[int, ...], dtype: np.dtype, xp: ModuleType) -> np.ndarray:
+        """The keep-mask for this forward, in array module ``xp``: a new one, unless
+        ``reuse_mask`` keeps the last. Drawn on the host (the run's generator), then moved."""
         if not (self.reuse_mask and self._keep is not None and self._keep.shape == shape):
-            u = self._buf.get("u", shape, dtype)
+            u = self._buf.get("u", shape, dtype, HOST)
             self.rng.random(out=u, dtype=u.dtype)
-            self._keep = self._buf.get("keep", shape, np.bool_)
-            np.greater_equal(u, self.p, out=self._keep)
+            keep = self._buf.get("keep", shape, np.bool_, HOST)
+            HOST.greater_equal(u, self.p, out=keep)
+            if xp is not HOST:
+                moved = self._buf.get("keep_device", shape, np.bool_, xp)
+                copy_into(moved, keep)
+                keep = moved
+            self._keep = keep
         return self._keep
 
     def _scale(self, x: np.ndarray, out: np.ndarray) -> np.ndarray:
         """``out = x * keep / (1 - p)`` (``out`` may be ``x``)."""
-        np.multiply(x, self._keep, out=out)
+        xp = array_module(x)
+        xp.multiply(x, self._keep, out=out)
         out *= 1.0 / (1.0 - self.p)
         return out
 
@@ -69,16 +83,18 @@ class TimeDropout(Mask):
         if not self.active:
             return xs
         N, T, D = xs.shape
+        xp = array_module(xs)
         if self.streams is None:
-            self._draw((N, 1, D) if self.variational else (N, T, D), xs.dtype)
+            self._draw((N, 1, D) if self.variational else (N, T, D), xs.dtype, xp)
         else:
             lo, hi, total = self.streams
-            keep = self._draw((total, 1, D) if self.variational else (total, T, D), xs.dtype)
+            keep = self._draw((total, 1, D) if self.variational else (total, T, D), xs.dtype, xp)
             self._keep = keep[lo:hi]
-        return self._scale(xs, self._buf.get("out", xs.shape, xs.dtype))
+        return self._scale(xs, self._buf.get("out", xs.shape, xs.dtype, xp))
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         """dout: (N, T, D) -> dxs (N, T, D)."""
         if not self.active:
             return dout
-        return self._scale(dout, self._buf.get("dx", dout.shape, dout.dtype))
+        xp = array_module(dout)
+        return self._scale(dout, self._buf.get("dx", dout.shape, dout.dtype, xp))

@@ -27,6 +27,20 @@ def rel_error(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.abs(a - b).max() / denom)
 
 
+# The models every whole-model check builds (here, and the CPU/GPU comparisons of
+# tests/test_device.py and benchmarks/gpu_check.py): tiny, one of each cell and option.
+BASE = {"vocab_size": 7, "embed_dim": 4, "hidden": 5, "dropout": 0.0, "init_scale": 0.5}
+VARIANTS = {
+    "rnn (the seed's cell)": {"cell": "rnn"},
+    "rnn x2, dropout (fixed mask)": {"cell": "rnn", "layers": 2, "dropout": 0.3},
+    "lstm x2, tied": {"cell": "lstm", "layers": 2, "tie_weights": True, "embed_dim": 5},
+    "gru x2, variational dropout": {"cell": "gru", "layers": 2, "dropout": 0.3,
+                                    "variational_dropout": True},
+    "rnn, class softmax": {"cell": "rnn", "softmax": "class", "class_bounds": (0, 2, 3, 7)},
+    "lstm x2, weight drop (fixed mask)": {"cell": "lstm", "layers": 2, "weight_drop": 0.4},
+}  # fmt: skip
+
+
 def model_report(seed: int = 0) -> list[tuple[str, float]]:
     """Max relative error of every parameter gradient, for each cell/option, over two windows.
 
@@ -35,20 +49,10 @@ def model_report(seed: int = 0) -> list[tuple[str, float]]:
     from rnnlm.config import ModelConfig
     from rnnlm.nn.model import RNNLM
 
-    variants = {
-        "rnn (the seed's cell)": {"cell": "rnn"},
-        "rnn x2, dropout (fixed mask)": {"cell": "rnn", "layers": 2, "dropout": 0.3},
-        "lstm x2, tied": {"cell": "lstm", "layers": 2, "tie_weights": True, "embed_dim": 5},
-        "gru x2, variational dropout": {"cell": "gru", "layers": 2, "dropout": 0.3,
-                                        "variational_dropout": True},
-        "rnn, class softmax": {"cell": "rnn", "softmax": "class", "class_bounds": (0, 2, 3, 7)},
-        "lstm x2, weight drop (fixed mask)": {"cell": "lstm", "layers": 2, "weight_drop": 0.4},
-    }  # fmt: skip
     rows = []
-    for name, kw in variants.items():
+    for name, kw in VARIANTS.items():
         rng = np.random.default_rng(seed)
-        cfg = ModelConfig(**{"vocab_size": 7, "embed_dim": 4, "hidden": 5, "dropout": 0.0,
-                             "init_scale": 0.5, **kw})  # fmt: skip
+        cfg = ModelConfig(**{**BASE, **kw})
         model = RNNLM(cfg, rng, dtype=np.float64)
         x1, t1, x2, t2 = (rng.integers(0, 7, (3, 4)) for _ in range(4))
         model.reset_state()

@@ -10,10 +10,17 @@ builds them from named arrays; it lists no cell or head itself.
 
 One interface for every cell: ``forward(xs, ts) -> loss``, ``backward()``, ``scores(xs)``,
 named ``params``/``grads`` (the names are the checkpoint keys), and the carried state.
+
+A model lives on one device (``device``: rnnlm/backend.py): its weights are drawn on the host
+with the run's generator, whatever the device, then moved, so a CPU and a GPU run from one seed
+start from the same weights. Token ids and carried states given to it are moved to its device.
 """
+
+import math
 
 import numpy as np
 
+from rnnlm.backend import HOST, to_device
 from rnnlm.config import ModelConfig
 from rnnlm.nn.cells import CELLS
 from rnnlm.nn.dropout import TimeDropout
@@ -37,7 +44,7 @@ def param_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
 def init_params(
     cfg: ModelConfig, rng: np.random.Generator, dtype: type = np.float32
 ) -> dict[str, np.ndarray]:
-    """Fresh parameters by name.
+    """Fresh parameters by name, host arrays drawn from ``rng``.
 
     ``init_scale > 0``: every parameter uniform in ±init_scale (Zaremba et al.). Otherwise:
     embedding and output uniform ±0.1, recurrent weights ±1/sqrt(H) (PyTorch's default, which
@@ -55,18 +62,20 @@ def init_params(
         elif is_bias:
             scale = 0.0
         else:
-            scale = 1.0 / np.sqrt(cfg.hidden) if recurrent else 0.1
-        value = rng.uniform(-scale, scale, shape) if scale else np.zeros(shape)
+            scale = 1.0 / math.sqrt(cfg.hidden) if recurrent else 0.1
+        value = rng.uniform(-scale, scale, shape) if scale else HOST.zeros(shape)
         params[name] = value.astype(dtype)
     return params
 
 
 class RNNLM:
-    """The language model; ``dtype`` is float32 for training, float64 for gradient checks.
+    """The language model; ``dtype`` is float32 for training, float64 for gradient checks;
+    ``device`` "cpu" (numpy) or "cuda" (CuPy, after ``backend.use_device("cuda")``).
 
     ``params`` (by name) become the model's own arrays, used in place: models built from one
     dict share them. An untied full-softmax layer's ``out.W`` and ``out.b`` are replaced in
-    that dict, once, by same-valued rows of one ``[W; b]`` array (``with_bias_row``).
+    that dict, once, by same-valued rows of one ``[W; b]`` array (``with_bias_row``); arrays
+    on another device than ``device`` are replaced in it by copies on ``device``.
     """
 
     def __init__(
@@ -75,10 +84,14 @@ class RNNLM:
         rng: np.random.Generator,
         dtype: type = np.float32,
         params: dict[str, np.ndarray] | None = None,
+        device: str = "cpu",
     ) -> None:
         self.cfg = cfg
+        self.device = device
         self.params = params if params is not None else init_params(cfg, rng, dtype)
         p = self.params
+        for name, value in p.items():
+            p[name] = to_device(value, device)  # (the array itself where it already is)
         cell = CELLS[cfg.cell]
         # tied: the output layer adds a dense gradient to the embedding's, so no sparse rows
         self.embed = TimeEmbedding(p["embed.W"], sparse_grad=not cfg.tie_weights)
@@ -140,7 +153,7 @@ class RNNLM:
             drop.train = mode
 
     def _body(self, xs: np.ndarray) -> np.ndarray:
-        h = xs
+        h = to_device(xs, self.device)
         for layer in self.layers:
             h = layer.forward(h)
         return h
@@ -154,8 +167,9 @@ class RNNLM:
         return self.head.scores(h)
 
     def forward(self, xs: np.ndarray, ts: np.ndarray) -> float:
-        """xs, ts: (N, T) int ids (targets are inputs shifted by one) -> mean NLL in nats."""
-        return self.head.forward(self._body(xs), ts)
+        """xs, ts: (N, T) int ids (targets are inputs shifted by one) -> mean NLL in nats, a
+        float (on a GPU a 0-d device array, read by ``float()``: ``backend.scalar``)."""
+        return self.head.forward(self._body(xs), to_device(ts, self.device))
 
     @property
     def token_nll(self) -> np.ndarray:
@@ -179,5 +193,6 @@ class RNNLM:
         return [cell.state for cell in self.cells]
 
     def set_state(self, state: list[np.ndarray | None]) -> None:
+        """Carry ``state`` (as ``get_state`` gives it, from either device) into the next forward."""
         for cell, h in zip(self.cells, state, strict=True):
-            cell.reset_state() if h is None else cell.set_state(h)
+            cell.reset_state() if h is None else cell.set_state(to_device(h, self.device))

@@ -7,6 +7,9 @@ optimizer's updates use all cores, as BLAS already does for the matrix products.
 OpenBLAS worker threads busy-wait for about 0.1 s after each matrix product, which would
 steal those cores; ``rnnlm`` therefore sets ``OPENBLAS_THREAD_TIMEOUT`` before numpy is first
 imported (see ``rnnlm/__init__.py``). ``RNNLM_THREADS`` sets the pool size (1 disables it).
+
+On a GPU (CuPy arrays) none of this applies: each operation already runs on the whole device,
+so ``for_blocks`` calls the function once on the whole range.
 """
 
 import contextvars
@@ -14,6 +17,8 @@ import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+
+from rnnlm.backend import is_device_array
 
 MIN_ELEMENTS = 1 << 16  # below this, splitting costs more than it saves
 # Elements of one cache-sized piece (1 MiB of float32). Smaller pieces lose more to Python
@@ -62,14 +67,20 @@ def blocks(n: int, parts: int) -> list[slice]:
     return [slice(edges[i], edges[i + 1]) for i in range(parts)]
 
 
-def for_blocks(fn: Callable[[slice], None], n: int, size: int, chunk: int = 0) -> None:
+def for_blocks(
+    fn: Callable[[slice], None], n: int, size: int, chunk: int = 0, like: object = None
+) -> None:
     """Call ``fn(block)`` for row blocks of range(n), in parallel when ``size`` is large.
 
     ``fn`` must only touch rows in its block. The calling thread runs the first block.
     ``chunk > 0``: each block is walked in slices of at most ``chunk`` rows, so that a chain of
     elementwise operations in ``fn`` runs on a piece that stays in cache, instead of making one
-    pass through main memory per operation.
+    pass through main memory per operation. ``like``: an array ``fn`` works on; a GPU array
+    means one call on the whole range (no threads, no pieces).
     """
+    if is_device_array(like):
+        fn(slice(0, n))
+        return
     if chunk > 0:
         whole = fn
 

@@ -11,6 +11,7 @@ too), and ``drop.backward(dWh)`` on the weight gradient (in ``weight_grads``).
 
 import numpy as np
 
+from rnnlm.backend import array_module
 from rnnlm.nn.dropout import Mask
 
 
@@ -31,8 +32,9 @@ class WeightDrop(Mask):
         if not self._dropped:
             self.weights = W
             return W
-        self._draw(W.shape, W.dtype)
-        self.weights = self._scale(W, self._buf.get("W", W.shape, W.dtype))
+        xp = array_module(W)
+        self._draw(W.shape, W.dtype, xp)
+        self.weights = self._scale(W, self._buf.get("W", W.shape, W.dtype, xp))
         return self.weights
 
     def backward(self, dW: np.ndarray) -> None:

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
+from rnnlm.backend import HOST, array_module, copy_into
 from rnnlm.nn.parallel import for_blocks
 from rnnlm.training.optimizers import UPDATE_CHUNK
 
@@ -30,8 +31,8 @@ class ParamEMA:
             raise ValueError(f"EMA decay must be in (0, 1), got {decay}")
         self.decay = decay
         self.t = 0  # updates averaged so far
-        self.avg = {k: v.copy() for k, v in params.items()}
-        self._tmp = {k: np.empty_like(v) for k, v in params.items()}
+        self.avg = {k: v.copy() for k, v in params.items()}  # where the parameters live
+        self._tmp = {k: array_module(v).empty_like(v) for k, v in params.items()}
 
     def current_decay(self) -> float:
         return min(self.decay, (1 + self.t) / (10 + self.t))
@@ -42,14 +43,15 @@ class ParamEMA:
         self.t += 1
         for name, W in params.items():
             w, a, tmp = W.reshape(-1), self.avg[name].reshape(-1), self._tmp[name].reshape(-1)
+            xp = array_module(w)
 
-            def blend(b: slice, w=w, a=a, tmp=tmp) -> None:  # a += (1 - d) (w - a)
+            def blend(b: slice, w=w, a=a, tmp=tmp, xp=xp) -> None:  # a += (1 - d) (w - a)
                 tb = tmp[b]
-                np.subtract(w[b], a[b], out=tb)
+                xp.subtract(w[b], a[b], out=tb)
                 tb *= 1.0 - d
                 a[b] += tb
 
-            for_blocks(blend, w.size, w.size, chunk=UPDATE_CHUNK)
+            for_blocks(blend, w.size, w.size, chunk=UPDATE_CHUNK, like=w)
 
     @contextmanager
     def swapped_in(self, params: dict[str, np.ndarray]) -> Iterator[None]:
@@ -61,17 +63,18 @@ class ParamEMA:
         swapped = []
         try:
             for name, W in params.items():
-                np.copyto(self._tmp[name], W)
-                np.copyto(W, self.avg[name])
+                xp = array_module(W)
+                xp.copyto(self._tmp[name], W)
+                xp.copyto(W, self.avg[name])
                 swapped.append(name)
             yield
         finally:
             for name in swapped:
-                np.copyto(params[name], self._tmp[name])
+                array_module(params[name]).copyto(params[name], self._tmp[name])
 
     def state_dict(self) -> dict[str, np.ndarray]:
         state = {f"ema.{k}": v for k, v in self.avg.items()}
-        state["ema_t"] = np.array(self.t, dtype=np.int64)
+        state["ema_t"] = HOST.array(self.t, dtype=np.int64)
         return state
 
     def check_state_dict(self, state: dict[str, np.ndarray]) -> str | None:
@@ -90,4 +93,4 @@ class ParamEMA:
             raise ValueError(f"weight average: {why}")
         self.t = int(state["ema_t"])
         for name, avg in self.avg.items():
-            avg[...] = state[f"ema.{name}"]
+            copy_into(avg, state[f"ema.{name}"])  # (a stored state is on the host)

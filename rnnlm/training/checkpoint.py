@@ -20,6 +20,10 @@ Format 1; a bpe checkpoint is format 2 (so that earlier builds refuse it by its 
 
 Writes go to a temporary file in the same folder, are fsync'ed, then renamed over the target,
 so a crash at any moment leaves either the old checkpoint or the new one, never half of one.
+
+A checkpoint holds host (numpy) arrays whatever the device of the run that wrote it (``save``
+copies GPU arrays to the host), and nothing in it names a device: any checkpoint evaluates,
+samples and resumes on a CPU or a GPU.
 """
 
 import contextlib
@@ -33,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from rnnlm import __version__
+from rnnlm.backend import to_host
 from rnnlm.config import ModelConfig, TrainConfig, from_dict, to_dict
 from rnnlm.data.stats import ids_sha1
 from rnnlm.data.subword import BPE, SubwordVocabulary
@@ -71,7 +76,8 @@ class Checkpoint:
 
 
 def save(path: Path | str, ckpt: Checkpoint) -> None:
-    """Write ``ckpt`` to ``path`` atomically (temp file + fsync + rename)."""
+    """Write ``ckpt`` to ``path`` atomically (temp file + fsync + rename); its arrays may live
+    on either device (they are written from the host)."""
     path = Path(path)
     meta = {
         "kind": KIND,
@@ -89,10 +95,10 @@ def save(path: Path | str, ckpt: Checkpoint) -> None:
     }
     if isinstance(ckpt.vocab, SubwordVocabulary):
         arrays["tokenizer"] = np.frombuffer(ckpt.vocab.json.encode("utf-8"), dtype=np.uint8)
-    arrays.update({f"param/{k}": v for k, v in ckpt.params.items()})
-    arrays.update({f"optim/{k}": v for k, v in ckpt.optim.items()})
-    arrays.update({f"state/{i}": h for i, h in enumerate(ckpt.state)})
-    arrays.update({f"stats/{k}": v for k, v in ckpt.stats.items()})
+    arrays.update({f"param/{k}": to_host(v) for k, v in ckpt.params.items()})
+    arrays.update({f"optim/{k}": to_host(v) for k, v in ckpt.optim.items()})
+    arrays.update({f"state/{i}": to_host(h) for i, h in enumerate(ckpt.state)})
+    arrays.update({f"stats/{k}": to_host(v) for k, v in ckpt.stats.items()})
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
         with open(tmp, "wb") as f:

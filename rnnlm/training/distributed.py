@@ -19,6 +19,11 @@ The semantics make K change the speed and nothing else (PyTorch DDP's recipe, on
 ``Comm`` is the single-process case (every collective is the identity), ``MPIComm`` wraps
 mpi4py's COMM_WORLD and ``ThreadComm`` runs K ranks as threads of one process: the in-process
 reference that tests compare ``mpiexec`` against, bit for bit.
+
+With ``--device cuda`` each rank takes the GPU of its local rank (``backend.use_device``) and
+every message goes through host memory: the gradients are gathered into one flat GPU buffer,
+copied to the host, reduced, and copied back (a CUDA-aware MPI, or NCCL, could reduce GPU
+buffers in place; not done yet).
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rnnlm.backend import HOST, array_module, copy_into, to_device, to_host
 from rnnlm.errors import ConfigError, RnnlmError
 from rnnlm.eval.perplexity import EvalResult, evaluate
 from rnnlm.nn.model import RNNLM
@@ -199,7 +205,7 @@ def checksum(arrays: dict[str, np.ndarray]) -> str:
     h = hashlib.sha1()
     for name in sorted(arrays):
         h.update(name.encode())
-        h.update(np.ascontiguousarray(arrays[name]).tobytes())
+        h.update(np.ascontiguousarray(to_host(arrays[name])).tobytes())
     return h.hexdigest()
 
 
@@ -254,7 +260,9 @@ class GradientSync:
         dtype = next(iter(grads.values())).dtype
         self.size = sum(g.size for g in grads.values())
         self.rows = vocab_rows
-        self.buf = np.empty(self.size + 3 + vocab_rows, dtype=dtype)
+        self.buf = np.empty(self.size + 3 + vocab_rows, dtype=dtype)  # on the host, for MPI
+        xp = array_module(*grads.values())  # GPU gradients: gathered there, copied in one piece
+        self.flat = None if xp is HOST else xp.empty(self.size, dtype=dtype)
 
     def reduce(
         self,
@@ -267,19 +275,25 @@ class GradientSync:
         all N·T tokens); return the mean loss, each flag raised by any rank, and the union of
         the touched rows (None when ``touched`` is None)."""
         buf, at = self.buf, 0
+        flat = buf if self.flat is None else self.flat
+        xp = array_module(flat)
         for g in grads.values():
-            buf[at : at + g.size] = g.reshape(-1)
+            flat[at : at + g.size] = g.reshape(-1)
             at += g.size
+        if self.flat is not None:
+            buf[: self.size] = to_host(self.flat)
         extra = buf[self.size :]
         extra[:3] = (loss, *flags)
         extra[3:] = 0
         if touched is not None:
-            extra[3 + touched] = 1
+            extra[3 + to_host(touched)] = 1
         self.comm.allreduce(buf)
         buf[: self.size + 1] *= 1.0 / self.comm.size
+        if self.flat is not None:
+            copy_into(self.flat, buf[: self.size])
         at = 0
         for g in grads.values():
-            np.copyto(g, buf[at : at + g.size].reshape(g.shape))
+            xp.copyto(g, flat[at : at + g.size].reshape(g.shape))
             at += g.size
         rows = np.flatnonzero(extra[3:]) if touched is not None else None
         return float(extra[0]), (bool(extra[1] > 0), bool(extra[2] > 0)), rows
@@ -304,7 +318,9 @@ class DataParallel:
         self.sync: GradientSync | None = None
         if comm.size > 1:
             for param in model.params.values():  # every rank starts from rank 0's weights
-                comm.bcast(param)
+                host = np.ascontiguousarray(to_host(param))
+                comm.bcast(host)
+                copy_into(param, host)
             model.set_streams(self.shard.lo, self.shard.hi, self.shard.streams)
             rows = vocab_size if model.embed.sparse_grad else 0  # the touched rows travel too
             self.sync = GradientSync(comm, model.grads, rows)
@@ -322,7 +338,7 @@ class DataParallel:
             model.grads, loss, (stop, due), touched
         )
         if rows is not None:  # every rank's rows: cleared by the next backward, clipped, updated
-            model.embed.touched = rows
+            model.embed.touched = to_device(rows, model.device)
         return loss
 
     def agree_stop(self, requested: bool) -> bool:

@@ -8,6 +8,8 @@ import os
 RANK_VARS = ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK")
 SIZE_VARS = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE")
 LOCAL_SIZE_VARS = ("MPI_LOCALNRANKS", "OMPI_COMM_WORLD_LOCAL_SIZE", "PMIX_LOCAL_SIZE")
+# This process's rank among those on its machine (which GPU it takes: rnnlm/backend.py)
+LOCAL_RANK_VARS = ("MPI_LOCALRANKID", "OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID")
 THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
@@ -27,6 +29,11 @@ def launched_size() -> int:
 def launched_rank() -> int:
     """This process's rank as the launcher announced it (0 when started alone)."""
     return _first_number(RANK_VARS, 0)
+
+
+def launched_local_rank() -> int:
+    """This process's rank among the ranks on its machine (0 when started alone)."""
+    return _first_number(LOCAL_RANK_VARS, 0)
 
 
 def configure_threads() -> None:

@@ -6,6 +6,10 @@ weight average); ``fit`` runs the steps, validates, steps the learning-rate sche
 prints: it reports through ``on_step``/``on_epoch`` callbacks, and the CLI
 draws the progress. Everything it needs to continue exactly where it stopped (parameters,
 optimizer, schedule, position in the data, carried hidden state, RNG) goes into ``last.npz``.
+
+On a GPU (a model built with ``device="cuda"``) the trainer moves each window's ids to the
+device; the step's loss and gradient norm come to the host once each, after backward has been
+queued, for the divergence check, clipping and the report. Checkpoints hold host arrays.
 """
 
 import contextlib
@@ -16,6 +20,7 @@ from dataclasses import asdict
 
 import numpy as np
 
+from rnnlm.backend import copy_into, is_device_array, to_device, to_host
 from rnnlm.config import TrainConfig
 from rnnlm.data.batching import batchify, num_windows, windows
 from rnnlm.data.stats import ngram_arrays
@@ -108,7 +113,8 @@ class Trainer:
     def checkpoint(self, resumable: bool = True) -> Checkpoint:
         self.state.rng = self.rng.bit_generator.state
         self.state.lr = self.optimizer.lr
-        carried = gather_state(self.ranks.comm, self.model.get_state()) if resumable else []
+        own = [None if h is None else to_host(h) for h in self.model.get_state()]
+        carried = gather_state(self.ranks.comm, own) if resumable else []
         state = [h for h in carried if h is not None]
         return Checkpoint(
             model=self.model.cfg,
@@ -156,7 +162,7 @@ class Trainer:
             self.rng.bit_generator.state = rng_state
             raise CheckpointError(f"training progress is malformed ({exc})") from None
         for name, value in ckpt.params.items():
-            self.model.params[name][...] = value
+            copy_into(self.model.params[name], value)
         self.state = state
         self.optimizer.load_state_dict(ckpt.optim)
         if self.ema is not None:
@@ -211,18 +217,15 @@ class Trainer:
         ``TrainingDivergedError`` before the weights move.
         """
         cfg, model, step = self.cfg, self.model, self.state.step + 1
+        xs, ts = to_device(xs, model.device), to_device(ts, model.device)
         loss = model.forward(xs, ts)
-        if diverged(loss):
-            hint = (  # the first forward comes before any update: the initial weights
-                "the initial weights are too large; try a smaller --init-scale"
-                if step == 1
-                else "try a smaller --lr or --clip"
-            )
-            raise TrainingDivergedError(
-                f"loss became {loss} at step {step} (lr {self.optimizer.lr:g}); "
-                f"stopped without saving; {hint}"
-            )
+        queued = is_device_array(loss)  # on a GPU: read once backward is queued behind it
+        if not queued:
+            self._check_loss(loss, step)
         model.backward()
+        if queued:
+            loss = float(loss)
+            self._check_loss(loss, step)
         if self.ranks.active:  # the mean gradient over all ranks' streams
             loss = self.ranks.reduce(model, loss, self._stop_requested, self._last_save)
         # the gradient of the loss summed over T is T x the mean's; the optimizer applies
@@ -239,6 +242,19 @@ class Trainer:
         if self.ema is not None:
             self.ema.update(model.params)
         return loss, norm
+
+    def _check_loss(self, loss: float, step: int) -> None:
+        """``TrainingDivergedError`` for a NaN, infinite or absurd loss at ``step``."""
+        if diverged(loss):
+            hint = (  # the first forward comes before any update: the initial weights
+                "the initial weights are too large; try a smaller --init-scale"
+                if step == 1
+                else "try a smaller --lr or --clip"
+            )
+            raise TrainingDivergedError(
+                f"loss became {loss} at step {step} (lr {self.optimizer.lr:g}); "
+                f"stopped without saving; {hint}"
+            )
 
     def _train_windows(self) -> None:
         """Run the rest of the current epoch, or up to ``max_steps`` or a stop request."""

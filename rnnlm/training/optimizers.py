@@ -10,10 +10,17 @@ into preallocated temporaries: no allocation per step beyond the small copies of
 ``rows`` (``RNNLM.grad_rows``) names gradients that are zero outside some rows (an embedding's:
 the ids of one window, ~700 of 10,000 rows): the norm and SGD's update then touch those rows only.
 Adam updates every row whatever the gradient (its moments decay everywhere), so it ignores them.
+
+Updates run where the parameters live (rnnlm/backend.py); the norm's squares come to the host
+in one copy per step, and a stored state (host arrays) moves to the parameters' device when
+first used.
 """
+
+import math
 
 import numpy as np
 
+from rnnlm.backend import HOST, array_module, like, to_host
 from rnnlm.nn.parallel import CACHE_ELEMENTS, for_blocks
 
 UPDATE_CHUNK = CACHE_ELEMENTS // 4  # an update touches up to 5 arrays; keep a piece of each cached
@@ -30,15 +37,16 @@ def clip_scale(
 
     ``max_norm <= 0`` only measures. The gradients themselves are not modified.
     """
-    total = 0.0
     rows = rows or {}
-    for name, g in grads.items():
-        flat = (g[rows[name]] if name in rows else g).reshape(-1)
-        sq = float(np.dot(flat, flat))
-        if not np.isfinite(sq):  # float32 overflow: redo this one in float64
-            sq = float(np.dot(flat.astype(np.float64), flat.astype(np.float64)))
+    flats = [(g[rows[name]] if name in rows else g).reshape(-1) for name, g in grads.items()]
+    xp = array_module(*flats)
+    squares = to_host(xp.stack([xp.dot(flat, flat) for flat in flats]))  # one copy to the host
+    total = 0.0
+    for flat, sq in zip(flats, squares.tolist(), strict=True):
+        if not math.isfinite(sq):  # float32 overflow: redo this one in float64
+            sq = float(xp.dot(flat.astype(np.float64), flat.astype(np.float64)))
         total += sq
-    norm = abs(scale) * float(np.sqrt(total))
+    norm = abs(scale) * math.sqrt(total)
     if max_norm > 0 and norm > max_norm:
         return norm, scale * max_norm / (norm + 1e-6)
     return norm, scale
@@ -89,7 +97,7 @@ class Optimizer:
         """The temporary of parameter ``name``, shaped and typed like ``W``, flattened."""
         tmp = self._tmp.get(name)
         if tmp is None or tmp.shape != W.shape or tmp.dtype != W.dtype:
-            tmp = self._tmp[name] = np.empty_like(W)
+            tmp = self._tmp[name] = array_module(W).empty_like(W)
         return tmp.reshape(-1)
 
 
@@ -107,15 +115,17 @@ class SGD(Optimizer):
             return
         w, g, t = W.reshape(-1), dW.reshape(-1), self._scratch(name, W)
 
+        xp = array_module(w)
+
         def update(b: slice) -> None:
-            np.multiply(g[b], rate, out=t[b])
+            xp.multiply(g[b], rate, out=t[b])
             w[b] -= t[b]
 
-        for_blocks(update, w.size, w.size, chunk=UPDATE_CHUNK)
+        for_blocks(update, w.size, w.size, chunk=UPDATE_CHUNK, like=w)
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """Arrays to store for an exact resume (SGD keeps none beyond the learning rate)."""
-        return {"lr": np.array(self.lr, dtype=np.float64)}
+        return {"lr": HOST.array(self.lr, dtype=np.float64)}
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
         self.lr = float(state["lr"])
@@ -138,15 +148,18 @@ class Adam(Optimizer):
     def _begin(self, scale: float) -> None:
         self.t += 1
         b2 = self.beta2
-        # bias corrections folded into the step size and epsilon
-        self._step = self.lr * np.sqrt(1 - b2**self.t) / (1 - self.beta1**self.t)
-        self._eps = self.eps * np.sqrt(1 - b2**self.t)
+        # bias corrections folded into the step size and epsilon (numpy float64 scalars)
+        self._step = self.lr * HOST.sqrt(1 - b2**self.t) / (1 - self.beta1**self.t)
+        self._eps = self.eps * HOST.sqrt(1 - b2**self.t)
         self._scale = scale
 
     def _update(self, name: str, W: np.ndarray, dW: np.ndarray, rows: np.ndarray | None) -> None:
+        xp = array_module(W)
         if name not in self.m:
-            self.m[name] = np.zeros_like(W)
-            self.v[name] = np.zeros_like(W)
+            self.m[name] = xp.zeros_like(W)
+            self.v[name] = xp.zeros_like(W)
+        # a loaded state (host arrays) moves to W's device once; then these are no-ops
+        self.m[name], self.v[name] = like(self.m[name], W), like(self.v[name], W)
         b1, b2, step, eps, scale = self.beta1, self.beta2, self._step, self._eps, self._scale
         w, g, tmp = W.reshape(-1), dW.reshape(-1), self._scratch(name, W)
         m, v = self.m[name].reshape(-1), self.v[name].reshape(-1)
@@ -154,24 +167,27 @@ class Adam(Optimizer):
         def update(b: slice) -> None:
             mb, vb, tb, gb = m[b], v[b], tmp[b], g[b]
             # m = b1 m + (1 - b1) s g;  v = b2 v + (1 - b2) s^2 g^2
-            np.multiply(gb, (1 - b1) * scale, out=tb)
+            xp.multiply(gb, (1 - b1) * scale, out=tb)
             mb *= b1
             mb += tb
-            np.multiply(gb, gb, out=tb)
+            xp.multiply(gb, gb, out=tb)
             tb *= (1 - b2) * scale * scale
             vb *= b2
             vb += tb
             # w -= step * m / (sqrt(v) + eps)
-            np.sqrt(vb, out=tb)
+            xp.sqrt(vb, out=tb)
             tb += eps
-            np.divide(mb, tb, out=tb)
+            xp.divide(mb, tb, out=tb)
             tb *= step
             w[b] -= tb
 
-        for_blocks(update, w.size, w.size, chunk=UPDATE_CHUNK)
+        for_blocks(update, w.size, w.size, chunk=UPDATE_CHUNK, like=w)
 
     def state_dict(self) -> dict[str, np.ndarray]:
-        state = {"lr": np.array(self.lr, dtype=np.float64), "t": np.array(self.t, dtype=np.int64)}
+        state = {
+            "lr": HOST.array(self.lr, dtype=np.float64),
+            "t": HOST.array(self.t, dtype=np.int64),
+        }
         state.update({f"m.{k}": v for k, v in self.m.items()})
         state.update({f"v.{k}": v for k, v in self.v.items()})
         return state
@@ -179,8 +195,8 @@ class Adam(Optimizer):
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
         self.lr = float(state["lr"])
         self.t = int(state.get("t", 0))
-        self.m = {k[2:]: np.array(v) for k, v in state.items() if k.startswith("m.")}
-        self.v = {k[2:]: np.array(v) for k, v in state.items() if k.startswith("v.")}
+        self.m = {k[2:]: HOST.array(to_host(v)) for k, v in state.items() if k.startswith("m.")}
+        self.v = {k[2:]: HOST.array(to_host(v)) for k, v in state.items() if k.startswith("v.")}
 
 
 OPTIMIZERS = {"sgd": SGD, "adam": Adam}
@@ -201,8 +217,8 @@ def state_problem(state: dict[str, np.ndarray], params: dict[str, np.ndarray]) -
         if key.startswith(PER_PARAMETER):
             ok = name in params and value.shape == params[name].shape
         else:
-            ok = value.shape == () and np.issubdtype(value.dtype, np.number)
-            ok = ok and bool(np.isfinite(value) and value >= 0 and (key != "lr" or value > 0))
+            ok = value.shape == () and HOST.issubdtype(value.dtype, np.number)
+            ok = ok and bool(HOST.isfinite(value) and value >= 0 and (key != "lr" or value > 0))
             ok = ok and (key != "t" or float(value).is_integer())
         if not ok:
             return key

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from rnnlm import memory
+from rnnlm.backend import use_device
 from rnnlm.config import (
     DataConfig,
     ModelConfig,
@@ -59,6 +60,7 @@ class TrainingRun:
     resumed: bool
     files: dict[str, Path] = dataclasses.field(default_factory=dict)  # the corpus's, by split
     smoke: bool = False
+    device: str = "cpu"
 
     def fit(self) -> TrainState:
         return self.trainer.fit()
@@ -82,7 +84,9 @@ class TrainingRun:
             result["best_valid_bits_per_token"] = math.log2(st.best_valid_ppl)
         if "test" in data and self.run.best.exists():
             best = checkpoint.load(self.run.best)
-            model = RNNLM(best.model, np.random.default_rng(0), params=best.params)
+            model = RNNLM(
+                best.model, np.random.default_rng(0), params=best.params, device=self.device
+            )
             tc = self.trainer.cfg
             test_ids = scored(data["test"], data.vocab, data.unit)
             res = evaluate(model, test_ids, tc.eval_batch_size, tc.eval_bptt)
@@ -109,6 +113,7 @@ def prepare(
     comm: Comm | None = None,
     on_step: Callable[[StepReport], None] | None = None,
     on_epoch: Callable[[EpochReport], None] | None = None,
+    device: str = "cpu",
 ) -> TrainingRun:
     """Load the corpus and build everything a run needs; nothing is trained yet.
 
@@ -120,8 +125,11 @@ def prepare(
     ``config.toml`` (``rnnlm train CORPUS --config`` that file repeats the run). ``force``
     skips the memory check (rnnlm/memory.py). The caller holds ``run_lock(out)`` around this
     and the training, as ``train`` below does. ``comm``: the ranks of a data-parallel job
-    (rnnlm/training/distributed.py); only rank 0 writes into the run folder.
+    (rnnlm/training/distributed.py); only rank 0 writes into the run folder. ``device``: "cpu"
+    or "cuda" (rnnlm/backend.py), a choice of this process, stored nowhere: a run resumes on
+    either device.
     """
+    device = use_device(device)  # no CuPy or no GPU: one ConfigError, before any file is read
     comm = comm or Comm()
     given = {"data": dict(data or {}), "model": dict(model or {}), "train": dict(train or {})}
     for section, values in given.items():
@@ -158,8 +166,8 @@ def prepare(
     memory.check(memory.training(mcfg, tcfg, sum(map(len, loaded.splits.values()))), force)
     rng = np.random.default_rng(tcfg.seed)
     trainer = Trainer(
-        RNNLM(mcfg, rng), tcfg, loaded["train"], scored(loaded["valid"], loaded.vocab, dcfg.unit),
-        loaded.vocab, dcfg.unit, rng,
+        RNNLM(mcfg, rng, device=device), tcfg, loaded["train"],
+        scored(loaded["valid"], loaded.vocab, dcfg.unit), loaded.vocab, dcfg.unit, rng,
         run=run if comm.is_root else None, on_step=on_step, on_epoch=on_epoch, comm=comm,
     )  # fmt: skip
     trainer.extra["data"] = to_dict(dcfg)
@@ -174,7 +182,7 @@ def prepare(
     if comm.is_root:
         _write_config(run.path, configs)
     return TrainingRun(corpus=loaded, trainer=trainer, run=run, resumed=ckpt is not None,
-                       files=files, smoke=smoke)  # fmt: skip
+                       files=files, smoke=smoke, device=device)  # fmt: skip
 
 
 def split_counts(data: Corpus, files: dict[str, Path], split: str, smoke: bool) -> TextCounts:

@@ -10,6 +10,7 @@ constructor takes the parameter arrays in ``param_names`` order, then ``stateful
 
 import numpy as np
 
+from rnnlm.backend import array_module
 from rnnlm.nn.weight_drop import WeightDrop
 
 
@@ -36,7 +37,8 @@ class Cell:
         if len(params) != len(names):
             raise TypeError(f"{type(self).__name__} takes {len(names)} arrays: {names}")
         self.params = list(params)
-        self.grads = [np.zeros_like(p) for p in self.params]
+        xp = array_module(*params)
+        self.grads = [xp.zeros_like(p) for p in self.params]
         self.stateful = stateful
         # DropConnect on Wh (the identity unless the model gives one with p > 0)
         self.weight_drop = weight_drop if weight_drop is not None else WeightDrop()

@@ -8,6 +8,7 @@ h_t = (1 - z) * n + z * h_{t-1}
 
 import numpy as np
 
+from rnnlm.backend import array_module
 from rnnlm.nn.buffers import Buffers
 from rnnlm.nn.cells.base import Cell
 from rnnlm.nn.cells.lstm import sigmoid
@@ -33,12 +34,13 @@ class TimeGRU(Cell):
         weight_drop: WeightDrop | None = None,
     ) -> None:
         super().__init__(Wx, Wh, b, bhn, stateful=stateful, weight_drop=weight_drop)
-        self._buf = Buffers()
+        self._buf = Buffers(array_module(Wx))
         self._products = RecurrentProducts(self._buf)
         self._cache: tuple | None = None
 
     def forward(self, xs: np.ndarray) -> np.ndarray:
         """xs: (N, T, D) -> hs (N, T, H), in xs' dtype."""
+        xp = array_module(xs)
         Wx, Wh, b, bhn = self.params
         Wh = self.weight_drop.forward(Wh)
         N, T, D = xs.shape
@@ -46,7 +48,7 @@ class TimeGRU(Cell):
         dt = xs.dtype
         h0 = initial_state(self._buf, "h0", self.h if self.carries(N, H) else None, N, H, dt)
         gates = self._buf.get("gates", (N, T, 3 * H), dt)  # r, z, n after activation
-        np.matmul(xs.reshape(N * T, D), Wx, out=gates.reshape(N * T, 3 * H))
+        xp.matmul(xs.reshape(N * T, D), Wx, out=gates.reshape(N * T, 3 * H))
         gates += b
         hn = self._buf.get("hn", (N, T, H), dt)  # h Wh_n + bhn, needed by backward
         hs = self._buf.get("hs", (N, T, H), dt)
@@ -59,12 +61,12 @@ class TimeGRU(Cell):
             rz += rec[:, : 2 * H]
             sigmoid(rz, rz)
             r, z, n = a[:, :H], a[:, H : 2 * H], a[:, 2 * H :]
-            np.add(rec[:, 2 * H :], bhn, out=hn[:, t])
-            np.multiply(r, hn[:, t], out=rec[:, :H])
+            xp.add(rec[:, 2 * H :], bhn, out=hn[:, t])
+            xp.multiply(r, hn[:, t], out=rec[:, :H])
             n += rec[:, :H]
-            np.tanh(n, out=n)
+            xp.tanh(n, out=n)
             ht = hs[:, t]
-            np.subtract(h, n, out=ht)  # h_t = n + z * (h - n)
+            xp.subtract(h, n, out=ht)  # h_t = n + z * (h - n)
             ht *= z
             ht += n
             h = ht
@@ -74,6 +76,7 @@ class TimeGRU(Cell):
 
     def backward(self, dhs: np.ndarray) -> np.ndarray:
         """dhs: (N, T, H) -> dxs (N, T, D); writes dWx, dWh, db, dbhn."""
+        xp = array_module(dhs)
         Wx = self.params[0]  # (the loop's Wh, dropped or not, is the products' from forward)
         dWx, dWh, db, dbhn = self.grads
         xs, h0, gates, hn, hs = self._cache
@@ -90,30 +93,30 @@ class TimeGRU(Cell):
             h_prev = hs[:, t - 1] if t > 0 else h0
             dx, dr_h = dax[:, t], dah[:, t]
             dar, daz, dan = dx[:, :H], dx[:, H : 2 * H], dx[:, 2 * H :]
-            np.add(dhs[:, t], dh, out=dht)
+            xp.add(dhs[:, t], dh, out=dht)
             # dz = dh * (h_prev - n) * z (1 - z)
-            np.subtract(h_prev, n, out=daz)
+            xp.subtract(h_prev, n, out=daz)
             daz *= dht
-            np.subtract(1.0, z, out=tmp)
+            xp.subtract(1.0, z, out=tmp)
             tmp *= z
             daz *= tmp
             # dan = dh * (1 - z) * (1 - n^2)
-            np.subtract(1.0, z, out=dan)
+            xp.subtract(1.0, z, out=dan)
             dan *= dht
-            np.square(n, out=tmp)
-            np.subtract(1.0, tmp, out=tmp)
+            xp.square(n, out=tmp)
+            xp.subtract(1.0, tmp, out=tmp)
             dan *= tmp
             # dar = dan * hn * r (1 - r); the recurrent n part gets dan * r
-            np.multiply(dan, hn[:, t], out=dar)
-            np.subtract(1.0, r, out=tmp)
+            xp.multiply(dan, hn[:, t], out=dar)
+            xp.subtract(1.0, r, out=tmp)
             tmp *= r
             dar *= tmp
             dr_h[:, : 2 * H] = dx[:, : 2 * H]
-            np.multiply(dan, r, out=dr_h[:, 2 * H :])
+            xp.multiply(dan, r, out=dr_h[:, 2 * H :])
             # dh_prev = dh * z + dah Wh^T
             self._products.backward(dr_h, dh)
-            np.multiply(dht, z, out=tmp)
+            xp.multiply(dht, z, out=tmp)
             dh += tmp
         self.dh = dh.copy()
-        np.sum(dah[:, :, 2 * H :], axis=(0, 1), out=dbhn)
+        xp.sum(dah[:, :, 2 * H :], axis=(0, 1), out=dbhn)
         return weight_grads(self._buf, xs, h0, hs, dax, dah, Wx, dWx, dWh, db, self.weight_drop)

@@ -16,8 +16,11 @@ of 16, and not one rounding changed (``tests/reference_layers.py``'s step-by-ste
 the same bits).
 """
 
+from types import ModuleType
+
 import numpy as np
 
+from rnnlm.backend import array_module
 from rnnlm.nn.buffers import Buffers
 from rnnlm.nn.cells.base import Cell
 from rnnlm.nn.cells.recurrent import RecurrentProducts, initial_state, weight_grads
@@ -26,16 +29,17 @@ from rnnlm.nn.weight_drop import WeightDrop
 
 def sigmoid(x: np.ndarray, out: np.ndarray) -> np.ndarray:
     """Logistic function via tanh (no overflow): 0.5 * (1 + tanh(x / 2))."""
-    np.multiply(x, 0.5, out=out)
-    np.tanh(out, out=out)
+    xp = array_module(x)
+    xp.multiply(x, 0.5, out=out)
+    xp.tanh(out, out=out)
     out += 1.0
     out *= 0.5
     return out
 
 
-def gate_scale(H: int, dtype: np.dtype) -> np.ndarray:
-    """(4H,): 1/2 on the sigmoid gates' columns (f, i, o), 1 on g's."""
-    scale = np.full(4 * H, 0.5, dtype=dtype)
+def gate_scale(xp: ModuleType, H: int, dtype: np.dtype) -> np.ndarray:
+    """(4H,) in the array module ``xp``: 1/2 on the sigmoid gates' columns (f, i, o), 1 on g's."""
+    scale = xp.full(4 * H, 0.5, dtype=dtype)
     scale[H : 2 * H] = 1.0
     return scale
 
@@ -57,7 +61,7 @@ class TimeLSTM(Cell):
         super().__init__(Wx, Wh, b, stateful=stateful, weight_drop=weight_drop)
         self.c: np.ndarray | None = None  # (N, H) carried memory cell, beside h
         self.dc: np.ndarray | None = None  # gradient of the initial c (for checks)
-        self._buf = Buffers()
+        self._buf = Buffers(array_module(Wx))
         self._products = RecurrentProducts(self._buf)
         self._cache: tuple | None = None
 
@@ -69,7 +73,8 @@ class TimeLSTM(Cell):
     @property
     def state(self) -> np.ndarray | None:
         """(2, N, H): h and c stacked, or None."""
-        return None if self.h is None else np.stack([self.h, self.c])
+        xp = array_module(self.h)
+        return None if self.h is None else xp.stack([self.h, self.c])
 
     def set_state(self, state: np.ndarray) -> None:
         """``state``: (2, N, H), h then c."""
@@ -80,6 +85,7 @@ class TimeLSTM(Cell):
 
     def forward(self, xs: np.ndarray) -> np.ndarray:
         """xs: (N, T, D) -> hs (N, T, H), in xs' dtype."""
+        xp = array_module(xs)
         Wx, Wh, b = self.params
         Wh = self.weight_drop.forward(Wh)
         N, T, D = xs.shape
@@ -90,13 +96,13 @@ class TimeLSTM(Cell):
         c0 = initial_state(self._buf, "c0", self.c if keep else None, N, H, dt)
         # the weights with the sigmoid gates' columns halved; gates: (N, T, 4H) pre-activations
         # (f, i, o halved), then activations in place
-        half = gate_scale(H, Wx.dtype)
-        shift = np.subtract(1.0, half, dtype=dt)  # 1/2 on f, i, o; 0 on g
-        WxL = np.multiply(Wx, half, out=self._buf.get("WxL", Wx.shape, Wx.dtype))
-        WhL = np.multiply(Wh, half, out=self._buf.get("WhL", Wh.shape, Wh.dtype))
+        half = gate_scale(xp, H, Wx.dtype)
+        shift = xp.subtract(1.0, half, dtype=dt)  # 1/2 on f, i, o; 0 on g
+        WxL = xp.multiply(Wx, half, out=self._buf.get("WxL", Wx.shape, Wx.dtype))
+        WhL = xp.multiply(Wh, half, out=self._buf.get("WhL", Wh.shape, Wh.dtype))
         gates = self._buf.get("gates", (N, T, 4 * H), dt)
-        np.matmul(xs.reshape(N * T, D), WxL, out=gates.reshape(N * T, 4 * H))
-        gates += np.multiply(b, half, out=self._buf.get("bL", b.shape, b.dtype))
+        xp.matmul(xs.reshape(N * T, D), WxL, out=gates.reshape(N * T, 4 * H))
+        gates += xp.multiply(b, half, out=self._buf.get("bL", b.shape, b.dtype))
         hs = self._buf.get("hs", (N, T, H), dt)
         cs = self._buf.get("cs", (N, T, H), dt)
         tc = self._buf.get("tc", (N, T, H), dt)  # tanh(c_t)
@@ -108,16 +114,16 @@ class TimeLSTM(Cell):
             a = gates[:, t]
             self._products.forward(h, rec)
             a += rec
-            np.tanh(a, out=a)
+            xp.tanh(a, out=a)
             a *= half  # f, i, o: sigmoid(x) = tanh(x / 2) / 2 + 1 / 2 (bit for bit (1 + t) / 2)
             a += shift
             f, g, i, o = a[:, :H], a[:, H : 2 * H], a[:, 2 * H : 3 * H], a[:, 3 * H :]
             ct = cs[:, t]
-            np.multiply(f, c, out=ct)
-            np.multiply(g, i, out=tmp)
+            xp.multiply(f, c, out=ct)
+            xp.multiply(g, i, out=tmp)
             ct += tmp
-            np.tanh(ct, out=tc[:, t])
-            np.multiply(o, tc[:, t], out=hs[:, t])
+            xp.tanh(ct, out=tc[:, t])
+            xp.multiply(o, tc[:, t], out=hs[:, t])
             h, c = hs[:, t], ct
         self._cache = (xs, h0, c0, gates, hs, cs, tc)
         self.h, self.c = h.copy(), c.copy()
@@ -125,6 +131,7 @@ class TimeLSTM(Cell):
 
     def backward(self, dhs: np.ndarray) -> np.ndarray:
         """dhs: (N, T, H) -> dxs (N, T, D); writes dWx (D, 4H), dWh (H, 4H), db (4H,)."""
+        xp = array_module(dhs)
         Wx = self.params[0]  # (the loop's Wh, dropped or not, is the products' from forward)
         dWx, dWh, db = self.grads
         xs, h0, c0, gates, hs, cs, tc = self._cache
@@ -141,30 +148,30 @@ class TimeLSTM(Cell):
             c_prev = cs[:, t - 1] if t > 0 else c0
             d = da[:, t]
             df, dg, di, do = d[:, :H], d[:, H : 2 * H], d[:, 2 * H : 3 * H], d[:, 3 * H :]
-            np.add(dhs[:, t], dh, out=dht)
+            xp.add(dhs[:, t], dh, out=dht)
             # do = dh * tanh(c) * o (1 - o)
-            np.multiply(dht, tc[:, t], out=do)
-            np.subtract(1.0, o, out=tmp)
+            xp.multiply(dht, tc[:, t], out=do)
+            xp.subtract(1.0, o, out=tmp)
             tmp *= o
             do *= tmp
             # dc += dh * o * (1 - tanh(c)^2)
-            np.square(tc[:, t], out=tmp)
-            np.subtract(1.0, tmp, out=tmp)
+            xp.square(tc[:, t], out=tmp)
+            xp.subtract(1.0, tmp, out=tmp)
             tmp *= o
             tmp *= dht
             dc += tmp
             # di = dc * g * i (1 - i);  dg = dc * i * (1 - g^2);  df = dc * c_prev * f (1 - f)
-            np.subtract(1.0, i, out=tmp)
+            xp.subtract(1.0, i, out=tmp)
             tmp *= i
-            np.multiply(dc, g, out=di)
+            xp.multiply(dc, g, out=di)
             di *= tmp
-            np.square(g, out=tmp)
-            np.subtract(1.0, tmp, out=tmp)
+            xp.square(g, out=tmp)
+            xp.subtract(1.0, tmp, out=tmp)
             tmp *= i
-            np.multiply(dc, tmp, out=dg)
-            np.subtract(1.0, f, out=tmp)
+            xp.multiply(dc, tmp, out=dg)
+            xp.subtract(1.0, f, out=tmp)
             tmp *= f
-            np.multiply(dc, c_prev, out=df)
+            xp.multiply(dc, c_prev, out=df)
             df *= tmp
             dc *= f  # gradient flowing to c_{t-1}
             self._products.backward(d, dh)

@@ -3,6 +3,7 @@ inside its loop, and the weight gradients once its backward loop has run."""
 
 import numpy as np
 
+from rnnlm.backend import HOST, array_module
 from rnnlm.nn.buffers import Buffers
 from rnnlm.nn.parallel import blas_threads
 from rnnlm.nn.weight_drop import WeightDrop
@@ -48,6 +49,7 @@ def weight_grads(
     turns the gradient of the (dropped) matrix the loop used into that of Wh. Returns dxs
     (N, T, D).
     """
+    xp = array_module(xs)
     N, T, D = xs.shape
     H = hs.shape[2]
     G = dax.shape[2]
@@ -55,12 +57,12 @@ def weight_grads(
     hprev = buf.get("hprev", (N, T, H), hs.dtype)  # h_{t-1} for every t
     hprev[:, 0] = h0
     hprev[:, 1:] = hs[:, :-1]
-    np.matmul(xs.reshape(N * T, D).T, dax2, out=dWx)
-    np.matmul(hprev.reshape(N * T, H).T, dah2, out=dWh)
+    xp.matmul(xs.reshape(N * T, D).T, dax2, out=dWx)
+    xp.matmul(hprev.reshape(N * T, H).T, dah2, out=dWh)
     drop.backward(dWh)
-    np.sum(dax2, axis=0, out=db)
+    xp.sum(dax2, axis=0, out=db)
     dxs = buf.get("dxs", (N * T, D), hs.dtype)
-    np.matmul(dax2, Wx.T, out=dxs)
+    xp.matmul(dax2, Wx.T, out=dxs)
     return dxs.reshape(N, T, D)
 
 
@@ -101,8 +103,11 @@ class RecurrentProducts:
         matrix of Wh's shape that the forward products use instead (a cell's own arrangement of
         Wh's columns, as the LSTM's); backward always multiplies by ``Wh``."""
         H, G = Wh.shape
-        self.backward_transposed = (
-            blas_threads() > 1 and N >= TRANSPOSE_MIN_ROWS and G * H >= TRANSPOSE_MIN
+        self.backward_transposed = (  # an OpenBLAS matter: on a GPU, always plain
+            array_module(Wh) is HOST
+            and blas_threads() > 1
+            and N >= TRANSPOSE_MIN_ROWS
+            and G * H >= TRANSPOSE_MIN
         )
         self.forward_transposed = self.backward_transposed and T >= TRANSPOSE_MIN_STEPS
         self._Wh = Wh
@@ -116,10 +121,11 @@ class RecurrentProducts:
 
     def forward(self, h: np.ndarray, out: np.ndarray) -> None:
         """out (N, G) = h (N, H) @ Wh (or ``forward_with``), with ``out`` from ``begin``."""
+        xp = array_module(h)
         if self.forward_transposed:
-            np.matmul(self._WhT, h.T, out=out.T)
+            xp.matmul(self._WhT, h.T, out=out.T)
         else:
-            np.matmul(h, self._Wf, out=out)
+            xp.matmul(h, self._Wf, out=out)
 
     def dh(self, N: int, H: int, dtype: np.dtype) -> np.ndarray:
         """A zeroed (N, H) array for ``backward`` to write into, in the layout it writes."""
@@ -130,7 +136,8 @@ class RecurrentProducts:
     def backward(self, d: np.ndarray, out: np.ndarray) -> None:
         """out (N, H) = d (N, G) @ Wh^T for the Wh of the last ``begin``, with ``out`` from
         ``dh``."""
+        xp = array_module(d)
         if self.backward_transposed:
-            np.matmul(self._Wh, d.T, out=out.T)
+            xp.matmul(self._Wh, d.T, out=out.T)
         else:
-            np.matmul(d, self._Wh.T, out=out)
+            xp.matmul(d, self._Wh.T, out=out)

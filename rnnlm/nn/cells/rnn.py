@@ -9,6 +9,7 @@ hidden-state gradients, then gets dWx, dWh, db and dxs with one matmul each.
 
 import numpy as np
 
+from rnnlm.backend import array_module
 from rnnlm.nn.buffers import Buffers
 from rnnlm.nn.cells.base import Cell
 from rnnlm.nn.cells.recurrent import RecurrentProducts, initial_state, weight_grads
@@ -35,11 +36,12 @@ class TimeRNN(Cell):
         self._xs: np.ndarray | None = None
         self._h0: np.ndarray | None = None
         self._hs: np.ndarray | None = None
-        self._buf = Buffers()
+        self._buf = Buffers(array_module(Wx))
         self._products = RecurrentProducts(self._buf)
 
     def forward(self, xs: np.ndarray) -> np.ndarray:
         """xs: (N, T, D) -> hs (N, T, H), in xs' dtype."""
+        xp = array_module(xs)
         Wx, Wh, b = self.params
         Wh = self.weight_drop.forward(Wh)
         N, T, D = xs.shape
@@ -47,7 +49,7 @@ class TimeRNN(Cell):
         dtype = xs.dtype
         h0 = initial_state(self._buf, "h0", self.h if self.carries(N, H) else None, N, H, dtype)
         hs = self._buf.get("hs", (N, T, H), dtype)
-        np.matmul(xs.reshape(N * T, D), Wx, out=hs.reshape(N * T, H))
+        xp.matmul(xs.reshape(N * T, D), Wx, out=hs.reshape(N * T, H))
         hs += b
         rec = self._products.begin(Wh, N, T, dtype)
         h = h0
@@ -55,7 +57,7 @@ class TimeRNN(Cell):
             self._products.forward(h, rec)
             ht = hs[:, t]
             ht += rec
-            np.tanh(ht, out=ht)
+            xp.tanh(ht, out=ht)
             h = ht
         self._xs, self._h0, self._hs = xs, h0, hs
         self.h = h.copy()
@@ -63,6 +65,7 @@ class TimeRNN(Cell):
 
     def backward(self, dhs: np.ndarray) -> np.ndarray:
         """dhs: (N, T, H) -> dxs (N, T, D); writes dWx (D, H), dWh (H, H), db (H,)."""
+        xp = array_module(dhs)
         Wx = self.params[0]  # (the loop's Wh, dropped or not, is the products' from forward)
         dWx, dWh, db = self.grads
         xs, h0, hs = self._xs, self._h0, self._hs
@@ -70,13 +73,13 @@ class TimeRNN(Cell):
         dtype = dhs.dtype
         # da_t: gradient of the pre-activation a_t, with tanh'(a_t) = 1 - h_t^2 for all t at once.
         da = self._buf.get("da", (N, T, H), dtype)
-        np.square(hs, out=da)
-        np.subtract(1, da, out=da)
+        xp.square(hs, out=da)
+        xp.subtract(1, da, out=da)
         dh = self._products.dh(N, H, dtype)
         tmp = self._buf.get("tmp", (N, H), dtype)
         for t in reversed(range(T)):
             dat = da[:, t]
-            np.add(dhs[:, t], dh, out=tmp)
+            xp.add(dhs[:, t], dh, out=tmp)
             dat *= tmp
             self._products.backward(dat, dh)
         self.dh = dh.copy()

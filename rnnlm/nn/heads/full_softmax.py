@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from rnnlm.backend import array_module, data_pointer, scalar
 from rnnlm.nn import parallel
 from rnnlm.nn.buffers import Buffers
 from rnnlm.nn.heads.base import Head, output_matrix
@@ -39,7 +40,7 @@ if TYPE_CHECKING:
 def with_bias_row(W: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Copies of ``W`` (H, V) and ``b`` (V,) as views of one (H + 1, V) array ``[W; b]``, which
     ``TimeSoftmaxHead`` multiplies by ``[x, 1]`` in one product."""
-    Wb = np.empty((W.shape[0] + 1, W.shape[1]), W.dtype)
+    Wb = array_module(W).empty((W.shape[0] + 1, W.shape[1]), W.dtype)
     Wb[:-1], Wb[-1] = W, b
     return Wb[:-1], Wb[-1]
 
@@ -48,12 +49,12 @@ def joined(W: np.ndarray, b: np.ndarray) -> np.ndarray | None:
     """``[W; b]`` as one (H + 1, V) array when ``with_bias_row`` made them, else None."""
     base = W.base
     if (
-        isinstance(base, np.ndarray)
+        isinstance(base, array_module(W).ndarray)
         and b.base is base
         and base.shape == (W.shape[0] + 1, W.shape[1])
         and base.flags.c_contiguous
-        and W.ctypes.data == base.ctypes.data
-        and b.ctypes.data == base[-1].ctypes.data
+        and data_pointer(W) == data_pointer(base)
+        and data_pointer(b) == data_pointer(base[-1])
     ):
         return base
     return None
@@ -75,14 +76,14 @@ class TimeSoftmaxHead(Head):
         # [dW; db], not padded: on the AVX2 machine 104 rows took 10% less time than 101 (D =
         # H = 100); on the AVX-512 one 101 and 104 rows take the same, and 257 rows 0.5–2 ms
         # less than 264 (M)
-        self._dWb = np.zeros((H + 1, V), dtype=W.dtype)
+        self._dWb = array_module(W).zeros((H + 1, V), dtype=W.dtype)
         self.grads = [self._dWb[:H], self._dWb[H]]
         self.token_nll: np.ndarray | None = None  # (N, T): per-token loss of the last forward
         self._x2: np.ndarray | None = None
         self._e: np.ndarray | None = None  # (N·T, V): exp(scores - shift), then e - s onehot
         self._sums: np.ndarray | None = None  # (N·T,): s, the row sums of e
         self._ts: np.ndarray | None = None
-        self._buf = Buffers()
+        self._buf = Buffers(array_module(W))
 
     @classmethod
     def from_params(cls, params: dict[str, np.ndarray], cfg: "ModelConfig") -> "TimeSoftmaxHead":
@@ -102,18 +103,21 @@ class TimeSoftmaxHead(Head):
 
     def _affine(self, x2: np.ndarray, out: np.ndarray) -> bool:
         """out = x2 W, plus b if W and b are joined (then returns True)."""
+        xp = array_module(x2)
         if self._Wb is None:
-            np.matmul(x2, self.params[0], out=out)
+            xp.matmul(x2, self.params[0], out=out)
             return False
         M, H = x2.shape
         xa = self._buf.get("x_one", (M, H + 1), x2.dtype)  # [x, 1]
         xa[:, :H] = x2
         xa[:, H] = 1
-        np.matmul(xa, self._Wb, out=out)
+        xp.matmul(xa, self._Wb, out=out)
         return True
 
     def forward(self, xs: np.ndarray, ts: np.ndarray) -> float:
-        """xs: (N, T, H) float, ts: (N, T) int -> mean NLL (nats) as a Python float."""
+        """xs: (N, T, H) float, ts: (N, T) int -> mean NLL (nats) as a Python float (on a GPU, a
+        0-d device array: ``backend.scalar``)."""
+        xp = array_module(xs)
         W, b = self.params
         N, T, H = xs.shape
         M, V = N * T, W.shape[1]
@@ -123,7 +127,7 @@ class TimeSoftmaxHead(Head):
         sums = self._buf.get("sums", (M,), xs.dtype)
         nll = self._buf.get("nll", (M,), xs.dtype)
         biased = self._affine(x2, e)
-        target = e[np.arange(M), t]  # s_t, before exponentiation (a copy)
+        target = e[xp.arange(M), t]  # s_t, before exponentiation (a copy)
         if not biased:
             target += b[t]
 
@@ -133,31 +137,32 @@ class TimeSoftmaxHead(Head):
                 ec += b
             exp_sum(ec, ec, sums[c])
 
-        for_blocks(rows, M, M * V, chunk=max(1, parallel.CACHE_ELEMENTS // V))
+        for_blocks(rows, M, M * V, chunk=max(1, parallel.CACHE_ELEMENTS // V), like=e)
         # the rows' scalar work once for all rows, not per piece
         finish_rows(e, sums, target, t, nll, lambda bad: x2[bad] @ W + b)
         self._e, self._sums, self._ts = e, sums, t
         self.token_nll = nll.reshape(N, T)
-        return float(np.mean(nll, dtype=np.float64))
+        return scalar(xp.mean(nll, dtype=np.float64))
 
     def backward(self, dout: float = 1.0) -> np.ndarray:
         """dout: scalar -> dxs (N, T, H); writes dW (H, V) and db (V,). The forward's cache is
         as it was afterwards (the targets' entries of ``e`` are changed, then put back)."""
         W, _ = self.params
         e, sums, t, x2 = self._e, self._sums, self._ts, self._x2
+        xp = array_module(e)
         M, H = x2.shape
-        at = (np.arange(M), t)
+        at = (xp.arange(M), t)
         target = e[at]  # (a copy) the entries e - s onehot changes
         e[at] = target - sums
         try:
             r = self._buf.get("r", (M, 1), x2.dtype)  # dout / (M s): the mean's and rows' 1/s
-            np.divide(dout / M, sums[:, None], out=r)
+            xp.divide(dout / M, sums[:, None], out=r)
             xa = self._buf.get("x1", (M, H + 1), x2.dtype)  # [r x, r]
-            np.multiply(x2, r, out=xa[:, :H])
+            xp.multiply(x2, r, out=xa[:, :H])
             xa[:, H:] = r
-            np.matmul(xa.T, e, out=self._dWb)
+            xp.matmul(xa.T, e, out=self._dWb)
             dx = self._buf.get("dx", (M, H), x2.dtype)
-            np.matmul(e, W.T, out=dx)
+            xp.matmul(e, W.T, out=dx)
             dx *= r
         finally:
             e[at] = target

@@ -4,6 +4,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from rnnlm.backend import HOST, array_module
 from rnnlm.nn import parallel
 
 # The unshifted path is kept for rows whose exponentials sum to between these. Above TINY_SUM
@@ -18,9 +19,18 @@ def exp_sum(src: np.ndarray, dst: np.ndarray, sums: np.ndarray) -> None:
     """``dst = exp(src)`` unshifted (``dst`` may be ``src``) and ``sums`` (rows,) its row sums:
     the work per cached piece of rows. Rows that overflow or underflow as a whole are left to
     ``finish_rows``."""
-    with np.errstate(over="ignore", under="ignore"):
-        np.exp(src, out=dst)
-    np.einsum("ij->i", dst, out=sums)  # ~3x faster than np.sum(axis=1) here
+    xp = array_module(src)
+    with np.errstate(over="ignore", under="ignore"):  # (numpy's warnings; a GPU raises none)
+        xp.exp(src, out=dst)
+    row_sums(dst, sums)
+
+
+def row_sums(a: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``out`` (rows,) = the row sums of ``a`` (rows, V)."""
+    xp = array_module(a)
+    if xp is HOST:
+        return xp.einsum("ij->i", a, out=out)  # ~3x faster than np.sum(axis=1) here
+    return xp.sum(a, axis=1, out=out)  # (CuPy's einsum takes no out)
 
 
 def finish_rows(
@@ -41,16 +51,17 @@ def finish_rows(
     rows are redone a cache-sized piece at a time, so even a diverging step that redoes every
     row needs no second (rows, V) array.
     """
+    xp = array_module(e)
     ok = sums > TINY_SUM
     ok &= sums < HUGE_SUM  # also False for inf and NaN
-    bad = np.flatnonzero(~ok)  # (usually none)
+    bad = xp.flatnonzero(~ok)  # (usually none; on a GPU, its count is read on the host)
     piece = max(1, parallel.CACHE_ELEMENTS // e.shape[1])
     for start in range(0, len(bad), piece):
         rows = bad[start : start + piece]
         s = rescore(rows)
-        s -= np.max(s, axis=1, keepdims=True)
-        target[rows] = s[np.arange(len(rows)), t[rows]]
-        np.exp(s, out=s)
+        s -= xp.max(s, axis=1, keepdims=True)
+        target[rows] = s[xp.arange(len(rows)), t[rows]]
+        xp.exp(s, out=s)
         e[rows] = s
-        sums[rows] = np.einsum("ij->i", s)
-    np.subtract(np.log(sums), target, out=nll)
+        sums[rows] = row_sums(s, xp.empty(len(rows), s.dtype))
+    xp.subtract(xp.log(sums), target, out=nll)
