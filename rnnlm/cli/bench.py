@@ -9,7 +9,7 @@ import typer
 from rnnlm.backend import use_device
 from rnnlm.bench import CONFIGS, bench, device_name
 from rnnlm.cli.console import echo, err, user_errors, warn
-from rnnlm.cli.flags import CHOICE_ENUMS, Device, DeviceFlag
+from rnnlm.cli.flags import CHOICE_ENUMS, Device, DeviceFlag, listed
 from rnnlm.config import ModelConfig, TrainConfig
 from rnnlm.errors import ConfigError
 
@@ -23,14 +23,16 @@ def bench_command(
             help=f"Named size: {', '.join(CONFIGS)} (D = H, N, T as in docs/performance.md)."
         ),
     ] = "M",
-    cell: Annotated[CELL, typer.Option(help="rnn, lstm or gru.")] = CELL("rnn"),
+    cell: Annotated[CELL, typer.Option(help=f"{listed('cell').capitalize()}.")] = CELL("rnn"),
     layers: Annotated[int, typer.Option(help="Recurrent layers.")] = 1,
     vocab: Annotated[int, typer.Option(help="Vocabulary size V.")] = 10_000,
     embed_dim: Annotated[int | None, typer.Option(help="D (default: the config's).")] = None,
     hidden: Annotated[int | None, typer.Option(help="H (default: the config's).")] = None,
     batch_size: Annotated[int | None, typer.Option(help="N (default: the config's).")] = None,
     bptt: Annotated[int | None, typer.Option(help="T (default: the config's).")] = None,
-    optimizer: Annotated[OPTIMIZER, typer.Option(help="sgd or adam.")] = OPTIMIZER("sgd"),
+    optimizer: Annotated[
+        OPTIMIZER, typer.Option(help=f"{listed('optimizer').capitalize()}.")
+    ] = OPTIMIZER("sgd"),
     softmax: Annotated[
         SOFTMAX, typer.Option(help="full or class (about sqrt(V) classes).")
     ] = SOFTMAX("full"),

@@ -37,6 +37,12 @@ def choices(name: str, values: object) -> type[Enum]:
     return Enum(name, {v: v for v in values}, type=str)  # type: ignore[misc]
 
 
+def listed(field: str) -> str:
+    """A registry's names for help text: "rnn, lstm or gru"."""
+    names = list(registry(field))
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
+
+
 # field -> its Enum: unit, cell, softmax, optimizer, loss
 CHOICE_ENUMS = {field: choices(field.capitalize(), registry(field)) for field in CHOICES}
 Preset = choices("Preset", preset_names())

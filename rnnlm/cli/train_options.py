@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from rnnlm.cli.flags import CHOICE_ENUMS, DEVICE_HELP, FORCE_HELP, Device, Preset, flag
+from rnnlm.cli.flags import CHOICE_ENUMS, DEVICE_HELP, FORCE_HELP, Device, Preset, flag, listed
 from rnnlm.config import SECTIONS, default, options
 
 # Rich help panels, so `rnnlm train --help` reads in groups.
@@ -67,7 +67,7 @@ ROWS: dict[str, Opt] = {
         "config.toml: it overrides --preset, explicit flags override it (default: none).",
         RUN, type=Path | None, must_exist=True,
     ),
-    "cell": Opt("Recurrent cell: the seed's tanh RNN, LSTM or GRU.", MODEL),
+    "cell": Opt(f"Recurrent cell: {listed('cell')} (rnn: the seed's tanh RNN).", MODEL),
     "layers": Opt("Stacked recurrent layers.", MODEL),
     "embed_dim": Opt("Embedding size D.", MODEL),
     "hidden": Opt("Hidden size H.", MODEL),
@@ -90,7 +90,7 @@ ROWS: dict[str, Opt] = {
     "batch_size": Opt("N parallel streams.", OPTIM),
     "bptt": Opt("T steps per window (truncated BPTT).", OPTIM),
     "epochs": Opt("Passes over the training split.", OPTIM),
-    "optimizer": Opt("Update rule.", OPTIM),
+    "optimizer": Opt(f"Update rule: {listed('optimizer')}.", OPTIM),
     "lr": Opt("Learning rate.", OPTIM),
     "clip": Opt("Clip the global gradient norm to this (0: off).", OPTIM),
     "loss": Opt(
