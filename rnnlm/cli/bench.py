@@ -23,7 +23,7 @@ def bench_command(
             help=f"Named size: {', '.join(CONFIGS)} (D = H, N, T as in docs/performance.md)."
         ),
     ] = "M",
-    cell: Annotated[CELL, typer.Option(help=f"{listed('cell').capitalize()}.")] = CELL("rnn"),
+    cell: Annotated[CELL, typer.Option(help=f"Recurrent cell: {listed('cell')}.")] = CELL("rnn"),
     layers: Annotated[int, typer.Option(help="Recurrent layers.")] = 1,
     vocab: Annotated[int, typer.Option(help="Vocabulary size V.")] = 10_000,
     embed_dim: Annotated[int | None, typer.Option(help="D (default: the config's).")] = None,
@@ -31,7 +31,7 @@ def bench_command(
     batch_size: Annotated[int | None, typer.Option(help="N (default: the config's).")] = None,
     bptt: Annotated[int | None, typer.Option(help="T (default: the config's).")] = None,
     optimizer: Annotated[
-        OPTIMIZER, typer.Option(help=f"{listed('optimizer').capitalize()}.")
+        OPTIMIZER, typer.Option(help=f"Update rule: {listed('optimizer')}.")
     ] = OPTIMIZER("sgd"),
     softmax: Annotated[
         SOFTMAX, typer.Option(help="full or class (about sqrt(V) classes).")
