@@ -49,6 +49,15 @@ def test_train_eval_generate_with_subwords(bpe_run, word_corpus):
         total["bits_per_token"] * total["tokens"]
     )
 
+    per_token = out / "tokens.jsonl"
+    assert run("eval", out / "best.npz", word_corpus, "--per-token", per_token).exit_code == 0
+    rows = [json.loads(x) for x in per_token.read_text().splitlines()]
+    # each row names its token in the tokenizer's byte-level form and as text; the texts
+    # spell the file (all but its first token, which is not predicted)
+    assert any(r["token"].startswith("Ġ") and r["text"] == " " + r["token"][1:] for r in rows)
+    assert text.endswith("".join(r["text"] for r in rows))
+    assert len("".join(r["text"] for r in rows)) > len(text) - 10
+
     prompt = "the cat 😀 naïve"
     gen = run("generate", out / "best.npz", "--prompt", prompt, "--length", "20", "--seed", "3")
     assert gen.exit_code == 0, gen.output

@@ -299,6 +299,7 @@ def _write_per_token(path: Path, lm: LanguageModel, rows: list) -> None:
                     record = {
                         "file": str(src),
                         "token": lm.vocab.tokens[tok_id],
+                        "text": lm.vocab.token_text(tok_id),
                         "id": tok_id,
                         "logprob": -nll,
                         "surprisal_bits": nll / math.log(2),

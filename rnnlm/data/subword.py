@@ -166,6 +166,11 @@ class SubwordVocabulary(Vocabulary):
         """Ids -> text; bytes that are not UTF-8 (a sample cut mid-character) become U+FFFD."""
         return b"".join(self.bytes[int(i)] for i in ids).decode("utf-8", errors="replace")
 
+    def token_text(self, i: int) -> str:
+        """The text of token ``i``: its bytes as UTF-8 ("Ġthe" is " the"); part of a character
+        split over tokens shows as U+FFFD."""
+        return self.bytes[int(i)].decode("utf-8", errors="replace")
+
     def text_pieces(self, ids: Iterable[int]) -> Iterator[str]:
         """The text of each id as it comes, a character split over ids given once complete."""
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")

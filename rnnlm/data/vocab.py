@@ -65,3 +65,8 @@ class Vocabulary:
 
     def decode(self, ids: Iterable[int]) -> list[str]:
         return [self.tokens[int(i)] for i in ids]
+
+    def token_text(self, i: int) -> str:
+        """The text token ``i`` stands for, for people to read: a word or character is its own
+        text (``<eos>``, ``<unk>`` too)."""
+        return self.tokens[int(i)]
