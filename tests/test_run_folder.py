@@ -143,3 +143,17 @@ def test_readers_never_see_a_partial_checkpoint(tmp_path):
     proc.kill()
     proc.communicate()
     assert loads > 20 and len(steps) > 5, (loads, steps)  # read while many saves happened
+
+
+def test_only_the_lock_holder_removes_temporary_files_of_a_save(tmp_path):
+    """A killed save's temporary file is removed by the process that holds the folder (rank 0),
+    never by another rank, which might be deleting a live run's save in progress."""
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "last.npz").write_bytes(b"")
+    tmp = out / ".last.npz.tmp-12345"
+    tmp.write_bytes(b"partial")
+    RunDir(out, resume=True, clean=False)  # a non-root rank
+    assert tmp.exists()
+    RunDir(out, resume=True)  # the lock's holder
+    assert not tmp.exists()

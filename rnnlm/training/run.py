@@ -137,7 +137,7 @@ def prepare(
     if not resume:  # a bad option is named before any file is read
         dcfg, tcfg = DataConfig(**given["data"]), TrainConfig(**given["train"])
         check_new_run(dcfg, given["model"])
-    run = RunDir(out, resume=resume)
+    run = RunDir(out, resume=resume, clean=comm.is_root)  # rank 0 holds the lock
     ckpt = checkpoint.load(run.last) if resume else None
     if ckpt is not None:  # the run's own data options, unless given again
         dcfg = dataclasses.replace(stored_data(ckpt, run.last), **given["data"])

@@ -35,7 +35,10 @@ def run_lock(path: Path | str) -> RunLock:
 class RunDir:
     """Where a training run writes; refuses to clobber an existing run unless resuming."""
 
-    def __init__(self, path: Path | str, resume: bool = False) -> None:
+    def __init__(self, path: Path | str, resume: bool = False, clean: bool = True) -> None:
+        """``clean``: remove the temporary files of a process killed mid-save. Only the
+        process holding the folder's lock may (``run_lock``): another one, such as a rank of a
+        job whose rank 0 has yet to find the folder taken, could delete a live run's save."""
         self.path = Path(path)
         check_out(self.path)
         existing = [n for n in RUN_FILES if (self.path / n).exists()]
@@ -46,7 +49,7 @@ class RunDir:
             )
         if resume and not (self.path / "last.npz").exists():
             raise ConfigError(f"--resume: {self.path / 'last.npz'} does not exist")
-        for stale in self.path.glob(".*.npz.tmp-*"):  # left by a process killed mid-save
+        for stale in self.path.glob(".*.npz.tmp-*") if clean else ():
             stale.unlink(missing_ok=True)
 
     def _ensure(self) -> None:
