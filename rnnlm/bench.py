@@ -26,6 +26,10 @@ from rnnlm.nn.heads.class_softmax import frequency_classes
 from rnnlm.nn.model import RNNLM
 from rnnlm.training.loop import Trainer
 
+# Seconds between two libraries' timed runs: PyTorch's OpenMP threads and OpenBLAS's spin after
+# their last call, and would take the cores from the other side's first step.
+SETTLE_S = 0.2
+
 # The sizes of issue #3's table: D = H, batch N, window T, vocabulary 10,000 (PTB).
 CONFIGS = {
     "S": {"embed_dim": 100, "hidden": 100, "batch_size": 20, "bptt": 35},
@@ -198,8 +202,12 @@ def bench(
     roof_run = matmul_roofline(mcfg, N, T, xp) if full else None
     train_s, roof_s, other_s = [], [], []
     for k in range(warmup + repeats):
+        if alongside:  # the other library's idle threads spin for a while after its last call
+            time.sleep(SETTLE_S)
         t = train_steps()
         r = roof_run() if roof_run else 0.0
+        if alongside:
+            time.sleep(SETTLE_S)
         o = alongside() if alongside else 0.0
         if k >= warmup:
             train_s.append(t)
