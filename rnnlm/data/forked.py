@@ -4,10 +4,10 @@ can share (rnnlm/data/scratch.py).
 ``Forked(fn, *args)`` runs ``fn(*args)`` in a child made by ``os.fork`` (it starts at once, with
 everything the parent has imported and built) and ``result()`` returns its value, or raises
 the exception it raised, passed back through a pipe; ``start`` runs it here instead where no
-child can be made. The child ignores Ctrl-C (the terminal
-sends it to the parent too, which then ends the child) and ends by itself once its parent is
-gone (``orphaned``), so a prepare killed with SIGKILL leaves no process behind for long.
-Only where ``os.fork`` exists and more than one core is ours (``cores``).
+child can be made. The child ignores Ctrl-C (the terminal sends it to the parent too, which
+then ends the child) and ends by itself once its parent is gone (``orphaned``, which its work
+checks between pieces), so a prepare killed with SIGKILL leaves no process behind for long.
+Used only where ``os.fork`` exists and more than one core is ours (``cores``).
 """
 
 import contextlib
