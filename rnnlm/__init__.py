@@ -10,6 +10,7 @@ Library use (the CLI is built on the same calls)::
 """
 
 import os
+from typing import TYPE_CHECKING, Any
 
 # OpenBLAS threads spin ~0.1 s after each matrix product (2**28 cycles), stealing the cores
 # that rnnlm's elementwise work runs on (rnnlm/nn/parallel.py). 2**18 cycles (~85 us) keeps them
@@ -25,7 +26,22 @@ configure_threads()  # under mpiexec: the cores of a machine shared among its ra
 
 __version__ = "0.1.0"
 
-from rnnlm.api import LanguageModel, load  # noqa: E402  (after the environment is set)
-from rnnlm.training.run import train  # noqa: E402
-
 __all__ = ["LanguageModel", "__version__", "load", "train"]
+
+if TYPE_CHECKING:
+    from rnnlm.api import LanguageModel, load
+    from rnnlm.training.run import train
+
+
+def __getattr__(name: str) -> Any:
+    """``LanguageModel``, ``load`` and ``train``, imported when first used: a command that needs
+    none of them (``rnnlm prepare``) does not load the model and training code."""
+    if name in ("LanguageModel", "load"):
+        from rnnlm import api
+
+        return getattr(api, name)
+    if name == "train":
+        from rnnlm.training.run import train
+
+        return train
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,11 +1,15 @@
 """``rnnlm prepare``: ids on disk equal to those loaded in memory, read in place by train/eval."""
 
 import json
+import platform
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
+from rnnlm.cli.allocator import keep_freed_memory
 from rnnlm.data import batching, stats
 from rnnlm.data import prepare as prepare_mod
 from rnnlm.data.batching import batchify, num_windows, windows
@@ -225,3 +229,24 @@ def test_prepare_refuses_a_prepared_folder_and_bad_options(tmp_path, word_corpus
         (tmp_path / "one.txt").write_text("a\n")
         prepare_corpus(str(tmp_path / "one.txt"), tmp_path / "q", unit="char")
     assert not (tmp_path / "q").exists()
+
+
+def test_the_prepare_command_loads_no_training_code_and_keeps_freed_memory(tmp_path, word_corpus):
+    code = (
+        "import runpy, sys\n"
+        "sys.argv = ['rnnlm', 'prepare', sys.argv[1], '--out', sys.argv[2]]\n"
+        "try:\n"
+        "    runpy.run_module('rnnlm', run_name='__main__')\n"
+        "except SystemExit as exc:\n"
+        "    assert not exc.code, exc.code\n"
+        "from rnnlm.cli.allocator import keep_freed_memory\n"
+        "print(sorted(m for m in ('rnnlm.api', 'rnnlm.training.run', 'rnnlm.training.loop',\n"
+        "                         'rnnlm.nn.model', 'rnnlm.cli.train') if m in sys.modules))\n"
+    )
+    cmd = [sys.executable, "-c", code, str(word_corpus), str(tmp_path / "p")]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "[]"
+    assert is_prepared(tmp_path / "p")
+    if platform.libc_ver()[0] == "glibc":  # (elsewhere it does nothing)
+        assert keep_freed_memory()

@@ -5,16 +5,17 @@ Exit codes: 0 success, 1 a problem with input files or checkpoints, 2 bad option
 """
 
 import contextlib
+import importlib
 import os
 import signal
 import sys
 import traceback
+from collections.abc import Iterable
 from typing import Annotated
 
 import typer
 
 from rnnlm import __version__
-from rnnlm.cli.bench import bench_command
 from rnnlm.cli.console import (
     EXIT_SIGINT,
     EXIT_SIGTERM,
@@ -25,13 +26,6 @@ from rnnlm.cli.console import (
     raise_interrupted,
     rank_grace,
 )
-from rnnlm.cli.evaluate import eval_command
-from rnnlm.cli.generate import generate_command
-from rnnlm.cli.info import info_command
-from rnnlm.cli.plot import plot_command
-from rnnlm.cli.prepare import prepare_command
-from rnnlm.cli.train import train
-from rnnlm.training.distributed import abort_job
 from rnnlm.training.launcher import launched_size
 
 try:  # typer >= 0.22 ships its own copy of click
@@ -41,20 +35,41 @@ except ImportError:  # pragma: no cover - older typer uses click itself
 
 STOPS = (EXIT_SIGINT, EXIT_SIGTERM)  # an orderly stop: every rank saved and ends by itself
 
-app = typer.Typer(
-    name="rnnlm",
-    help="Train, evaluate and sample RNN language models on a CPU with numpy.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
-app.command("train")(train)
-app.command("eval")(eval_command)
-app.command("generate")(generate_command)
-app.command("info")(info_command)
-app.command("plot")(plot_command)
-app.command("bench")(bench_command)
-app.command("prepare")(prepare_command)
+# Each command's module, imported only when the command line names it (or asks for help), so
+# that `rnnlm prepare` does not load the training stack: name -> (module, function)
+COMMANDS = {
+    "train": ("rnnlm.cli.train", "train"),
+    "eval": ("rnnlm.cli.evaluate", "eval_command"),
+    "generate": ("rnnlm.cli.generate", "generate_command"),
+    "info": ("rnnlm.cli.info", "info_command"),
+    "plot": ("rnnlm.cli.plot", "plot_command"),
+    "bench": ("rnnlm.cli.bench", "bench_command"),
+    "prepare": ("rnnlm.cli.prepare", "prepare_command"),
+}
+
+
+def make_app(names: Iterable[str] = COMMANDS) -> typer.Typer:
+    """The ``rnnlm`` command with the commands ``names`` (all by default)."""
+    app = typer.Typer(
+        name="rnnlm",
+        help="Train, evaluate and sample RNN language models on a CPU with numpy.",
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
+    for name in names:
+        module, function = COMMANDS[name]
+        app.command(name)(getattr(importlib.import_module(module), function))
+    app.callback()(_root)
+    return app
+
+
+def __getattr__(name: str) -> typer.Typer:
+    """``app``: the command with every subcommand, made when first asked for."""
+    if name == "app":
+        globals()["app"] = made = make_app()
+        return made
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _version(value: bool) -> None:
@@ -63,7 +78,6 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
 def _root(
     version: Annotated[
         bool,
@@ -82,6 +96,8 @@ def main() -> None:
     """
     code, orderly = _run()
     if code not in (0, None) and launched_size() > 1 and not (orderly and code in STOPS):
+        from rnnlm.training.distributed import abort_job
+
         abort_job(code)
     sys.exit(code)
 
@@ -89,7 +105,9 @@ def main() -> None:
 def _run() -> tuple[int, bool]:
     """Run the command; return its exit code and whether it came back by itself (rather than
     by an exception: usage errors, interruptions outside training)."""
-    command = typer.main.get_command(app)
+    first = sys.argv[1] if len(sys.argv) > 1 else ""
+    names = [first] if first in COMMANDS else COMMANDS  # (a command named: only its module)
+    command = typer.main.get_command(make_app(names))
     for name in ("stdout", "stderr"):  # started with the stream closed (`>&-`): discard it
         if getattr(sys, name) is None:
             setattr(sys, name, open(os.devnull, "w"))  # noqa: SIM115  (lives until exit)

@@ -8,6 +8,7 @@ import typer
 from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
 
+from rnnlm.cli.allocator import keep_freed_memory
 from rnnlm.cli.console import echo, err, user_errors
 from rnnlm.cli.flags import CHOICE_ENUMS, CorpusArg
 from rnnlm.data.prepare import prepare_corpus
@@ -85,6 +86,7 @@ def prepare_command(
 
     Example: rnnlm prepare big.txt --out prep/big --valid v.txt; rnnlm train prep/big
     """  # fmt: skip
+    keep_freed_memory()
     with user_errors(), PrepareProgress() as bar:
         meta = prepare_corpus(
             corpus, out, unit=unit.value if unit else None, max_vocab=max_vocab,

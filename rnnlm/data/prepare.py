@@ -2,7 +2,8 @@
 
 The text is read once, in pieces: each token gets a provisional id in order of first
 appearance (written to a scratch file) and the training split's tokens are counted, so memory
-holds the distinct tokens, never the text. The vocabulary is then built from the counts
+holds the distinct tokens, never the text (a large file is read in spans by several processes,
+with the same result: scratch.py). The vocabulary is then built from the counts
 exactly as ``load_corpus`` builds it, and a second pass over the scratch ids (not the text)
 writes the final ids, their sha256 and the training split's n-gram counts. Everything is
 written into a temporary folder beside the destination and renamed into place at the end, so
@@ -22,11 +23,12 @@ import numpy as np
 
 from rnnlm.data.corpus import resolve_files
 from rnnlm.data.encode import Provisional, remap_table
+from rnnlm.data.forked import cores, orphaned, start
 from rnnlm.data.limits import check_disk
 from rnnlm.data.prepared import FORMAT, STATS, VERSION, id_file, is_prepared, write_meta
+from rnnlm.data.scratch import add_counts, scratch_ids
 from rnnlm.data.splits import SPLITS, VALID_FRACTION
 from rnnlm.data.stats import PIECE, NGramCounter, Sha1
-from rnnlm.data.stream import read_chunks
 from rnnlm.data.subword import BPE
 from rnnlm.data.subword_prepare import check_options, write_bpe
 from rnnlm.data.vocab import Vocabulary
@@ -109,12 +111,13 @@ def _write(
     sizes, sources = {}, {s: str(p) for s, p in files.items()}
     for split, path in files.items():
         on_bytes = lambda done, total, n=str(path): report(f"reading {n}", done, total)  # noqa: E731
-        sizes[split], c = _scratch_ids(tmp / f"{split}.prov", path, unit, prov, on_bytes, split)
-        counts = _add(counts, c)
+        dest, count = tmp / f"{split}.prov", split == "train"
+        sizes[split], c = scratch_ids(dest, path, unit, prov, on_bytes, count)
+        counts = add_counts(counts, c)
     segments = {s: (tmp / f"{s}.prov", 0, n) for s, n in sizes.items()}
     if "valid" not in files:  # the last valid_fraction of the training text
         counts = _split_off_valid(tmp, files["train"], valid_fraction, counts, segments, sources)
-    counts = _add(counts, np.zeros(len(prov), np.int64))
+    counts = add_counts(counts, np.zeros(len(prov), np.int64))
     by_token = dict(zip(prov.tokens, counts.tolist(), strict=True))
     vocab = Vocabulary.from_counts(by_token, max_vocab, min_count)
     del by_token, counts
@@ -167,39 +170,13 @@ def _split_off_valid(
     segments["train"], segments["valid"] = (path, 0, cut), (path, cut, n)
     sources["valid"] = f"{train} (last {fraction:.0%})"
     sources["train"] = f"{train} (first {1 - fraction:.0%})"
-    return _add(counts, -_counts_of(path, cut, n))
-
-
-def _scratch_ids(
-    dest: Path, path: Path, unit: str, prov: Provisional, on_bytes, split: str
-) -> tuple[int, np.ndarray]:
-    """Provisional ids of ``path`` into ``dest``: (tokens, their counts if training text).
-
-    The ids are written and counted in a second thread while the next piece is read."""
-    n, counts = 0, np.zeros(0, np.int64)
-
-    def store(ids: np.ndarray) -> None:
-        nonlocal counts
-        f.write(ids.tobytes())
-        if split == "train":
-            counts = _add(counts, np.bincount(ids))
-
-    with open(dest, "wb") as f, ThreadPoolExecutor(1) as worker:
-        behind = None
-        for piece in read_chunks(path, on_bytes):
-            ids = prov.encode_piece(piece, unit)
-            n += len(ids)
-            behind = behind and behind.result()  # (one piece in flight at most)
-            behind = worker.submit(store, ids)
-        if behind:
-            behind.result()
-    return n, counts
+    return add_counts(counts, -_counts_of(path, cut, n))
 
 
 def _counts_of(path: Path, lo: int, hi: int) -> np.ndarray:
     counts = np.zeros(0, np.int64)
     for piece in _pieces(path, lo, hi):
-        counts = _add(counts, np.bincount(piece))
+        counts = add_counts(counts, np.bincount(piece))
     return counts
 
 
@@ -212,52 +189,64 @@ def _pieces(path: Path, lo: int, hi: int):
             yield np.fromfile(f, dtype=np.uint32, count=min(PIECE, hi - a))
 
 
-def _add(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Counts ``a + b``, the shorter one padded with zeros."""
-    if len(a) < len(b):
-        a, b = b, a
-    a = a.astype(np.int64)  # (a copy: never changes a caller's array)
-    a[: len(b)] += b
-    return a
-
-
 def _final_ids(
     tmp: Path, split: str, segment: tuple, table: tuple, dtype: np.dtype, report: Callable
 ) -> tuple[dict, dict]:
     """Write one split's final ids; (its meta entry, {"sha1", "stats"} for train).
 
     ``table``: (final id, out of vocabulary) of each provisional id (``remap_table``), V.
-    The training split's n-grams are counted in two halves, every other piece in a second
-    thread (numpy lets go of the interpreter), and the counts added up at the end.
+    The training split's n-grams are counted beside the writing: its first half in a second
+    thread (numpy lets go of the interpreter), the second half in a forked child where a
+    second core is ours (else in that thread too), and the counts added up at the end.
     """
     (path, lo, hi), (final, missing, vocab_size) = segment, table
-    sha, sha1 = hashlib.sha256(), Sha1()
-    ngrams = (NGramCounter(vocab_size), NGramCounter(vocab_size))
+    sha, sha1, ngrams = hashlib.sha256(), Sha1(), NGramCounter(vocab_size)
+    half = lo + PIECE * (-(-(hi - lo) // PIECE) // 2)  # (where a piece starts)
+    child = None
+    if split == "train" and lo < half and cores() > 1:
+        child = start(_count_ngrams, path, half, hi, final, vocab_size)
     oov = done = 0
-    stored, before = final.astype(dtype), None
-    with open(tmp / id_file(split), "wb") as f, ThreadPoolExecutor(1) as worker:
-        behind = None
-        for k, piece in enumerate(_pieces(path, lo, hi)):
-            oov += int(np.count_nonzero(missing[piece]))
-            data = stored[piece].tobytes()
-            f.write(data)
-            sha.update(data)
-            if split == "train":
-                ids = final[piece]
-                sha1.add(ids)
-                if k % 2:
-                    ngrams[1].add(ids, before)
-                else:
-                    behind = behind and behind.result()  # (one piece in flight at most)
-                    behind = worker.submit(ngrams[0].add, ids, before)
-                before = int(ids[-1])
-            done += len(piece)
-            report(done)
-        if behind:
-            behind.result()
-    ngrams[0].merge(ngrams[1])
+    stored = final.astype(dtype)
+    try:
+        with open(tmp / id_file(split), "wb") as f, ThreadPoolExecutor(1) as worker:
+            behind = None
+            for piece in _pieces(path, lo, hi):
+                oov += int(np.count_nonzero(missing[piece]))
+                data = stored[piece].tobytes()
+                f.write(data)
+                sha.update(data)
+                if split == "train":
+                    ids = final[piece]
+                    sha1.add(ids)
+                    if child is None or lo + done < half:  # (where this piece starts)
+                        behind = behind and behind.result()  # (one piece in flight at most)
+                        behind = worker.submit(ngrams.add, ids)
+                done += len(piece)
+                report(done)
+            if behind:
+                behind.result()
+        if child is not None:
+            ngrams.merge(child.result())
+    finally:
+        if child is not None:
+            child.kill()
     info = {"file": id_file(split), "tokens": hi - lo, "oov": oov, "sha256": sha.hexdigest()}
-    return info, {"sha1": sha1.hexdigest(), "stats": ngrams[0].arrays()}
+    return info, {"sha1": sha1.hexdigest(), "stats": ngrams.arrays()}
+
+
+def _count_ngrams(path: Path, lo: int, hi: int, final: np.ndarray, vocab_size: int):
+    """In a child: the n-grams of the scratch ids ``lo:hi`` as ``final`` ids, the first bigram
+    being the one from the id before ``lo``."""
+    counter = NGramCounter(vocab_size)
+    with open(path, "rb") as f:
+        f.seek((lo - 1) * 4)
+        before = int(final[np.fromfile(f, dtype=np.uint32, count=1)[0]])
+    for piece in _pieces(path, lo, hi):
+        if orphaned():  # (this prepare was killed)
+            raise ChildProcessError("the parent process has ended")
+        counter.add(final[piece], before)
+        before = None
+    return counter
 
 
 def _size(path: Path | str) -> int:

@@ -5,11 +5,13 @@ dropped, line ends normalised to ``\\n``) in pieces that end at a line end, with
 checks: a missing path, a folder, an unreadable, empty, binary (NUL bytes) or non-UTF-8 input
 is one CorpusError. A line longer than ``MAX_LINE_CHARS`` is refused rather than held. A
 regular file is read up to the size it had when opened, so one that grows while being read
-cannot make the read endless.
+cannot make the read endless. ``line_spans`` cuts a regular file at line ends into spans that
+``read_chunks(span=...)`` reads one by one, each by its own process if need be.
 """
 
 import codecs
 import contextlib
+import itertools
 import os
 import stat
 import sys
@@ -62,22 +64,85 @@ def read_chunks(
     path: Path | str,
     on_bytes: Callable[[int, int | None], None] | None = None,
     stdin: bool = False,
+    span: tuple[int, int] | None = None,
 ) -> Iterator[str]:
     """Text of ``path`` in pieces that each end with ``\\n`` (the last one may not).
 
     ``on_bytes(done, total)`` reports progress (total None when the size is unknown);
-    ``stdin``: ``-`` is standard input.
+    ``stdin``: ``-`` is standard input. ``span``: (start, stop), only those bytes of a regular
+    file, one of its ``line_spans``: a byte-order mark is dropped only at the file's start, a
+    span without text is not an error, and the byte and line numbers of the messages count from
+    the span's start (read the file whole for the numbers of the file).
     """
     with open_binary(path, stdin) as (f, name, total):
-        yield from _chunks(f, name, total, on_bytes)
+        if span is None:
+            yield from _chunks(f, name, total, on_bytes)
+        else:
+            f.seek(span[0])
+            yield from _chunks(f, name, span[1] - span[0], on_bytes, span[0] == 0, whole=False)
+
+
+def line_spans(path: Path | str, parts: int, min_bytes: int) -> list[tuple[int, int]] | None:
+    """Up to ``parts`` spans (start, stop) of at least about ``min_bytes`` that cut the regular
+    file ``path`` at line ends: read one by one (``read_chunks(span=...)``), their pieces are
+    the text of the whole file. None where it is not cut: a file too small or not regular, a
+    cut that finds no line end within the longest line allowed, or a first piece without text
+    (read whole, the file may be empty, which only the whole read can tell).
+    """
+    try:  # (its kind before opening it: opening a FIFO would take its one reader's place)
+        mode = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    if not stat.S_ISREG(mode.st_mode) or min(parts, mode.st_size // max(min_bytes, 1)) < 2:
+        return None
+    try:
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            parts = min(parts, size // max(min_bytes, 1))
+            if parts < 2 or not f.read(max(CHUNK_BYTES, len(BOM))).removeprefix(BOM).strip():
+                return None  # (a first piece without text: as _chunks reads it)
+            cuts = [0]
+            for k in range(1, parts):
+                cut = _line_start(f, max(size * k // parts, cuts[-1] + 1))
+                if cut is None:
+                    return None
+                if cut < size:
+                    cuts.append(cut)
+    except OSError:
+        return None
+    cuts.append(size)
+    return list(itertools.pairwise(cuts)) if len(cuts) > 2 else None
+
+
+def _line_start(f: BinaryIO, at: int) -> int | None:
+    """The start of the first line of ``f`` that starts at byte ``at`` or after it (its size
+    if none does); None if no line end is within the longest line allowed."""
+    f.seek(at - 1)
+    seen = 0
+    while seen <= 4 * MAX_LINE_CHARS:  # (UTF-8: at most 4 bytes a character)
+        block = f.read(1 << 16)
+        if not block:  # (the end of the file)
+            return at - 1 + seen
+        found = block.find(b"\n")
+        if found >= 0:
+            return at - 1 + seen + found + 1
+        seen += len(block)
+    return None
 
 
 def _chunks(
-    f: BinaryIO, name: str, total: int | None, on_bytes: Callable[[int, int | None], None] | None
+    f: BinaryIO,
+    name: str,
+    total: int | None,
+    on_bytes: Callable[[int, int | None], None] | None,
+    start: bool = True,
+    whole: bool = True,
 ) -> Iterator[str]:
+    """The pieces of ``read_chunks``. ``start``: at the input's start (a byte-order mark there
+    is dropped); ``whole``: the whole input, so having no text is an error."""
     decoder = codecs.getincrementaldecoder("utf-8")()
-    done = lines = 0
-    start, seen_text, pending, carry_cr = True, False, "", ""
+    done = lines = skipped = 0
+    seen_text, pending, carry_cr = False, "", ""
     while True:
         want = max(CHUNK_BYTES, len(BOM)) if start else CHUNK_BYTES  # (the mark whole)
         want = want if total is None else min(want, total - done)
@@ -96,7 +161,8 @@ def _chunks(
         text, carry_cr = carry_cr + text, ""
         if text.endswith("\r") and not final:  # it may be the first half of \r\n
             text, carry_cr = text[:-1], "\r"
-        text = text.replace("\r\n", "\n").replace("\r", "\n")
+        if "\r" in text:  # (a search far cheaper than the replacements)
+            text = text.replace("\r\n", "\n").replace("\r", "\n")
         first = text.find("\n")
         if len(pending) + (first if first >= 0 else len(text)) > MAX_LINE_CHARS:
             raise CorpusError(
@@ -115,7 +181,7 @@ def _chunks(
             on_bytes(done, total)
         if final:
             break
-    if not seen_text:
+    if whole and not seen_text:
         raise CorpusError(f"{name}: file is empty")
     if pending:
         yield pending
