@@ -11,6 +11,9 @@ machine.
 import argparse
 import os
 import time
+from collections.abc import Callable
+from functools import partial
+from typing import Any
 
 import numpy as np
 
@@ -36,6 +39,30 @@ def ms(samples: list[float]) -> str:
     return f"{np.median(samples) * 1e3:.2f}"
 
 
+def block(
+    forward: Callable[[], Any], backward: Callable[[Any], None], fwd_s: list, bwd_s: list
+) -> None:
+    """2 warm-up passes then 5 timed ones (``backward(forward())``), then a pause."""
+    for k in range(7):
+        t0 = time.perf_counter()
+        out = forward()
+        t1 = time.perf_counter()
+        backward(out)
+        t2 = time.perf_counter()
+        if k >= 2:
+            fwd_s.append(t1 - t0)
+            bwd_s.append(t2 - t1)
+    time.sleep(SETTLE_S)
+
+
+def layer_backward(layer: Any, grad: np.ndarray, _out: Any) -> None:
+    layer.backward(grad)
+
+
+def torch_backward(grad: Any, out: Any) -> None:
+    out[0].backward(grad)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cells", default="lstm,gru")
@@ -59,30 +86,13 @@ def main() -> None:
             xs = rng.standard_normal((N, T, H)).astype(np.float32)
             dhs = rng.standard_normal((N, T, H)).astype(np.float32)
             txs, tdhs = torch.from_numpy(xs).requires_grad_(), torch.from_numpy(dhs)
-            t = {"of": [], "ob": [], "tf": [], "tb": []}
+            ours_fwd, ours_bwd, their_fwd, their_bwd = [], [], [], []
             for _ in range(args.rounds):
-                for k in range(7):  # 2 warm-up passes, 5 timed
-                    t0 = time.perf_counter()
-                    ours.forward(xs)
-                    t1 = time.perf_counter()
-                    ours.backward(dhs)
-                    t2 = time.perf_counter()
-                    if k >= 2:
-                        t["of"].append(t1 - t0)
-                        t["ob"].append(t2 - t1)
-                time.sleep(SETTLE_S)
-                for k in range(7):
-                    t0 = time.perf_counter()
-                    y, _ = theirs(txs)
-                    t1 = time.perf_counter()
-                    y.backward(tdhs)
-                    t2 = time.perf_counter()
-                    if k >= 2:
-                        t["tf"].append(t1 - t0)
-                        t["tb"].append(t2 - t1)
-                time.sleep(SETTLE_S)
-            print(f"| {cell} | {name} ({N}, {T}, {H}) | {ms(t['of'])} | {ms(t['tf'])} | "
-                  f"{ms(t['ob'])} | {ms(t['tb'])} |", flush=True)  # fmt: skip
+                block(partial(ours.forward, xs), partial(layer_backward, ours, dhs), ours_fwd,
+                      ours_bwd)  # fmt: skip
+                block(partial(theirs, txs), partial(torch_backward, tdhs), their_fwd, their_bwd)
+            print(f"| {cell} | {name} ({N}, {T}, {H}) | {ms(ours_fwd)} | {ms(their_fwd)} | "
+                  f"{ms(ours_bwd)} | {ms(their_bwd)} |", flush=True)  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -113,7 +113,7 @@ def transposed(on: bool) -> Iterator[None]:
 def compare_model(kw: dict, dtype: type, rtol: float) -> tuple[float, list[str]]:
     """numpy against CuPy on one model: (worst relative difference, what is beyond rtol)."""
     from rnnlm.config import ModelConfig
-    from rnnlm.nn.gradcheck import BASE
+    from rnnlm.nn.gradcheck import BASE, compare_devices
     from rnnlm.nn.model import RNNLM, init_params
 
     cfg = ModelConfig(**{**BASE, **kw})
@@ -131,19 +131,7 @@ def compare_model(kw: dict, dtype: type, rtol: float) -> tuple[float, list[str]]
         if not np.allclose(b, a, rtol=rtol, atol=rtol * 1e-2):
             beyond.append(what)
 
-    for window in range(2):
-        xs, ts = rng.integers(0, 7, (3, 4)), rng.integers(0, 7, (3, 4))
-        compare(cpu.forward(xs, ts), float(gpu.forward(xs, ts)), f"loss {window}")
-        compare(cpu.token_nll, gpu.token_nll, f"token loss {window}")
-        cpu.backward()
-        gpu.backward()
-        for name, g in cpu.grads.items():
-            compare(g, gpu.grads[name], f"d{name} {window}")
-        for i, (a, b) in enumerate(zip(cpu.get_state(), gpu.get_state(), strict=True)):
-            compare(a, b, f"state {i} {window}")
-    cpu.train(False)
-    gpu.train(False)
-    compare(cpu.scores(xs), gpu.scores(xs), "scores")
+    compare_devices(cpu, gpu, rng, compare)
     return worst, beyond
 
 

@@ -28,7 +28,7 @@ from rnnlm.backend import (
 from rnnlm.config import ModelConfig
 from rnnlm.errors import ConfigError
 from rnnlm.eval.dynamic import DynamicEval
-from rnnlm.nn.gradcheck import BASE, VARIANTS
+from rnnlm.nn.gradcheck import BASE, VARIANTS, compare_devices
 from rnnlm.nn.model import RNNLM, init_params
 from rnnlm.training import checkpoint
 from tests import fake_cupy, mpi_job
@@ -171,19 +171,7 @@ def test_every_layer_matches_numpy(gpu, variant, dtype, rtol, layout, request):
     def close(a, b, what):
         np.testing.assert_allclose(to_host(b), a, rtol=rtol, atol=rtol * 1e-2, err_msg=what)
 
-    for window in range(2):
-        xs, ts = rng.integers(0, 7, (3, 4)), rng.integers(0, 7, (3, 4))
-        close(cpu.forward(xs, ts), float(dev.forward(xs, ts)), f"loss {window}")
-        close(cpu.token_nll, dev.token_nll, f"token nll {window}")
-        cpu.backward()
-        dev.backward()
-        for name, g in cpu.grads.items():
-            close(g, dev.grads[name], f"d{name} {window}")
-        for i, (a, b) in enumerate(zip(cpu.get_state(), dev.get_state(), strict=True)):
-            close(a, b, f"state {i} {window}")
-    cpu.train(False)
-    dev.train(False)
-    close(cpu.scores(xs), dev.scores(xs), "scores")
+    compare_devices(cpu, dev, rng, close)
 
 
 def trained(trainer, steps: int):

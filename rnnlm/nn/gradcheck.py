@@ -1,8 +1,12 @@
 """Numerical gradient checking by central differences (run in float64)."""
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from rnnlm.nn.model import RNNLM
 
 
 def numerical_grad(f: Callable[[], float], x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
@@ -78,3 +82,24 @@ if __name__ == "__main__":
     # python -m rnnlm.nn.gradcheck: the figures quoted in docs/reliability.md
     for name, err in model_report():
         print(f"{name:34s} max relative error {err:.2e}")
+
+
+def compare_devices(
+    cpu: "RNNLM", dev: "RNNLM", rng: np.random.Generator, compare: Callable[..., None]
+) -> None:
+    """Two windows (the second from the state the first carried) through two models of one
+    config and weights, e.g. on the CPU and a GPU: ``compare(host_value, other_value, what)``
+    for the loss, the per-token loss, every gradient, the carried state and the scores."""
+    for window in range(2):
+        xs, ts = rng.integers(0, 7, (3, 4)), rng.integers(0, 7, (3, 4))
+        compare(cpu.forward(xs, ts), float(dev.forward(xs, ts)), f"loss {window}")
+        compare(cpu.token_nll, dev.token_nll, f"token loss {window}")
+        cpu.backward()
+        dev.backward()
+        for name, g in cpu.grads.items():
+            compare(g, dev.grads[name], f"d{name} {window}")
+        for i, (a, b) in enumerate(zip(cpu.get_state(), dev.get_state(), strict=True)):
+            compare(a, b, f"state {i} {window}")
+    cpu.train(False)
+    dev.train(False)
+    compare(cpu.scores(xs), dev.scores(xs), "scores")
