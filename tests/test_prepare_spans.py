@@ -8,6 +8,7 @@ at every kind of place, and the result is compared byte for byte with one proces
 
 import itertools
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -180,8 +181,44 @@ def test_a_child_s_exception_reaches_the_parent_and_a_killed_child_is_one_error(
     assert forked.Forked(sum, [1, 2, 3]).result() == 6
     child = forked.Forked(time.sleep, 60)
     os.kill(child.pid, 9)
-    with pytest.raises(ChildProcessError, match="ended early"):
+    with pytest.raises(forked.WorkerDiedError, match="ended early"):
         child.result()
+
+
+def test_an_interrupted_wait_ends_the_child_at_once(monkeypatch):
+    """Ctrl-C while waiting for a child (which ignores SIGINT) ends the child and returns,
+    instead of waiting for the child's work to finish."""
+    child = forked.Forked(time.sleep, 30)
+    timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT))
+    t0 = time.monotonic()
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        child.result()
+    assert time.monotonic() - t0 < 5
+    with pytest.raises(ChildProcessError):  # reaped: no such child any more
+        os.waitpid(child.pid, os.WNOHANG)
+
+
+def test_a_child_killed_mid_answer_is_one_error():
+    """A child killed while its (large) answer fills the pipe: the parent reads a truncated
+    pickle, and says so as the one-line error, not a traceback."""
+    child = forked.Forked(lambda n: ["w" * 20] * n, 2_000_000)
+    time.sleep(0.5)  # its answer (tens of MB) is now blocked on the full pipe
+    os.kill(child.pid, signal.SIGKILL)
+    with pytest.raises(forked.WorkerDiedError, match="ended early"):
+        child.result()
+
+
+def test_a_failed_fork_leaks_no_file_descriptor(monkeypatch):
+    def no_fork():
+        raise OSError("no more processes")
+
+    monkeypatch.setattr(os, "fork", no_fork)
+    before = len(os.listdir("/proc/self/fd"))
+    for _ in range(5):
+        with pytest.raises(OSError):
+            forked.Forked(sum, [1])
+    assert len(os.listdir("/proc/self/fd")) == before
 
 
 def test_a_child_ends_when_its_parent_is_killed(tmp_path):

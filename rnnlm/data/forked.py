@@ -18,6 +18,8 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
+from rnnlm.errors import CorpusError
+
 
 def cores() -> int:
     """The cores this process may run on; 1 where children cannot be forked."""
@@ -56,17 +58,26 @@ class Inline:
         pass
 
 
+class WorkerDiedError(CorpusError):
+    """A child ended before it answered (killed: out of memory, or by a signal)."""
+
+
 class Forked:
     """``fn(*args)`` running in a forked child process."""
 
     def __init__(self, fn: Callable[..., Any], *args: Any) -> None:
         parent = os.getpid()
         read, write = os.pipe()
-        with warnings.catch_warnings():  # Python >= 3.12 warns when the parent has threads (a
-            # progress bar's, numpy's): the child runs only numpy and this package's code,
-            # never waits on a lock those threads hold, and leaves with os._exit
-            warnings.simplefilter("ignore", DeprecationWarning)
-            self.pid = os.fork()
+        try:
+            with warnings.catch_warnings():  # Python >= 3.12 warns when the parent has threads
+                # (a progress bar's, numpy's): the child runs only numpy and this package's
+                # code, never waits on a lock those threads hold, and leaves with os._exit
+                warnings.simplefilter("ignore", DeprecationWarning)
+                self.pid = os.fork()
+        except BaseException:  # no child: nothing will use the pipe
+            os.close(read)
+            os.close(write)
+            raise
         if self.pid == 0:  # (the child)
             os.close(read)
             _run_child(fn, args, parent, write)
@@ -77,9 +88,18 @@ class Forked:
         """Wait for the child; its return value, or the exception it raised."""
         try:
             ok, value = pickle.load(self._pipe)
-        except EOFError:  # (killed before it answered)
-            ok, value = False, ChildProcessError(f"worker process {self.pid} ended early")
-        finally:
+        except (EOFError, pickle.UnpicklingError):  # killed before or while it answered
+            self._end(wait=True)
+            ok, value = (
+                False,
+                WorkerDiedError(
+                    f"a worker process ({self.pid}) ended early (killed: out of memory?)"
+                ),
+            )
+        except BaseException:  # Ctrl-C, SIGTERM...: the child ignores SIGINT, so end it now
+            self._end(wait=False)
+            raise
+        else:
             self._end(wait=True)
         if not ok:
             raise value

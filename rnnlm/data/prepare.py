@@ -202,11 +202,11 @@ def _final_ids(
     (path, lo, hi), (final, missing, vocab_size) = segment, table
     sha, sha1, ngrams = hashlib.sha256(), Sha1(), NGramCounter(vocab_size)
     half = lo + PIECE * (-(-(hi - lo) // PIECE) // 2)  # (where a piece starts)
+    stored = final.astype(dtype)
     child = None
     if split == "train" and lo < half and cores() > 1:
         child = start(_count_ngrams, path, half, hi, final, vocab_size)
     oov = done = 0
-    stored = final.astype(dtype)
     try:
         with open(tmp / id_file(split), "wb") as f, ThreadPoolExecutor(1) as worker:
             behind = None
