@@ -62,8 +62,10 @@ def _head(mc: ModelConfig, M: int) -> int:
 def _body(mc: ModelConfig, M: int, train: bool) -> int:
     """Float32 elements of the embedding, cells and dropout for M positions."""
     D, H = mc.embed_dim, mc.hidden
-    per_cell = CELLS[mc.cell].window_arrays if train else 2
+    cell = CELLS[mc.cell]
+    per_cell = cell.window_arrays if train else 2
     n = 3 * M * D + mc.layers * M * (per_cell * H + (D + H) // 2)
+    n += mc.layers * cell.weight_copies * (D + H) * cell.gates * H
     if train and mc.dropout > 0:
         n += 3 * M * (D + mc.layers * H)  # each dropout's uniform draws, output and gradient
     return n

@@ -8,12 +8,13 @@ The input projection of all T steps is one matmul; the loop holds only ``h_{t-1}
 the elementwise gate arithmetic. Parameters keep the seed's book's gate order (f, g, i, o).
 
 Each numpy call in the loop costs about as much as its arithmetic at these sizes (N·H of a
-few thousand numbers), so forward makes few: it works on a copy of the weights whose sigmoid
-gates' columns (f, i, o) are halved. Halving is exact, so the pre-activations come out halved,
-and with ``sigmoid(x) = (1 + tanh(x / 2)) / 2`` one tanh and one multiply-add over the whole
-row activate all four gates (``t * 1 + 0`` leaves g's tanh as it is): 10 calls a step instead
-of 16, and not one rounding changed (``tests/reference_layers.py``'s step-by-step LSTM gives
-the same bits).
+few thousand numbers), so forward makes few: it halves the sigmoid gates' (f, i, o)
+pre-activations, through a copy of the weights with those columns halved (or, for a short
+window, the products themselves). Halving is exact, and with
+``sigmoid(x) = (1 + tanh(x / 2)) / 2`` one tanh and one multiply-add over the whole row
+activate all four gates (``t * 1 + 0`` leaves g's tanh as it is): 10 calls a step instead of
+16, and not one rounding changed (``tests/reference_layers.py``'s step-by-step LSTM gives the
+same bits, either way).
 """
 
 from types import ModuleType
@@ -49,6 +50,7 @@ class TimeLSTM(Cell):
 
     gates = 4  # f, g, i, o
     window_arrays = 11  # gates, hs, cs, tanh(c), the gate gradients and the backward's buffers
+    weight_copies = 1  # Wx and Wh with the sigmoid gates' columns halved
 
     def __init__(
         self,
@@ -94,25 +96,38 @@ class TimeLSTM(Cell):
         keep = self.carries(N, H)  # h and c are carried together
         h0 = initial_state(self._buf, "h0", self.h if keep else None, N, H, dt)
         c0 = initial_state(self._buf, "c0", self.c if keep else None, N, H, dt)
-        # the weights with the sigmoid gates' columns halved; gates: (N, T, 4H) pre-activations
-        # (f, i, o halved), then activations in place
+        # gates: (N, T, 4H) pre-activations with f, i, o halved, then activations in place.
+        # Halving a copy of the weights costs (D + H)·4H products a window; halving the
+        # products themselves, N·T·4H and one more call a step: the first pays on training
+        # windows, the second on short ones (generation: N = T = 1). Either is exact.
         half = gate_scale(xp, H, Wx.dtype)
         shift = xp.subtract(1.0, half, dtype=dt)  # 1/2 on f, i, o; 0 on g
-        WxL = xp.multiply(Wx, half, out=self._buf.get("WxL", Wx.shape, Wx.dtype))
-        WhL = xp.multiply(Wh, half, out=self._buf.get("WhL", Wh.shape, Wh.dtype))
+        halved_weights = N * T >= D + H
         gates = self._buf.get("gates", (N, T, 4 * H), dt)
-        xp.matmul(xs.reshape(N * T, D), WxL, out=gates.reshape(N * T, 4 * H))
-        gates += xp.multiply(b, half, out=self._buf.get("bL", b.shape, b.dtype))
+        gates2 = gates.reshape(N * T, 4 * H)
+        WhL = None
+        if halved_weights:
+            WxL = xp.multiply(Wx, half, out=self._buf.get("WxL", Wx.shape, Wx.dtype))
+            WhL = xp.multiply(Wh, half, out=self._buf.get("WhL", Wh.shape, Wh.dtype))
+            xp.matmul(xs.reshape(N * T, D), WxL, out=gates2)
+            gates2 += xp.multiply(b, half, out=self._buf.get("bL", b.shape, b.dtype))
+        else:
+            xp.matmul(xs.reshape(N * T, D), Wx, out=gates2)
+            gates2 += b
+            gates2 *= half
         hs = self._buf.get("hs", (N, T, H), dt)
         cs = self._buf.get("cs", (N, T, H), dt)
         tc = self._buf.get("tc", (N, T, H), dt)  # tanh(c_t)
         rec = self._products.begin(Wh, N, T, dt, forward_with=WhL)
         half = half.astype(dt, copy=False)
+        rec_half = None if halved_weights else half  # the products still to halve
         tmp = self._buf.get("tmp", (N, H), dt)
         h, c = h0, c0
         for t in range(T):
             a = gates[:, t]
             self._products.forward(h, rec)
+            if rec_half is not None:
+                rec *= rec_half
             a += rec
             xp.tanh(a, out=a)
             a *= half  # f, i, o: sigmoid(x) = tanh(x / 2) / 2 + 1 / 2 (bit for bit (1 + t) / 2)
