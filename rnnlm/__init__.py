@@ -45,3 +45,8 @@ def __getattr__(name: str) -> Any:
 
         return train
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """The module's names with the lazily imported ones (for ``dir`` and tab completion)."""
+    return sorted({*globals(), *__all__})

@@ -250,3 +250,14 @@ def test_the_prepare_command_loads_no_training_code_and_keeps_freed_memory(tmp_p
     assert is_prepared(tmp_path / "p")
     if platform.libc_ver()[0] == "glibc":  # (elsewhere it does nothing)
         assert keep_freed_memory()
+
+
+def test_the_package_still_offers_its_lazily_imported_names():
+    """``rnnlm.load``, ``rnnlm.LanguageModel`` and ``rnnlm.train`` are imported on first use
+    (so ``rnnlm prepare`` needs no training code) and are still listed by ``dir``."""
+    import rnnlm
+
+    assert {"load", "LanguageModel", "train"} <= set(dir(rnnlm))
+    assert callable(rnnlm.load) and callable(rnnlm.train) and isinstance(rnnlm.LanguageModel, type)
+    with pytest.raises(AttributeError):
+        rnnlm.no_such_name  # noqa: B018
