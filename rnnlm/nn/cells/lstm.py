@@ -157,6 +157,7 @@ class TimeLSTM(Cell):
         dc = self._buf.zeros("dc", (N, H), dt)
         dht = self._buf.get("dht", (N, H), dt)
         tmp = self._buf.get("btmp", (N, H), dt)
+        sd = self._buf.get("sd", (N, 4 * H), dt)  # s (1 - s) of every gate (g's unused)
         for t in reversed(range(T)):
             a = gates[:, t]
             f, g, i, o = a[:, :H], a[:, H : 2 * H], a[:, 2 * H : 3 * H], a[:, 3 * H :]
@@ -164,11 +165,11 @@ class TimeLSTM(Cell):
             d = da[:, t]
             df, dg, di, do = d[:, :H], d[:, H : 2 * H], d[:, 2 * H : 3 * H], d[:, 3 * H :]
             xp.add(dhs[:, t], dh, out=dht)
+            xp.subtract(1.0, a, out=sd)  # the sigmoids' derivatives, one pass over the row
+            sd *= a
             # do = dh * tanh(c) * o (1 - o)
             xp.multiply(dht, tc[:, t], out=do)
-            xp.subtract(1.0, o, out=tmp)
-            tmp *= o
-            do *= tmp
+            do *= sd[:, 3 * H :]
             # dc += dh * o * (1 - tanh(c)^2)
             xp.square(tc[:, t], out=tmp)
             xp.subtract(1.0, tmp, out=tmp)
@@ -176,18 +177,14 @@ class TimeLSTM(Cell):
             tmp *= dht
             dc += tmp
             # di = dc * g * i (1 - i);  dg = dc * i * (1 - g^2);  df = dc * c_prev * f (1 - f)
-            xp.subtract(1.0, i, out=tmp)
-            tmp *= i
             xp.multiply(dc, g, out=di)
-            di *= tmp
+            di *= sd[:, 2 * H : 3 * H]
             xp.square(g, out=tmp)
             xp.subtract(1.0, tmp, out=tmp)
             tmp *= i
             xp.multiply(dc, tmp, out=dg)
-            xp.subtract(1.0, f, out=tmp)
-            tmp *= f
             xp.multiply(dc, c_prev, out=df)
-            df *= tmp
+            df *= sd[:, :H]
             dc *= f  # gradient flowing to c_{t-1}
             self._products.backward(d, dh)
         self.dh, self.dc = dh.copy(), dc.copy()
