@@ -53,10 +53,16 @@ class RankMismatchError(RnnlmError):
     """Ranks that should hold identical parameters do not."""
 
 
+ABORT_FLUSH_S = 0.2  # seconds for mpiexec to forward a failing rank's last line
+
+
 def abort_job(code: int) -> None:
     """End every rank of this job now (a failing rank must not leave the others waiting)."""
     if launched_size() > 1:
         sys.stderr.flush()
+        # mpiexec forwards a rank's output from a pipe; an abort tears the job down at once,
+        # and what the pipe still held (this rank's one-line error) could be lost with it
+        time.sleep(ABORT_FLUSH_S)
         world().abort(code)
 
 
