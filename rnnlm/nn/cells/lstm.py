@@ -17,6 +17,7 @@ activate all four gates (``t * 1 + 0`` leaves g's tanh as it is): 10 calls a ste
 same bits, either way).
 """
 
+import functools
 from types import ModuleType
 
 import numpy as np
@@ -38,11 +39,19 @@ def sigmoid(x: np.ndarray, out: np.ndarray) -> np.ndarray:
     return out
 
 
+@functools.cache
 def gate_scale(xp: ModuleType, H: int, dtype: np.dtype) -> np.ndarray:
-    """(4H,) in the array module ``xp``: 1/2 on the sigmoid gates' columns (f, i, o), 1 on g's."""
+    """(4H,) in the array module ``xp``: 1/2 on the sigmoid gates' columns (f, i, o), 1 on g's
+    (made once for each size and dtype, shared: never written to)."""
     scale = xp.full(4 * H, 0.5, dtype=dtype)
     scale[H : 2 * H] = 1.0
     return scale
+
+
+@functools.cache
+def gate_shift(xp: ModuleType, H: int, dtype: np.dtype) -> np.ndarray:
+    """(4H,): 1/2 on the sigmoid gates' columns, 0 on g's (``1 - gate_scale``)."""
+    return xp.subtract(1.0, gate_scale(xp, H, dtype), dtype=dtype)
 
 
 class TimeLSTM(Cell):
@@ -50,7 +59,7 @@ class TimeLSTM(Cell):
 
     gates = 4  # f, g, i, o
     window_arrays = 11  # gates, hs, cs, tanh(c), the gate gradients and the backward's buffers
-    weight_copies = 1  # Wx and Wh with the sigmoid gates' columns halved
+    weight_copies = 1  # Wx and Wh with the sigmoid gates' columns halved (recurrent.py: Wh's)
 
     def __init__(
         self,
@@ -100,17 +109,15 @@ class TimeLSTM(Cell):
         # Halving a copy of the weights costs (D + H)·4H products a window; halving the
         # products themselves, N·T·4H and one more call a step: the first pays on training
         # windows, the second on short ones (generation: N = T = 1). Either is exact.
-        half = gate_scale(xp, H, Wx.dtype)
-        shift = xp.subtract(1.0, half, dtype=dt)  # 1/2 on f, i, o; 0 on g
+        half_w = gate_scale(xp, H, Wx.dtype)  # for the weights
+        half, shift = gate_scale(xp, H, dt), gate_shift(xp, H, dt)  # for the activations
         halved_weights = N * T >= D + H
         gates = self._buf.get("gates", (N, T, 4 * H), dt)
         gates2 = gates.reshape(N * T, 4 * H)
-        WhL = None
         if halved_weights:
-            WxL = xp.multiply(Wx, half, out=self._buf.get("WxL", Wx.shape, Wx.dtype))
-            WhL = xp.multiply(Wh, half, out=self._buf.get("WhL", Wh.shape, Wh.dtype))
+            WxL = xp.multiply(Wx, half_w, out=self._buf.get("WxL", Wx.shape, Wx.dtype))
             xp.matmul(xs.reshape(N * T, D), WxL, out=gates2)
-            gates2 += xp.multiply(b, half, out=self._buf.get("bL", b.shape, b.dtype))
+            gates2 += xp.multiply(b, half_w, out=self._buf.get("bL", b.shape, b.dtype))
         else:
             xp.matmul(xs.reshape(N * T, D), Wx, out=gates2)
             gates2 += b
@@ -118,16 +125,14 @@ class TimeLSTM(Cell):
         hs = self._buf.get("hs", (N, T, H), dt)
         cs = self._buf.get("cs", (N, T, H), dt)
         tc = self._buf.get("tc", (N, T, H), dt)  # tanh(c_t)
-        rec = self._products.begin(Wh, N, T, dt, forward_with=WhL)
-        half = half.astype(dt, copy=False)
-        rec_half = None if halved_weights else half  # the products still to halve
+        rec = self._products.begin(Wh, N, T, dt, column_scale=half_w if halved_weights else None)
         tmp = self._buf.get("tmp", (N, H), dt)
         h, c = h0, c0
         for t in range(T):
             a = gates[:, t]
             self._products.forward(h, rec)
-            if rec_half is not None:
-                rec *= rec_half
+            if not halved_weights:
+                rec *= half
             a += rec
             xp.tanh(a, out=a)
             a *= half  # f, i, o: sigmoid(x) = tanh(x / 2) / 2 + 1 / 2 (bit for bit (1 + t) / 2)
