@@ -114,8 +114,8 @@ class TimeSoftmaxWithLoss:
 
 
 def plain_sigmoid(x: np.ndarray) -> np.ndarray:
-    """The logistic function as rnnlm computes it: (1 + tanh(x / 2)) / 2."""
-    return (np.tanh(x * 0.5) + 1.0) * 0.5
+    """The logistic function as the seed's book writes it."""
+    return 1.0 / (1.0 + np.exp(-x))
 
 
 class PlainLSTM:
@@ -123,6 +123,11 @@ class PlainLSTM:
 
     ``forward(xs, h0, c0)`` -> hs; ``backward(dhs)`` -> (dxs, dWx, dWh, db, dh0, dc0). Each
     step's input projection ``x_t Wx + b`` is added before ``h Wh``, as in ``TimeLSTM``.
+
+    BLAS may round a product differently when it has fewer rows or is taken in the other
+    orientation, so the products are written as TimeLSTM computes them, which is part of what
+    "the same bits" means: ``x_t Wx`` for all T steps in one product, and the recurrent
+    products with Wh on the left (``(Wh^T h^T)^T``, ``(Wh d^T)^T``).
     """
 
     def __init__(self, Wx: np.ndarray, Wh: np.ndarray, b: np.ndarray) -> None:
@@ -134,8 +139,9 @@ class PlainLSTM:
         h, c = h0, c0
         self.steps = []
         hs = np.empty((N, T, H), xs.dtype)
+        xw = (xs.reshape(N * T, -1) @ self.Wx).reshape(N, T, 4 * H)  # one product, as TimeLSTM
         for t in range(T):
-            a = (xs[:, t] @ self.Wx + self.b) + h @ self.Wh
+            a = (xw[:, t] + self.b) + (self.Wh.T @ h.T).T
             f = plain_sigmoid(a[:, :H])
             g = np.tanh(a[:, H : 2 * H])
             i = plain_sigmoid(a[:, 2 * H : 3 * H])
@@ -165,7 +171,7 @@ class PlainLSTM:
             df = (dc * c_prev) * ((1.0 - f) * f)
             d = np.concatenate([df, dg, di, do], axis=1)
             da[:, t] = d
-            dh = d @ self.Wh.T
+            dh = (self.Wh @ d.T).T
             dc = dc * f
         hprev = np.stack([s[1] for s in self.steps], axis=1)
         xs = np.stack([s[0] for s in self.steps], axis=1)

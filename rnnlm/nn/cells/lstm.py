@@ -1,32 +1,38 @@
 """TimeLSTM: an LSTM over T steps, vectorised like TimeRNN.
 
-    a_t = x_t Wx + h_{t-1} Wh + b                     (N, 4H): gates f, g, i, o
+    a_t = x_t Wx + b + h_{t-1} Wh                     (N, 4H): gates f, g, i, o
     f, i, o = sigmoid(a_f, a_i, a_o);  g = tanh(a_g)
     c_t = f * c_{t-1} + g * i;        h_t = o * tanh(c_t)
+    sigmoid(x) = 1 / (1 + exp(-x))
 
-The input projection of all T steps is one matmul; the loop holds only ``h_{t-1} Wh`` and
-the elementwise gate arithmetic. Parameters keep the seed's book's gate order (f, g, i, o).
+The parameters keep the seed's book's gate order (f, g, i, o). The input projection of all T
+steps is one matmul; the loop holds only the recurrent product and the gates' elementwise work.
 
-Each numpy call in the loop costs about as much as its arithmetic at these sizes (N·H of a
-few thousand numbers), so forward makes few: it halves the sigmoid gates' (f, i, o)
-pre-activations, through a copy of the weights with those columns halved (or, for a short
-window, the products themselves). Halving is exact, and with
-``sigmoid(x) = (1 + tanh(x / 2)) / 2`` one tanh and one multiply-add over the whole row
-activate all four gates (``t * 1 + 0`` leaves g's tanh as it is): 10 calls a step instead of
-16, and not one rounding changed (``tests/reference_layers.py``'s step-by-step LSTM gives the
-same bits, either way).
+Inside the loop a step's numbers are feature-major: (4H, N) and (H, N) arrays (``loop
+layout``), so that every gate is a contiguous block of rows. At these sizes (N·H of a few
+thousand numbers) a numpy call costs about as much as its arithmetic, and one on a strided
+block (a gate's columns of an (N, 4H) row) costs up to twice one on a contiguous block. The
+recurrent product is then ``Wh^T h``, with Wh on the left, where OpenBLAS splits it between
+its threads. The loop's rows run (f, i, o, g), and the sigmoid gates' rows hold ``-a``, so one
+exp, one add and one reciprocal over the first 3H rows give the three sigmoids. Negating is
+exact: ``tests/reference_layers.py``'s step-by-step LSTM gives the same bits in float64.
+
+Two copies a window move between the layouts: the input projection into the loop layout,
+and the gates' gradients back (for the weight gradients, one matmul each as in TimeRNN).
 """
-
-import functools
-from types import ModuleType
 
 import numpy as np
 
 from rnnlm.backend import array_module
 from rnnlm.nn.buffers import Buffers
 from rnnlm.nn.cells.base import Cell
-from rnnlm.nn.cells.recurrent import RecurrentProducts, initial_state, weight_grads
+from rnnlm.nn.cells.recurrent import initial_state, weight_grads
 from rnnlm.nn.weight_drop import WeightDrop
+
+# (N, T, 4H) arrays get rows of 4H + PAD numbers: with 4H a multiple of 1024 (H = 256) the N
+# rows of one step would sit a multiple of 4 KiB apart, in one set of the L1 cache, and the
+# copies between the layouts ran 3-4x slower
+PAD = 16
 
 
 def sigmoid(x: np.ndarray, out: np.ndarray) -> np.ndarray:
@@ -39,27 +45,35 @@ def sigmoid(x: np.ndarray, out: np.ndarray) -> np.ndarray:
     return out
 
 
-@functools.cache
-def gate_scale(xp: ModuleType, H: int, dtype: np.dtype) -> np.ndarray:
-    """(4H,) in the array module ``xp``: 1/2 on the sigmoid gates' columns (f, i, o), 1 on g's
-    (made once for each size and dtype, shared: never written to)."""
-    scale = xp.full(4 * H, 0.5, dtype=dtype)
-    scale[H : 2 * H] = 1.0
-    return scale
+def loop_blocks(H: int) -> tuple[tuple[slice, slice, bool], ...]:
+    """(rows in the loop layout, columns in the parameters, negated) for f, (i, o) and g."""
+    return (
+        (slice(0, H), slice(0, H), True),
+        (slice(H, 3 * H), slice(2 * H, 4 * H), True),
+        (slice(3 * H, 4 * H), slice(H, 2 * H), False),
+    )
 
 
-@functools.cache
-def gate_shift(xp: ModuleType, H: int, dtype: np.dtype) -> np.ndarray:
-    """(4H,): 1/2 on the sigmoid gates' columns, 0 on g's (``1 - gate_scale``)."""
-    return xp.subtract(1.0, gate_scale(xp, H, dtype), dtype=dtype)
+def to_loop_layout(src: np.ndarray, out: np.ndarray, H: int) -> None:
+    """out (..., 4H, N) = ``src`` (N, ..., 4H) in parameter order, moved to the loop layout:
+    rows (f, i, o, g), the sigmoid gates' negated."""
+    xp = array_module(src)
+    moved = xp.moveaxis(src, 0, -1)  # (..., 4H, N), a view
+    for rows, cols, negated in loop_blocks(H):
+        if negated:
+            xp.negative(moved[..., cols, :], out=out[..., rows, :])
+        else:
+            xp.copyto(out[..., rows, :], moved[..., cols, :])
 
 
 class TimeLSTM(Cell):
     """LSTM layer; ``stateful`` carries (h, c) to the next window, with the gradient cut."""
 
     gates = 4  # f, g, i, o
-    window_arrays = 11  # gates, hs, cs, tanh(c), the gate gradients and the backward's buffers
-    weight_copies = 1  # Wx and Wh with the sigmoid gates' columns halved (recurrent.py: Wh's)
+    # the input projection (later the gates' gradients), the gates, h, c and tanh(c) in the
+    # loop layout, hs, the gates' gradients in the loop layout, dhs moved
+    window_arrays = 17
+    weight_copies = 1  # Wh in the loop layout (an upper bound: counted as (D + H) x 4H)
 
     def __init__(
         self,
@@ -73,7 +87,6 @@ class TimeLSTM(Cell):
         self.c: np.ndarray | None = None  # (N, H) carried memory cell, beside h
         self.dc: np.ndarray | None = None  # gradient of the initial c (for checks)
         self._buf = Buffers(array_module(Wx))
-        self._products = RecurrentProducts(self._buf)
         self._cache: tuple | None = None
 
     @classmethod
@@ -94,6 +107,10 @@ class TimeLSTM(Cell):
     def reset_state(self) -> None:
         self.h = self.c = None
 
+    def _padded(self, name: str, N: int, T: int, G: int, dtype: np.dtype) -> np.ndarray:
+        """An (N, T, G) view of rows G + PAD long (see PAD)."""
+        return self._buf.get(name, (N * T, G + PAD), dtype)[:, :G].reshape(N, T, G)
+
     def forward(self, xs: np.ndarray) -> np.ndarray:
         """xs: (N, T, D) -> hs (N, T, H), in xs' dtype."""
         xp = array_module(xs)
@@ -101,96 +118,109 @@ class TimeLSTM(Cell):
         Wh = self.weight_drop.forward(Wh)
         N, T, D = xs.shape
         H = Wh.shape[0]
+        G = 4 * H
         dt = xs.dtype
         keep = self.carries(N, H)  # h and c are carried together
         h0 = initial_state(self._buf, "h0", self.h if keep else None, N, H, dt)
         c0 = initial_state(self._buf, "c0", self.c if keep else None, N, H, dt)
-        # gates: (N, T, 4H) pre-activations with f, i, o halved, then activations in place.
-        # Halving a copy of the weights costs (D + H)·4H products a window; halving the
-        # products themselves, N·T·4H and one more call a step: the first pays on training
-        # windows, the second on short ones (generation: N = T = 1). Either is exact.
-        half_w = gate_scale(xp, H, Wx.dtype)  # for the weights
-        half, shift = gate_scale(xp, H, dt), gate_shift(xp, H, dt)  # for the activations
-        halved_weights = N * T >= D + H
-        gates = self._buf.get("gates", (N, T, 4 * H), dt)
-        gates2 = gates.reshape(N * T, 4 * H)
-        if halved_weights:
-            WxL = xp.multiply(Wx, half_w, out=self._buf.get("WxL", Wx.shape, Wx.dtype))
-            xp.matmul(xs.reshape(N * T, D), WxL, out=gates2)
-            gates2 += xp.multiply(b, half_w, out=self._buf.get("bL", b.shape, b.dtype))
-        else:
-            xp.matmul(xs.reshape(N * T, D), Wx, out=gates2)
-            gates2 += b
-            gates2 *= half
+        gx = self._padded("gx", N, T, G, dt)  # x Wx + b, as the parameters lay it out
+        gx2 = gx.reshape(N * T, G)
+        xp.matmul(xs.reshape(N * T, D), Wx, out=gx2)
+        gx2 += b
+        gates = self._buf.get("gates", (T, G, N), dt)
+        to_loop_layout(gx, gates, H)
+        # Wh^T in the loop layout, copied once a window; a short window (generation: N = T =
+        # 1) multiplies by Wh^T as it is and pays for two more calls a step instead
+        copied = N * T >= D + H
+        if copied:
+            Wl = self._buf.get("Wl", (G, H), Wh.dtype)
+            to_loop_layout(Wh, Wl, H)
+        blocks = loop_blocks(H)
+        rec = self._buf.get("rec", (G, N), dt)
+        hs_l = self._buf.get("hs_l", (T, H, N), dt)
+        cs = self._buf.get("cs", (T, H, N), dt)
+        tc = self._buf.get("tc", (T, H, N), dt)  # tanh(c_t)
+        tmp = self._buf.get("tmp", (H, N), dt)
+        h = self._buf.get("h0_l", (H, N), dt)
+        c = self._buf.get("c0_l", (H, N), dt)
+        xp.copyto(h, h0.T)
+        xp.copyto(c, c0.T)
+        c0_l = c
+        with np.errstate(over="ignore"):  # exp(-a) is inf for a < -88 (float32): sigmoid 0
+            for t in range(T):
+                a = gates[t]
+                if copied:
+                    xp.matmul(Wl, h, out=rec)
+                    a += rec
+                else:
+                    xp.matmul(Wh.T, h, out=rec)  # parameter order, not negated
+                    for rows, cols, negated in blocks:
+                        (xp.subtract if negated else xp.add)(a[rows], rec[cols], out=a[rows])
+                s = a[: 3 * H]
+                xp.exp(s, out=s)  # sigmoid(x) = 1 / (1 + exp(-x)), and these rows hold -x
+                s += 1.0
+                xp.reciprocal(s, out=s)
+                f, i, o, g = a[:H], a[H : 2 * H], a[2 * H : 3 * H], a[3 * H :]
+                xp.tanh(g, out=g)
+                ct = cs[t]
+                xp.multiply(f, c, out=ct)
+                xp.multiply(g, i, out=tmp)
+                ct += tmp
+                xp.tanh(ct, out=tc[t])
+                xp.multiply(o, tc[t], out=hs_l[t])
+                h, c = hs_l[t], ct
         hs = self._buf.get("hs", (N, T, H), dt)
-        cs = self._buf.get("cs", (N, T, H), dt)
-        tc = self._buf.get("tc", (N, T, H), dt)  # tanh(c_t)
-        rec = self._products.begin(Wh, N, T, dt, column_scale=half_w if halved_weights else None)
-        tmp = self._buf.get("tmp", (N, H), dt)
-        h, c = h0, c0
-        for t in range(T):
-            a = gates[:, t]
-            self._products.forward(h, rec)
-            if not halved_weights:
-                rec *= half
-            a += rec
-            xp.tanh(a, out=a)
-            a *= half  # f, i, o: sigmoid(x) = tanh(x / 2) / 2 + 1 / 2 (bit for bit (1 + t) / 2)
-            a += shift
-            f, g, i, o = a[:, :H], a[:, H : 2 * H], a[:, 2 * H : 3 * H], a[:, 3 * H :]
-            ct = cs[:, t]
-            xp.multiply(f, c, out=ct)
-            xp.multiply(g, i, out=tmp)
-            ct += tmp
-            xp.tanh(ct, out=tc[:, t])
-            xp.multiply(o, tc[:, t], out=hs[:, t])
-            h, c = hs[:, t], ct
-        self._cache = (xs, h0, c0, gates, hs, cs, tc)
-        self.h, self.c = h.copy(), c.copy()
+        xp.copyto(hs, xp.moveaxis(hs_l, 2, 0))
+        self._cache = (xs, h0, c0_l, gates, hs, cs, tc, Wh)
+        self.h, self.c = hs[:, -1].copy(), xp.ascontiguousarray(c.T)
         return hs
 
     def backward(self, dhs: np.ndarray) -> np.ndarray:
         """dhs: (N, T, H) -> dxs (N, T, D); writes dWx (D, 4H), dWh (H, 4H), db (4H,)."""
         xp = array_module(dhs)
-        Wx = self.params[0]  # (the loop's Wh, dropped or not, is the products' from forward)
+        Wx = self.params[0]
         dWx, dWh, db = self.grads
-        xs, h0, c0, gates, hs, cs, tc = self._cache
+        xs, h0, c0, gates, hs, cs, tc, Wh = self._cache  # Wh: the matrix forward used (dropped)
         N, T, H = dhs.shape
         dt = dhs.dtype
-        da = self._buf.get("da", (N, T, 4 * H), dt)
-        dh = self._products.dh(N, H, dt)
-        dc = self._buf.zeros("dc", (N, H), dt)
-        dht = self._buf.get("dht", (N, H), dt)
-        tmp = self._buf.get("btmp", (N, H), dt)
-        sd = self._buf.get("sd", (N, 4 * H), dt)  # s (1 - s) of every gate (g's unused)
+        dhs_l = self._buf.get("dhs_l", (T, H, N), dt)
+        xp.copyto(dhs_l, xp.moveaxis(dhs, 0, -1))
+        da = self._buf.get("da_l", (T, 4 * H, N), dt)  # in parameter order (f, g, i, o)
+        dh = self._buf.zeros("dh_l", (H, N), dt)
+        dc = self._buf.zeros("dc_l", (H, N), dt)
+        dht = self._buf.get("dht", (H, N), dt)
+        tmp = self._buf.get("btmp", (H, N), dt)
+        sd = self._buf.get("sd", (3 * H, N), dt)  # s (1 - s) of f, i, o
         for t in reversed(range(T)):
-            a = gates[:, t]
-            f, g, i, o = a[:, :H], a[:, H : 2 * H], a[:, 2 * H : 3 * H], a[:, 3 * H :]
-            c_prev = cs[:, t - 1] if t > 0 else c0
-            d = da[:, t]
-            df, dg, di, do = d[:, :H], d[:, H : 2 * H], d[:, 2 * H : 3 * H], d[:, 3 * H :]
-            xp.add(dhs[:, t], dh, out=dht)
-            xp.subtract(1.0, a, out=sd)  # the sigmoids' derivatives, one pass over the row
-            sd *= a
+            a = gates[t]
+            f, i, o, g = a[:H], a[H : 2 * H], a[2 * H : 3 * H], a[3 * H :]
+            c_prev = cs[t - 1] if t > 0 else c0
+            d = da[t]
+            df, dg, di, do = d[:H], d[H : 2 * H], d[2 * H : 3 * H], d[3 * H :]
+            xp.add(dhs_l[t], dh, out=dht)
+            xp.subtract(1.0, a[: 3 * H], out=sd)  # the sigmoids' derivatives in one pass
+            sd *= a[: 3 * H]
             # do = dh * tanh(c) * o (1 - o)
-            xp.multiply(dht, tc[:, t], out=do)
-            do *= sd[:, 3 * H :]
+            xp.multiply(dht, tc[t], out=do)
+            do *= sd[2 * H :]
             # dc += dh * o * (1 - tanh(c)^2)
-            xp.square(tc[:, t], out=tmp)
+            xp.square(tc[t], out=tmp)
             xp.subtract(1.0, tmp, out=tmp)
             tmp *= o
             tmp *= dht
             dc += tmp
             # di = dc * g * i (1 - i);  dg = dc * i * (1 - g^2);  df = dc * c_prev * f (1 - f)
             xp.multiply(dc, g, out=di)
-            di *= sd[:, 2 * H : 3 * H]
+            di *= sd[H : 2 * H]
             xp.square(g, out=tmp)
             xp.subtract(1.0, tmp, out=tmp)
             tmp *= i
             xp.multiply(dc, tmp, out=dg)
             xp.multiply(dc, c_prev, out=df)
-            df *= sd[:, :H]
+            df *= sd[:H]
             dc *= f  # gradient flowing to c_{t-1}
-            self._products.backward(d, dh)
-        self.dh, self.dc = dh.copy(), dc.copy()
-        return weight_grads(self._buf, xs, h0, hs, da, da, Wx, dWx, dWh, db, self.weight_drop)
+            xp.matmul(Wh, d, out=dh)
+        self.dh, self.dc = xp.ascontiguousarray(dh.T), xp.ascontiguousarray(dc.T)
+        das = self._padded("gx", N, T, 4 * H, dt)  # (the forward's input projection is spent)
+        xp.copyto(das, xp.moveaxis(da, 2, 0))
+        return weight_grads(self._buf, xs, h0, hs, das, das, Wx, dWx, dWh, db, self.weight_drop)

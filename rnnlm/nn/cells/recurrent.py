@@ -87,48 +87,32 @@ class RecurrentProducts:
         self._buf = buf
         self.forward_transposed = self.backward_transposed = False
         self._Wh: np.ndarray | None = None  # the window's matrix (dropped or not) ...
-        self._Wf: np.ndarray | None = None  # ... the one forward multiplies by (Wh, or scaled)
         self._WhT: np.ndarray | None = None  # ... and its contiguous transpose, if forward uses it
 
-    def begin(
-        self,
-        Wh: np.ndarray,
-        N: int,
-        T: int,
-        dtype: np.dtype,
-        column_scale: np.ndarray | None = None,
-    ) -> np.ndarray:
+    def begin(self, Wh: np.ndarray, N: int, T: int, dtype: np.dtype) -> np.ndarray:
         """Use ``Wh`` (H, G) for a T-step window; returns the (N, G) array ``forward`` fills,
-        in ``dtype`` (the activations', which need not be the weights'). ``column_scale`` (G,):
-        forward multiplies by ``Wh`` with its columns scaled so (the LSTM halves its sigmoid
-        gates'), made once a window in the layout forward uses; backward always by ``Wh``."""
+        in ``dtype`` (the activations', which need not be the weights')."""
         xp = array_module(Wh)
         H, G = Wh.shape
         self.backward_transposed = (  # an OpenBLAS matter: on a GPU, always plain
             xp is HOST and blas_threads() > 1 and N >= TRANSPOSE_MIN_ROWS and G * H >= TRANSPOSE_MIN
         )
         self.forward_transposed = self.backward_transposed and T >= TRANSPOSE_MIN_STEPS
-        self._Wh = self._Wf = Wh
+        self._Wh = Wh
         if self.forward_transposed:
             # as a strided operand, Wh.T is slower than the plain layout
             self._WhT = self._buf.get("WhT", (G, H), Wh.dtype)
-            if column_scale is None:
-                self._WhT[...] = Wh.T
-            else:
-                xp.multiply(Wh.T, column_scale[:, None], out=self._WhT)
+            self._WhT[...] = Wh.T
             return self._buf.get("recT", (G, N), dtype).T
-        if column_scale is not None:
-            self._Wf = xp.multiply(Wh, column_scale, out=self._buf.get("Wf", (H, G), Wh.dtype))
         return self._buf.get("rec", (N, G), dtype)
 
     def forward(self, h: np.ndarray, out: np.ndarray) -> None:
-        """out (N, G) = h (N, H) @ Wh (columns scaled as ``begin`` was told), with ``out`` from
-        ``begin``."""
+        """out (N, G) = h (N, H) @ Wh, with ``out`` from ``begin``."""
         xp = array_module(h)
         if self.forward_transposed:
             xp.matmul(self._WhT, h.T, out=out.T)
         else:
-            xp.matmul(h, self._Wf, out=out)
+            xp.matmul(h, self._Wh, out=out)
 
     def dh(self, N: int, H: int, dtype: np.dtype) -> np.ndarray:
         """A zeroed (N, H) array for ``backward`` to write into, in the layout it writes."""
