@@ -181,3 +181,56 @@ class PlainLSTM:
         db = da2.sum(axis=0)
         dxs = (da2 @ self.Wx.T).reshape(N, T, -1)
         return dxs, dWx, dWh, db, dh, dc
+
+
+class PlainGRU:
+    """A GRU over T steps, one step at a time, PyTorch's formulation, gates (r, z, n); no state
+    carried. ``forward(xs, h0)`` -> hs; ``backward(dhs)`` -> (dxs, dWx, dWh, db, dbhn, dh0).
+    The products are taken as ``PlainLSTM`` takes them, and as ``TimeGRU`` does."""
+
+    def __init__(self, Wx: np.ndarray, Wh: np.ndarray, b: np.ndarray, bhn: np.ndarray) -> None:
+        self.Wx, self.Wh, self.b, self.bhn = Wx, Wh, b, bhn
+
+    def forward(self, xs: np.ndarray, h0: np.ndarray) -> np.ndarray:
+        N, T, _ = xs.shape
+        H = self.Wh.shape[0]
+        h = h0
+        self.steps = []
+        hs = np.empty((N, T, H), xs.dtype)
+        xw = (xs.reshape(N * T, -1) @ self.Wx).reshape(N, T, 3 * H)
+        for t in range(T):
+            ax = xw[:, t] + self.b
+            rec = (self.Wh.T @ h.T).T
+            rz = plain_sigmoid(ax[:, : 2 * H] + rec[:, : 2 * H])
+            r, z = rz[:, :H], rz[:, H:]
+            hn = rec[:, 2 * H :] + self.bhn
+            n = np.tanh(ax[:, 2 * H :] + r * hn)
+            h_next = (h - n) * z + n
+            self.steps.append((xs[:, t], h, r, z, n, hn))
+            h = h_next
+            hs[:, t] = h
+        return hs
+
+    def backward(self, dhs: np.ndarray) -> tuple[np.ndarray, ...]:
+        N, T, H = dhs.shape
+        dax = np.empty((N, T, 3 * H), dhs.dtype)
+        dah = np.empty((N, T, 3 * H), dhs.dtype)
+        dh = np.zeros((N, H), dhs.dtype)
+        for t in reversed(range(T)):
+            _, h_prev, r, z, n, hn = self.steps[t]
+            dht = dhs[:, t] + dh
+            daz = ((h_prev - n) * dht) * ((1.0 - z) * z)
+            dan = ((1.0 - z) * dht) * (1.0 - n**2)
+            dar = (dan * hn) * ((1.0 - r) * r)
+            dax[:, t] = np.concatenate([dar, daz, dan], axis=1)
+            dah[:, t] = np.concatenate([dar, daz, dan * r], axis=1)
+            dh = (self.Wh @ dah[:, t].T).T + dht * z
+        hprev = np.stack([s[1] for s in self.steps], axis=1)
+        xs = np.stack([s[0] for s in self.steps], axis=1)
+        dax2, dah2 = dax.reshape(N * T, 3 * H), dah.reshape(N * T, 3 * H)
+        dWx = xs.reshape(N * T, -1).T @ dax2
+        dWh = hprev.reshape(N * T, H).T @ dah2
+        db = dax2.sum(axis=0)
+        dbhn = dah[:, :, 2 * H :].sum(axis=(0, 1))
+        dxs = (dax2 @ self.Wx.T).reshape(N, T, -1)
+        return dxs, dWx, dWh, db, dbhn, dh

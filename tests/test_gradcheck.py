@@ -17,7 +17,7 @@ from rnnlm.nn import (
 )
 from rnnlm.nn.gradcheck import numerical_grad, rel_error
 from rnnlm.nn.heads.full_softmax import with_bias_row
-from tests.reference_layers import PlainLSTM, TimeAffine, TimeSoftmaxWithLoss
+from tests.reference_layers import PlainGRU, PlainLSTM, TimeAffine, TimeSoftmaxWithLoss
 
 TOL = 1e-6
 
@@ -142,11 +142,10 @@ def test_cells_with_weight_drop_fixed_mask(cls, gates, extra):
     assert np.all(layer.grads[1][~keep] == 0)  # a dropped weight gets no gradient
 
 
-@pytest.mark.parametrize("cls, gates, extra", [(TimeRNN, 1, 0), (TimeGRU, 3, 1)])
-def test_cells_with_transposed_recurrent_products(transposed_products, cls, gates, extra):
-    """The layout taken with several BLAS threads (rnnlm/nn/cells/recurrent.py; the LSTM has
-    its own, always)."""
-    layer, rng = _gated(cls, gates, extra, seed=12)
+def test_rnn_with_transposed_recurrent_products(transposed_products):
+    """The layout TimeRNN takes with several BLAS threads (rnnlm/nn/cells/recurrent.py; the LSTM
+    and the GRU have their own, always)."""
+    layer, rng = _gated(TimeRNN, 1, 0, seed=12)
     layer.forward(rng.standard_normal((2, 3, 3)))
     assert layer._products.forward_transposed and layer._products.backward_transposed
     state = layer.state
@@ -295,6 +294,36 @@ def test_lstm_equals_the_plain_step_by_step_lstm_bit_for_bit(carried, N, T, D, H
         np.testing.assert_array_equal(got, want)
     np.testing.assert_array_equal(layer.dh, dh0)
     np.testing.assert_array_equal(layer.dc, dc0)
+
+
+@pytest.mark.parametrize("carried", [False, True])
+@pytest.mark.parametrize(
+    "N, T, D, H",
+    [
+        (3, 6, 5, 4),  # Wh copied into the loop layout
+        (2, 2, 5, 4),  # a short window (N·T < D + H): Wh as it is
+        (9, 7, 24, 40),  # big enough for BLAS's blocked kernels
+    ],
+)
+def test_gru_equals_the_plain_step_by_step_gru_bit_for_bit(carried, N, T, D, H):
+    """TimeGRU's loop (feature-major, r's and z's pre-activations negated) changes no rounding:
+    in float64 it gives the plain GRU's bits, forward and backward."""
+    rng = np.random.default_rng(8)
+    Wx, Wh = rng.standard_normal((D, 3 * H)), rng.standard_normal((H, 3 * H))
+    b, bhn = rng.standard_normal(3 * H), rng.standard_normal(H)
+    xs, dhs = rng.standard_normal((N, T, D)), rng.standard_normal((N, T, H))
+    layer = TimeGRU(Wx, Wh, b, bhn, stateful=True)
+    h0 = np.zeros((N, H))
+    if carried:
+        h0 = rng.standard_normal((N, H))
+        layer.set_state(h0)
+    plain = PlainGRU(Wx, Wh, b, bhn)
+    np.testing.assert_array_equal(layer.forward(xs), plain.forward(xs, h0))
+    dxs, dWx, dWh, db, dbhn, dh0 = plain.backward(dhs)
+    np.testing.assert_array_equal(layer.backward(dhs), dxs)
+    for got, want in zip(layer.grads, (dWx, dWh, db, dbhn), strict=True):
+        np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(layer.dh, dh0)
 
 
 def test_lstm_gates_saturate_without_warnings():

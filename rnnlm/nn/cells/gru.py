@@ -3,7 +3,11 @@
 r = sigmoid(x_t Wx_r + b_r + h Wh_r)
 z = sigmoid(x_t Wx_z + b_z + h Wh_z)
 n = tanh(x_t Wx_n + b_n + r * (h Wh_n + bhn))
-h_t = (1 - z) * n + z * h_{t-1}
+h_t = (1 - z) * n + z * h_{t-1}          (computed as (h_{t-1} - n) * z + n)
+sigmoid(x) = 1 / (1 + exp(-x))
+
+The input projection of all T steps is one matmul; the loop runs in the feature-major layout
+of ``loop_layout.py``, rows (r, z, n) as in the parameters, r's and z's negated.
 """
 
 import numpy as np
@@ -11,16 +15,34 @@ import numpy as np
 from rnnlm.backend import array_module
 from rnnlm.nn.buffers import Buffers
 from rnnlm.nn.cells.base import Cell
-from rnnlm.nn.cells.lstm import sigmoid
-from rnnlm.nn.cells.recurrent import RecurrentProducts, initial_state, weight_grads
+from rnnlm.nn.cells.loop_layout import (
+    Blocks,
+    padded,
+    sigmoid_rows,
+    to_batch_major,
+    to_feature_major,
+    to_loop_layout,
+)
+from rnnlm.nn.cells.recurrent import initial_state, weight_grads
 from rnnlm.nn.weight_drop import WeightDrop
+
+
+def loop_blocks(H: int) -> Blocks:
+    """The loop layout's rows (r, z, n), r's and z's negated (loop_layout.py)."""
+    return (
+        (slice(0, 2 * H), slice(0, 2 * H), True),
+        (slice(2 * H, 3 * H), slice(2 * H, 3 * H), False),
+    )
 
 
 class TimeGRU(Cell):
     """GRU layer; ``stateful`` carries h to the next window, with the gradient cut."""
 
     gates = 3  # r, z, n
-    window_arrays = 11  # gates, candidates, hs, their gradients and the backward's buffers
+    # the input projection (later its gradient), the gates, h Wh_n + bhn and h in the loop
+    # layout, hs, dhs moved, the gradients in the loop layout and moved back, h_{t-1}
+    window_arrays = 18
+    weight_copies = 1  # Wh in the loop layout (an upper bound: counted as (D + H) x 3H)
     extra_params = ("bhn",)  # the n gate's recurrent bias, inside r * (h Wh_n + bhn)
     biases = ("b", "bhn")
 
@@ -35,7 +57,6 @@ class TimeGRU(Cell):
     ) -> None:
         super().__init__(Wx, Wh, b, bhn, stateful=stateful, weight_drop=weight_drop)
         self._buf = Buffers(array_module(Wx))
-        self._products = RecurrentProducts(self._buf)
         self._cache: tuple | None = None
 
     def forward(self, xs: np.ndarray) -> np.ndarray:
@@ -45,55 +66,77 @@ class TimeGRU(Cell):
         Wh = self.weight_drop.forward(Wh)
         N, T, D = xs.shape
         H = Wh.shape[0]
+        G = 3 * H
         dt = xs.dtype
         h0 = initial_state(self._buf, "h0", self.h if self.carries(N, H) else None, N, H, dt)
-        gates = self._buf.get("gates", (N, T, 3 * H), dt)  # r, z, n after activation
-        xp.matmul(xs.reshape(N * T, D), Wx, out=gates.reshape(N * T, 3 * H))
-        gates += b
-        hn = self._buf.get("hn", (N, T, H), dt)  # h Wh_n + bhn, needed by backward
+        gx = padded(self._buf, "gx", N, T, G, dt)  # x Wx + b, as the parameters lay it out
+        gx2 = gx.reshape(N * T, G)
+        xp.matmul(xs.reshape(N * T, D), Wx, out=gx2)
+        gx2 += b
+        gates = self._buf.get("gates", (T, G, N), dt)  # r, z, n after activation
+        blocks = loop_blocks(H)
+        to_loop_layout(gx, gates, blocks)
+        # Wh^T in the loop layout, copied once a window; a short window (generation)
+        # multiplies by Wh^T as it is, and subtracts r's and z's products
+        copied = N * T >= D + H
+        if copied:
+            Wl = self._buf.get("Wl", (G, H), Wh.dtype)
+            to_loop_layout(Wh, Wl, blocks)
+        add_rz = xp.add if copied else xp.subtract
+        bhn_l = self._buf.get("bhn_l", (H, N), dt)
+        xp.copyto(bhn_l, bhn[:, None])
+        hn = self._buf.get("hn_l", (T, H, N), dt)  # h Wh_n + bhn, needed by backward
+        hs_l = self._buf.get("hs_l", (T, H, N), dt)
+        rec = self._buf.get("rec", (G, N), dt)
+        tmp = self._buf.get("tmp", (H, N), dt)
+        h = h0_l = self._buf.get("h0_l", (H, N), dt)
+        xp.copyto(h0_l, h0.T)
+        with np.errstate(over="ignore"):  # exp(-a) is inf for a < -88 (float32): sigmoid 0
+            for t in range(T):
+                a = gates[t]
+                xp.matmul(Wl if copied else Wh.T, h, out=rec)
+                rz = a[: 2 * H]
+                add_rz(rz, rec[: 2 * H], out=rz)
+                sigmoid_rows(rz)
+                r, z, n = a[:H], a[H : 2 * H], a[2 * H :]
+                xp.add(rec[2 * H :], bhn_l, out=hn[t])
+                xp.multiply(r, hn[t], out=tmp)
+                n += tmp
+                xp.tanh(n, out=n)
+                ht = hs_l[t]
+                xp.subtract(h, n, out=ht)  # h_t = n + z * (h - n)
+                ht *= z
+                ht += n
+                h = ht
         hs = self._buf.get("hs", (N, T, H), dt)
-        rec = self._products.begin(Wh, N, T, dt)
-        h = h0
-        for t in range(T):
-            a = gates[:, t]
-            self._products.forward(h, rec)
-            rz = a[:, : 2 * H]
-            rz += rec[:, : 2 * H]
-            sigmoid(rz, rz)
-            r, z, n = a[:, :H], a[:, H : 2 * H], a[:, 2 * H :]
-            xp.add(rec[:, 2 * H :], bhn, out=hn[:, t])
-            xp.multiply(r, hn[:, t], out=rec[:, :H])
-            n += rec[:, :H]
-            xp.tanh(n, out=n)
-            ht = hs[:, t]
-            xp.subtract(h, n, out=ht)  # h_t = n + z * (h - n)
-            ht *= z
-            ht += n
-            h = ht
-        self._cache = (xs, h0, gates, hn, hs)
-        self.h = h.copy()
+        to_batch_major(hs_l, hs)
+        self._cache = (xs, h0, h0_l, gates, hn, hs_l, hs, Wh)
+        self.h = hs[:, -1].copy()
         return hs
 
     def backward(self, dhs: np.ndarray) -> np.ndarray:
         """dhs: (N, T, H) -> dxs (N, T, D); writes dWx, dWh, db, dbhn."""
         xp = array_module(dhs)
-        Wx = self.params[0]  # (the loop's Wh, dropped or not, is the products' from forward)
+        Wx = self.params[0]
         dWx, dWh, db, dbhn = self.grads
-        xs, h0, gates, hn, hs = self._cache
+        xs, h0, h0_l, gates, hn, hs_l, hs, Wh = self._cache  # Wh: the one forward used
         N, T, H = dhs.shape
         dt = dhs.dtype
-        dax = self._buf.get("dax", (N, T, 3 * H), dt)  # w.r.t. x Wx + b
-        dah = self._buf.get("dah", (N, T, 3 * H), dt)  # w.r.t. h Wh (+ bhn)
-        dh = self._products.dh(N, H, dt)
-        dht = self._buf.get("dht", (N, H), dt)
-        tmp = self._buf.get("tmp", (N, H), dt)
+        dhs_l = self._buf.get("dhs_l", (T, H, N), dt)
+        to_feature_major(dhs, dhs_l)
+        dah_l = self._buf.get("dah_l", (T, 3 * H, N), dt)  # w.r.t. h Wh (+ bhn)
+        dan_l = self._buf.get("dan_l", (T, H, N), dt)  # n's w.r.t. x Wx + b (r, z: as dah)
+        dh = self._buf.zeros("dh_l", (H, N), dt)
+        dht = self._buf.get("dht", (H, N), dt)
+        tmp = self._buf.get("btmp", (H, N), dt)
         for t in reversed(range(T)):
-            a = gates[:, t]
-            r, z, n = a[:, :H], a[:, H : 2 * H], a[:, 2 * H :]
-            h_prev = hs[:, t - 1] if t > 0 else h0
-            dx, dr_h = dax[:, t], dah[:, t]
-            dar, daz, dan = dx[:, :H], dx[:, H : 2 * H], dx[:, 2 * H :]
-            xp.add(dhs[:, t], dh, out=dht)
+            a = gates[t]
+            r, z, n = a[:H], a[H : 2 * H], a[2 * H :]
+            h_prev = hs_l[t - 1] if t > 0 else h0_l
+            d = dah_l[t]
+            dar, daz, dnr = d[:H], d[H : 2 * H], d[2 * H :]
+            dan = dan_l[t]
+            xp.add(dhs_l[t], dh, out=dht)
             # dz = dh * (h_prev - n) * z (1 - z)
             xp.subtract(h_prev, n, out=daz)
             daz *= dht
@@ -107,16 +150,20 @@ class TimeGRU(Cell):
             xp.subtract(1.0, tmp, out=tmp)
             dan *= tmp
             # dar = dan * hn * r (1 - r); the recurrent n part gets dan * r
-            xp.multiply(dan, hn[:, t], out=dar)
+            xp.multiply(dan, hn[t], out=dar)
             xp.subtract(1.0, r, out=tmp)
             tmp *= r
             dar *= tmp
-            dr_h[:, : 2 * H] = dx[:, : 2 * H]
-            xp.multiply(dan, r, out=dr_h[:, 2 * H :])
+            xp.multiply(dan, r, out=dnr)
             # dh_prev = dh * z + dah Wh^T
-            self._products.backward(dr_h, dh)
+            xp.matmul(Wh, d, out=dh)
             xp.multiply(dht, z, out=tmp)
             dh += tmp
-        self.dh = dh.copy()
+        self.dh = xp.ascontiguousarray(dh.T)
+        dah = padded(self._buf, "dah", N, T, 3 * H, dt)
+        to_batch_major(dah_l, dah)
+        dax = padded(self._buf, "gx", N, T, 3 * H, dt)  # (the forward's projection is spent)
+        dax[:, :, : 2 * H] = dah[:, :, : 2 * H]
+        to_batch_major(dan_l, dax[:, :, 2 * H :])
         xp.sum(dah[:, :, 2 * H :], axis=(0, 1), out=dbhn)
         return weight_grads(self._buf, xs, h0, hs, dax, dah, Wx, dWx, dWh, db, self.weight_drop)

@@ -6,19 +6,11 @@
     sigmoid(x) = 1 / (1 + exp(-x))
 
 The parameters keep the seed's book's gate order (f, g, i, o). The input projection of all T
-steps is one matmul; the loop holds only the recurrent product and the gates' elementwise work.
-
-Inside the loop a step's numbers are feature-major: (4H, N) and (H, N) arrays (``loop
-layout``), so that every gate is a contiguous block of rows. At these sizes (N·H of a few
-thousand numbers) a numpy call costs about as much as its arithmetic, and one on a strided
-block (a gate's columns of an (N, 4H) row) costs up to twice one on a contiguous block. The
-recurrent product is then ``Wh^T h``, with Wh on the left, where OpenBLAS splits it between
-its threads. The loop's rows run (f, i, o, g), and the sigmoid gates' rows hold ``-a``, so one
-exp, one add and one reciprocal over the first 3H rows give the three sigmoids. Negating is
-exact: ``tests/reference_layers.py``'s step-by-step LSTM gives the same bits in float64.
-
-Two copies a window move between the layouts: the input projection into the loop layout,
-and the gates' gradients back (for the weight gradients, one matmul each as in TimeRNN).
+steps is one matmul; the loop holds only the recurrent product and the gates' elementwise
+work, in the feature-major layout of ``loop_layout.py``: rows (f, i, o, g), the sigmoid gates'
+negated, so one exp, one add and one reciprocal over the first 3H rows give the three sigmoids.
+Four copies a window move between the layouts (the input projection and hs forward, dhs and
+the gates' gradients backward); the weight gradients are then one matmul each, as in TimeRNN.
 """
 
 import numpy as np
@@ -26,13 +18,17 @@ import numpy as np
 from rnnlm.backend import array_module
 from rnnlm.nn.buffers import Buffers
 from rnnlm.nn.cells.base import Cell
+from rnnlm.nn.cells.loop_layout import (
+    Blocks,
+    add_products,
+    padded,
+    sigmoid_rows,
+    to_batch_major,
+    to_feature_major,
+    to_loop_layout,
+)
 from rnnlm.nn.cells.recurrent import initial_state, weight_grads
 from rnnlm.nn.weight_drop import WeightDrop
-
-# (N, T, 4H) arrays get rows of 4H + PAD numbers: with 4H a multiple of 1024 (H = 256) the N
-# rows of one step would sit a multiple of 4 KiB apart, in one set of the L1 cache, and the
-# copies between the layouts ran 3-4x slower
-PAD = 16
 
 
 def sigmoid(x: np.ndarray, out: np.ndarray) -> np.ndarray:
@@ -45,25 +41,13 @@ def sigmoid(x: np.ndarray, out: np.ndarray) -> np.ndarray:
     return out
 
 
-def loop_blocks(H: int) -> tuple[tuple[slice, slice, bool], ...]:
-    """(rows in the loop layout, columns in the parameters, negated) for f, (i, o) and g."""
+def loop_blocks(H: int) -> Blocks:
+    """The loop layout's rows (f, i, o, g), the sigmoid gates' negated (loop_layout.py)."""
     return (
         (slice(0, H), slice(0, H), True),
         (slice(H, 3 * H), slice(2 * H, 4 * H), True),
         (slice(3 * H, 4 * H), slice(H, 2 * H), False),
     )
-
-
-def to_loop_layout(src: np.ndarray, out: np.ndarray, H: int) -> None:
-    """out (..., 4H, N) = ``src`` (N, ..., 4H) in parameter order, moved to the loop layout:
-    rows (f, i, o, g), the sigmoid gates' negated."""
-    xp = array_module(src)
-    moved = xp.moveaxis(src, 0, -1)  # (..., 4H, N), a view
-    for rows, cols, negated in loop_blocks(H):
-        if negated:
-            xp.negative(moved[..., cols, :], out=out[..., rows, :])
-        else:
-            xp.copyto(out[..., rows, :], moved[..., cols, :])
 
 
 class TimeLSTM(Cell):
@@ -107,10 +91,6 @@ class TimeLSTM(Cell):
     def reset_state(self) -> None:
         self.h = self.c = None
 
-    def _padded(self, name: str, N: int, T: int, G: int, dtype: np.dtype) -> np.ndarray:
-        """An (N, T, G) view of rows G + PAD long (see PAD)."""
-        return self._buf.get(name, (N * T, G + PAD), dtype)[:, :G].reshape(N, T, G)
-
     def forward(self, xs: np.ndarray) -> np.ndarray:
         """xs: (N, T, D) -> hs (N, T, H), in xs' dtype."""
         xp = array_module(xs)
@@ -123,19 +103,19 @@ class TimeLSTM(Cell):
         keep = self.carries(N, H)  # h and c are carried together
         h0 = initial_state(self._buf, "h0", self.h if keep else None, N, H, dt)
         c0 = initial_state(self._buf, "c0", self.c if keep else None, N, H, dt)
-        gx = self._padded("gx", N, T, G, dt)  # x Wx + b, as the parameters lay it out
+        gx = padded(self._buf, "gx", N, T, G, dt)  # x Wx + b, as the parameters lay it out
         gx2 = gx.reshape(N * T, G)
         xp.matmul(xs.reshape(N * T, D), Wx, out=gx2)
         gx2 += b
         gates = self._buf.get("gates", (T, G, N), dt)
-        to_loop_layout(gx, gates, H)
+        blocks = loop_blocks(H)
+        to_loop_layout(gx, gates, blocks)
         # Wh^T in the loop layout, copied once a window; a short window (generation: N = T =
         # 1) multiplies by Wh^T as it is and pays for two more calls a step instead
         copied = N * T >= D + H
         if copied:
             Wl = self._buf.get("Wl", (G, H), Wh.dtype)
-            to_loop_layout(Wh, Wl, H)
-        blocks = loop_blocks(H)
+            to_loop_layout(Wh, Wl, blocks)
         rec = self._buf.get("rec", (G, N), dt)
         hs_l = self._buf.get("hs_l", (T, H, N), dt)
         cs = self._buf.get("cs", (T, H, N), dt)
@@ -153,13 +133,9 @@ class TimeLSTM(Cell):
                     xp.matmul(Wl, h, out=rec)
                     a += rec
                 else:
-                    xp.matmul(Wh.T, h, out=rec)  # parameter order, not negated
-                    for rows, cols, negated in blocks:
-                        (xp.subtract if negated else xp.add)(a[rows], rec[cols], out=a[rows])
-                s = a[: 3 * H]
-                xp.exp(s, out=s)  # sigmoid(x) = 1 / (1 + exp(-x)), and these rows hold -x
-                s += 1.0
-                xp.reciprocal(s, out=s)
+                    xp.matmul(Wh.T, h, out=rec)
+                    add_products(a, rec, blocks)
+                sigmoid_rows(a[: 3 * H])
                 f, i, o, g = a[:H], a[H : 2 * H], a[2 * H : 3 * H], a[3 * H :]
                 xp.tanh(g, out=g)
                 ct = cs[t]
@@ -170,7 +146,7 @@ class TimeLSTM(Cell):
                 xp.multiply(o, tc[t], out=hs_l[t])
                 h, c = hs_l[t], ct
         hs = self._buf.get("hs", (N, T, H), dt)
-        xp.copyto(hs, xp.moveaxis(hs_l, 2, 0))
+        to_batch_major(hs_l, hs)
         self._cache = (xs, h0, c0_l, gates, hs, cs, tc, Wh)
         self.h, self.c = hs[:, -1].copy(), xp.ascontiguousarray(c.T)
         return hs
@@ -184,7 +160,7 @@ class TimeLSTM(Cell):
         N, T, H = dhs.shape
         dt = dhs.dtype
         dhs_l = self._buf.get("dhs_l", (T, H, N), dt)
-        xp.copyto(dhs_l, xp.moveaxis(dhs, 0, -1))
+        to_feature_major(dhs, dhs_l)
         da = self._buf.get("da_l", (T, 4 * H, N), dt)  # in parameter order (f, g, i, o)
         dh = self._buf.zeros("dh_l", (H, N), dt)
         dc = self._buf.zeros("dc_l", (H, N), dt)
@@ -221,6 +197,6 @@ class TimeLSTM(Cell):
             dc *= f  # gradient flowing to c_{t-1}
             xp.matmul(Wh, d, out=dh)
         self.dh, self.dc = xp.ascontiguousarray(dh.T), xp.ascontiguousarray(dc.T)
-        das = self._padded("gx", N, T, 4 * H, dt)  # (the forward's input projection is spent)
-        xp.copyto(das, xp.moveaxis(da, 2, 0))
+        das = padded(self._buf, "gx", N, T, 4 * H, dt)  # (the forward's input projection is spent)
+        to_batch_major(da, das)
         return weight_grads(self._buf, xs, h0, hs, das, das, Wx, dWx, dWh, db, self.weight_drop)
