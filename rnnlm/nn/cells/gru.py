@@ -40,8 +40,8 @@ class TimeGRU(Cell):
 
     gates = 3  # r, z, n
     # the input projection (later its gradient), the gates, h Wh_n + bhn and h in the loop
-    # layout, hs, dhs moved, the gradients in the loop layout and moved back, h_{t-1}
-    window_arrays = 18
+    # layout, hs, dhs moved, the gradient w.r.t. h Wh
+    window_arrays = 13
     weight_copies = 1  # Wh in the loop layout (an upper bound: counted as (D + H) x 3H)
     extra_params = ("bhn",)  # the n gate's recurrent bias, inside r * (h Wh_n + bhn)
     biases = ("b", "bhn")
@@ -124,8 +124,13 @@ class TimeGRU(Cell):
         dt = dhs.dtype
         dhs_l = self._buf.get("dhs_l", (T, H, N), dt)
         to_feature_major(dhs, dhs_l)
-        dah_l = self._buf.get("dah_l", (T, 3 * H, N), dt)  # w.r.t. h Wh (+ bhn)
-        dan_l = self._buf.get("dan_l", (T, H, N), dt)  # n's w.r.t. x Wx + b (r, z: as dah)
+        # a step's gradients w.r.t. h Wh (+ bhn), and n's w.r.t. x Wx + b (r's and z's: as dah);
+        # each step's moved at once to the layers' layout, (N, T, 3H) (forward's projection
+        # is spent)
+        d = self._buf.get("dah_l", (3 * H, N), dt)
+        dan = self._buf.get("dan_l", (H, N), dt)
+        dah = padded(self._buf, "dah", N, T, 3 * H, dt)
+        dax = padded(self._buf, "gx", N, T, 3 * H, dt)
         dh = self._buf.zeros("dh_l", (H, N), dt)
         dht = self._buf.get("dht", (H, N), dt)
         tmp = self._buf.get("btmp", (H, N), dt)
@@ -133,9 +138,7 @@ class TimeGRU(Cell):
             a = gates[t]
             r, z, n = a[:H], a[H : 2 * H], a[2 * H :]
             h_prev = hs_l[t - 1] if t > 0 else h0_l
-            d = dah_l[t]
             dar, daz, dnr = d[:H], d[H : 2 * H], d[2 * H :]
-            dan = dan_l[t]
             xp.add(dhs_l[t], dh, out=dht)
             # dz = dh * (h_prev - n) * z (1 - z)
             xp.subtract(h_prev, n, out=daz)
@@ -159,11 +162,9 @@ class TimeGRU(Cell):
             xp.matmul(Wh, d, out=dh)
             xp.multiply(dht, z, out=tmp)
             dh += tmp
+            xp.copyto(dah[:, t], d.T)
+            xp.copyto(dax[:, t, 2 * H :], dan.T)
         self.dh = xp.ascontiguousarray(dh.T)
-        dah = padded(self._buf, "dah", N, T, 3 * H, dt)
-        to_batch_major(dah_l, dah)
-        dax = padded(self._buf, "gx", N, T, 3 * H, dt)  # (the forward's projection is spent)
         dax[:, :, : 2 * H] = dah[:, :, : 2 * H]
-        to_batch_major(dan_l, dax[:, :, 2 * H :])
         xp.sum(dah[:, :, 2 * H :], axis=(0, 1), out=dbhn)
         return weight_grads(self._buf, xs, h0, hs, dax, dah, Wx, dWx, dWh, db, self.weight_drop)

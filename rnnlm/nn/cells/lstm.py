@@ -9,8 +9,9 @@ The parameters keep the seed's book's gate order (f, g, i, o). The input project
 steps is one matmul; the loop holds only the recurrent product and the gates' elementwise
 work, in the feature-major layout of ``loop_layout.py``: rows (f, i, o, g), the sigmoid gates'
 negated, so one exp, one add and one reciprocal over the first 3H rows give the three sigmoids.
-Four copies a window move between the layouts (the input projection and hs forward, dhs and
-the gates' gradients backward); the weight gradients are then one matmul each, as in TimeRNN.
+Copies move between the layouts: the input projection and hs once a window forward, dhs once
+backward and each step's gate gradients as the step makes them (faster than once a window at
+H = 256); the weight gradients are then one matmul each, as in TimeRNN.
 """
 
 import numpy as np
@@ -55,8 +56,8 @@ class TimeLSTM(Cell):
 
     gates = 4  # f, g, i, o
     # the input projection (later the gates' gradients), the gates, h, c and tanh(c) in the
-    # loop layout, hs, the gates' gradients in the loop layout, dhs moved
-    window_arrays = 17
+    # loop layout, hs, dhs moved
+    window_arrays = 13
     weight_copies = 1  # Wh in the loop layout (an upper bound: counted as (D + H) x 4H)
 
     def __init__(
@@ -161,17 +162,17 @@ class TimeLSTM(Cell):
         dt = dhs.dtype
         dhs_l = self._buf.get("dhs_l", (T, H, N), dt)
         to_feature_major(dhs, dhs_l)
-        da = self._buf.get("da_l", (T, 4 * H, N), dt)  # in parameter order (f, g, i, o)
+        d = self._buf.get("d_l", (4 * H, N), dt)  # a step's, in parameter order (f, g, i, o)
         dh = self._buf.zeros("dh_l", (H, N), dt)
         dc = self._buf.zeros("dc_l", (H, N), dt)
         dht = self._buf.get("dht", (H, N), dt)
         tmp = self._buf.get("btmp", (H, N), dt)
         sd = self._buf.get("sd", (3 * H, N), dt)  # s (1 - s) of f, i, o
+        da = padded(self._buf, "gx", N, T, 4 * H, dt)  # (the forward's projection is spent)
         for t in reversed(range(T)):
             a = gates[t]
             f, i, o, g = a[:H], a[H : 2 * H], a[2 * H : 3 * H], a[3 * H :]
             c_prev = cs[t - 1] if t > 0 else c0
-            d = da[t]
             df, dg, di, do = d[:H], d[H : 2 * H], d[2 * H : 3 * H], d[3 * H :]
             xp.add(dhs_l[t], dh, out=dht)
             xp.subtract(1.0, a[: 3 * H], out=sd)  # the sigmoids' derivatives in one pass
@@ -196,7 +197,6 @@ class TimeLSTM(Cell):
             df *= sd[:H]
             dc *= f  # gradient flowing to c_{t-1}
             xp.matmul(Wh, d, out=dh)
+            xp.copyto(da[:, t], d.T)
         self.dh, self.dc = xp.ascontiguousarray(dh.T), xp.ascontiguousarray(dc.T)
-        das = padded(self._buf, "gx", N, T, 4 * H, dt)  # (the forward's input projection is spent)
-        to_batch_major(da, das)
-        return weight_grads(self._buf, xs, h0, hs, das, das, Wx, dWx, dWh, db, self.weight_drop)
+        return weight_grads(self._buf, xs, h0, hs, da, da, Wx, dWx, dWh, db, self.weight_drop)
