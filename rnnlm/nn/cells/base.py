@@ -27,7 +27,7 @@ class Cell:
     biases: tuple[str, ...] = ("b",)  # parameters a default initialisation sets to zero
     # (N, T, H) float arrays a training window keeps and its backward adds (the memory estimate)
     window_arrays: int = 2
-    # copies of Wx and Wh a forward keeps (the LSTM's, with its sigmoid columns halved)
+    # copies of Wx and Wh a forward keeps (the LSTM's and GRU's Wh in their loop layout)
     weight_copies: int = 0
 
     h: np.ndarray | None = None

@@ -32,16 +32,6 @@ from rnnlm.nn.cells.recurrent import initial_state, weight_grads
 from rnnlm.nn.weight_drop import WeightDrop
 
 
-def sigmoid(x: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """Logistic function via tanh (no overflow): 0.5 * (1 + tanh(x / 2))."""
-    xp = array_module(x)
-    xp.multiply(x, 0.5, out=out)
-    xp.tanh(out, out=out)
-    out += 1.0
-    out *= 0.5
-    return out
-
-
 def loop_blocks(H: int) -> Blocks:
     """The loop layout's rows (f, i, o, g), the sigmoid gates' negated (loop_layout.py)."""
     return (
