@@ -364,3 +364,23 @@ def test_gpu_check_on_this_machine():
     assert got.returncode == 2, got.stdout + got.stderr
     assert got.stdout == "" and len(got.stderr.strip().splitlines()) == 1, got.stderr
     assert got.stderr.startswith("gpu_check: nothing to check, no GPU: --device cuda")
+
+
+@pytest.mark.parametrize("name", ["sgd", "adam"])
+def test_an_optimizer_follows_its_parameters_to_the_device(gpu, name):
+    """A parameter that moves to the GPU under the same name gets a GPU temporary in the
+    optimizer, not the host one its first update made (which CuPy refuses to mix; Adam's
+    moments move with it too)."""
+    from rnnlm.training.optimizers import OPTIMIZERS
+
+    opt = OPTIMIZERS[name](0.1)
+    W, dW = np.ones((4, 3), np.float32), np.full((4, 3), 2.0, np.float32)
+    opt.step({"W": W}, {"W": dW})
+    Wd = to_device(W, "cuda")
+    opt.step({"W": Wd}, {"W": to_device(dW, "cuda")})
+    assert array_module(Wd) is not HOST
+    cpu = OPTIMIZERS[name](0.1)
+    Wc = np.ones((4, 3), np.float32)
+    for _ in range(2):
+        cpu.step({"W": Wc}, {"W": dW})
+    np.testing.assert_allclose(to_host(Wd), Wc, rtol=1e-6)

@@ -96,8 +96,9 @@ class Optimizer:
     def _scratch(self, name: str, W: np.ndarray) -> np.ndarray:
         """The temporary of parameter ``name``, shaped and typed like ``W``, flattened."""
         tmp = self._tmp.get(name)
-        if tmp is None or tmp.shape != W.shape or tmp.dtype != W.dtype:
-            tmp = self._tmp[name] = array_module(W).empty_like(W)
+        xp = array_module(W)
+        if tmp is None or (tmp.shape, tmp.dtype, array_module(tmp)) != (W.shape, W.dtype, xp):
+            tmp = self._tmp[name] = xp.empty_like(W)
         return tmp.reshape(-1)
 
 

@@ -17,6 +17,7 @@ from rnnlm.nn.buffers import Buffers
 from rnnlm.nn.cells.base import Cell
 from rnnlm.nn.cells.loop_layout import (
     Blocks,
+    copy_weights,
     padded,
     sigmoid_rows,
     to_batch_major,
@@ -76,9 +77,9 @@ class TimeGRU(Cell):
         gates = self._buf.get("gates", (T, G, N), dt)  # r, z, n after activation
         blocks = loop_blocks(H)
         to_loop_layout(gx, gates, blocks)
-        # Wh^T in the loop layout, copied once a window; a short window (generation)
+        # Wh^T in the loop layout, copied once a window; a short one (generation: N = T = 1)
         # multiplies by Wh^T as it is, and subtracts r's and z's products
-        copied = N * T >= D + H
+        copied = copy_weights(N, T, D, H, G)
         if copied:
             Wl = self._buf.get("Wl", (G, H), Wh.dtype)
             to_loop_layout(Wh, Wl, blocks)

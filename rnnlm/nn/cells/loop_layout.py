@@ -27,6 +27,19 @@ Blocks = tuple[tuple[slice, slice, bool], ...]
 PAD = 16
 
 
+# A window may multiply by Wh^T as it is instead of by a copy in the loop layout, and then
+# adds the products' blocks in three calls instead of one (two for the GRU). Copying costs
+# about 1 ns a number of Wh, the two calls about 3.4 us a step (N = 1, as in evaluation).
+CALLS_NS_PER_STEP = 3400
+
+
+def copy_weights(N: int, T: int, D: int, H: int, G: int) -> bool:
+    """Whether a window of N streams and T steps copies Wh (H, G) into the loop layout: when
+    its steps' extra calls would cost more, or its elementwise work (N·T·G numbers) outweighs
+    the copy's ((D + H)·G). Not for generation's N = T = 1."""
+    return N * T >= D + H or T * CALLS_NS_PER_STEP >= H * G
+
+
 def padded(buf: Buffers, name: str, N: int, T: int, G: int, dtype: np.dtype) -> np.ndarray:
     """An (N, T, G) view, from ``buf``, of rows G + PAD long (see PAD)."""
     return buf.get(name, (N * T, G + PAD), dtype)[:, :G].reshape(N, T, G)

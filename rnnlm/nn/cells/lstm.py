@@ -22,6 +22,7 @@ from rnnlm.nn.cells.base import Cell
 from rnnlm.nn.cells.loop_layout import (
     Blocks,
     add_products,
+    copy_weights,
     padded,
     sigmoid_rows,
     to_batch_major,
@@ -101,9 +102,9 @@ class TimeLSTM(Cell):
         gates = self._buf.get("gates", (T, G, N), dt)
         blocks = loop_blocks(H)
         to_loop_layout(gx, gates, blocks)
-        # Wh^T in the loop layout, copied once a window; a short window (generation: N = T =
-        # 1) multiplies by Wh^T as it is and pays for two more calls a step instead
-        copied = N * T >= D + H
+        # Wh^T in the loop layout, copied once a window; a short one (generation: N = T = 1)
+        # multiplies by Wh^T as it is and pays for two more calls a step instead
+        copied = copy_weights(N, T, D, H, G)
         if copied:
             Wl = self._buf.get("Wl", (G, H), Wh.dtype)
             to_loop_layout(Wh, Wl, blocks)
