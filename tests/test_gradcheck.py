@@ -264,15 +264,24 @@ def test_softmax_head_is_stable_for_huge_scores():
     assert np.isfinite(layer.backward()).all()
 
 
+# Wh copied into the loop layout; a short window (N·T < D + H), Wh as it is; big enough for
+# BLAS's blocked kernels
+LOOP_SIZES = pytest.mark.parametrize("N, T, D, H", [(3, 6, 5, 4), (2, 2, 5, 4), (9, 7, 24, 40)])
+
+
+def _same_bits_as_plain(layer, plain, xs, dhs, *state) -> list:
+    """Forward, input gradient and parameter gradients of ``layer`` equal ``plain``'s bit for
+    bit, from the initial ``state``; returns the plain gradients of that state."""
+    np.testing.assert_array_equal(layer.forward(xs), plain.forward(xs, *state))
+    dxs, *rest = plain.backward(dhs)
+    np.testing.assert_array_equal(layer.backward(dhs), dxs)
+    for got, want in zip(layer.grads, rest[: len(layer.grads)], strict=True):
+        np.testing.assert_array_equal(got, want)
+    return rest[len(layer.grads) :]
+
+
 @pytest.mark.parametrize("carried", [False, True])
-@pytest.mark.parametrize(
-    "N, T, D, H",
-    [
-        (3, 6, 5, 4),  # Wh copied into the loop layout
-        (2, 2, 5, 4),  # a short window (N·T < D + H): Wh as it is
-        (9, 7, 24, 40),  # big enough for BLAS's blocked kernels
-    ],
-)
+@LOOP_SIZES
 def test_lstm_equals_the_plain_step_by_step_lstm_bit_for_bit(carried, N, T, D, H):
     """TimeLSTM's rearranged loop (feature-major, gates reordered, sigmoid pre-activations
     negated) changes no rounding: in float64 it gives the plain LSTM's bits, forward and
@@ -286,25 +295,13 @@ def test_lstm_equals_the_plain_step_by_step_lstm_bit_for_bit(carried, N, T, D, H
     if carried:
         h0, c0 = rng.standard_normal((N, H)), rng.standard_normal((N, H))
         layer.set_state(np.stack([h0, c0]))
-    plain = PlainLSTM(Wx, Wh, b)
-    np.testing.assert_array_equal(layer.forward(xs), plain.forward(xs, h0, c0))
-    dxs, dWx, dWh, db, dh0, dc0 = plain.backward(dhs)
-    np.testing.assert_array_equal(layer.backward(dhs), dxs)
-    for got, want in zip(layer.grads, (dWx, dWh, db), strict=True):
-        np.testing.assert_array_equal(got, want)
+    dh0, dc0 = _same_bits_as_plain(layer, PlainLSTM(Wx, Wh, b), xs, dhs, h0, c0)
     np.testing.assert_array_equal(layer.dh, dh0)
     np.testing.assert_array_equal(layer.dc, dc0)
 
 
 @pytest.mark.parametrize("carried", [False, True])
-@pytest.mark.parametrize(
-    "N, T, D, H",
-    [
-        (3, 6, 5, 4),  # Wh copied into the loop layout
-        (2, 2, 5, 4),  # a short window (N·T < D + H): Wh as it is
-        (9, 7, 24, 40),  # big enough for BLAS's blocked kernels
-    ],
-)
+@LOOP_SIZES
 def test_gru_equals_the_plain_step_by_step_gru_bit_for_bit(carried, N, T, D, H):
     """TimeGRU's loop (feature-major, r's and z's pre-activations negated) changes no rounding:
     in float64 it gives the plain GRU's bits, forward and backward."""
@@ -317,12 +314,7 @@ def test_gru_equals_the_plain_step_by_step_gru_bit_for_bit(carried, N, T, D, H):
     if carried:
         h0 = rng.standard_normal((N, H))
         layer.set_state(h0)
-    plain = PlainGRU(Wx, Wh, b, bhn)
-    np.testing.assert_array_equal(layer.forward(xs), plain.forward(xs, h0))
-    dxs, dWx, dWh, db, dbhn, dh0 = plain.backward(dhs)
-    np.testing.assert_array_equal(layer.backward(dhs), dxs)
-    for got, want in zip(layer.grads, (dWx, dWh, db, dbhn), strict=True):
-        np.testing.assert_array_equal(got, want)
+    (dh0,) = _same_bits_as_plain(layer, PlainGRU(Wx, Wh, b, bhn), xs, dhs, h0)
     np.testing.assert_array_equal(layer.dh, dh0)
 
 

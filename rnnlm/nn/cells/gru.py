@@ -17,12 +17,13 @@ from rnnlm.nn.buffers import Buffers
 from rnnlm.nn.cells.base import Cell
 from rnnlm.nn.cells.loop_layout import (
     Blocks,
-    copy_weights,
+    loop_weights,
     padded,
+    project_inputs,
+    projection_buffer,
     sigmoid_rows,
     to_batch_major,
     to_feature_major,
-    to_loop_layout,
 )
 from rnnlm.nn.cells.recurrent import initial_state, weight_grads
 from rnnlm.nn.weight_drop import WeightDrop
@@ -70,20 +71,12 @@ class TimeGRU(Cell):
         G = 3 * H
         dt = xs.dtype
         h0 = initial_state(self._buf, "h0", self.h if self.carries(N, H) else None, N, H, dt)
-        gx = padded(self._buf, "gx", N, T, G, dt)  # x Wx + b, as the parameters lay it out
-        gx2 = gx.reshape(N * T, G)
-        xp.matmul(xs.reshape(N * T, D), Wx, out=gx2)
-        gx2 += b
-        gates = self._buf.get("gates", (T, G, N), dt)  # r, z, n after activation
         blocks = loop_blocks(H)
-        to_loop_layout(gx, gates, blocks)
-        # Wh^T in the loop layout, copied once a window; a short one (generation: N = T = 1)
-        # multiplies by Wh^T as it is, and subtracts r's and z's products
-        copied = copy_weights(N, T, D, H, G)
-        if copied:
-            Wl = self._buf.get("Wl", (G, H), Wh.dtype)
-            to_loop_layout(Wh, Wl, blocks)
-        add_rz = xp.add if copied else xp.subtract
+        gates = project_inputs(self._buf, xs, Wx, b, blocks)  # r, z, n after activation
+        # a short window (generation: N = T = 1) multiplies by Wh^T as it is, and subtracts
+        # r's and z's products
+        Wl = loop_weights(self._buf, Wh, N, T, D, blocks)
+        add_rz = xp.subtract if Wl is None else xp.add
         bhn_l = self._buf.get("bhn_l", (H, N), dt)
         xp.copyto(bhn_l, bhn[:, None])
         hn = self._buf.get("hn_l", (T, H, N), dt)  # h Wh_n + bhn, needed by backward
@@ -95,7 +88,7 @@ class TimeGRU(Cell):
         with np.errstate(over="ignore"):  # exp(-a) is inf for a < -88 (float32): sigmoid 0
             for t in range(T):
                 a = gates[t]
-                xp.matmul(Wl if copied else Wh.T, h, out=rec)
+                xp.matmul(Wh.T if Wl is None else Wl, h, out=rec)
                 rz = a[: 2 * H]
                 add_rz(rz, rec[: 2 * H], out=rz)
                 sigmoid_rows(rz)
@@ -131,7 +124,7 @@ class TimeGRU(Cell):
         d = self._buf.get("dah_l", (3 * H, N), dt)
         dan = self._buf.get("dan_l", (H, N), dt)
         dah = padded(self._buf, "dah", N, T, 3 * H, dt)
-        dax = padded(self._buf, "gx", N, T, 3 * H, dt)
+        dax = projection_buffer(self._buf, N, T, 3 * H, dt)
         dh = self._buf.zeros("dh_l", (H, N), dt)
         dht = self._buf.get("dht", (H, N), dt)
         tmp = self._buf.get("btmp", (H, N), dt)

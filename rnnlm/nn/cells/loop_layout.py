@@ -45,6 +45,42 @@ def padded(buf: Buffers, name: str, N: int, T: int, G: int, dtype: np.dtype) -> 
     return buf.get(name, (N * T, G + PAD), dtype)[:, :G].reshape(N, T, G)
 
 
+def project_inputs(
+    buf: Buffers, xs: np.ndarray, Wx: np.ndarray, b: np.ndarray, blocks: Blocks
+) -> np.ndarray:
+    """``x Wx + b`` for all T steps of ``xs`` (N, T, D) in one product, in the parameters'
+    layout, then moved into the loop layout: (T, G, N), in ``buf``."""
+    xp = array_module(xs)
+    N, T, D = xs.shape
+    G = Wx.shape[1]
+    gx = projection_buffer(buf, N, T, G, xs.dtype)
+    gx2 = gx.reshape(N * T, G)
+    xp.matmul(xs.reshape(N * T, D), Wx, out=gx2)
+    gx2 += b
+    gates = buf.get("gates", (T, G, N), xs.dtype)
+    to_loop_layout(gx, gates, blocks)
+    return gates
+
+
+def projection_buffer(buf: Buffers, N: int, T: int, G: int, dtype: np.dtype) -> np.ndarray:
+    """The (N, T, G) array ``project_inputs`` writes before moving it; spent after that, so a
+    backward writes its gate gradients there (the layers' layout, for ``weight_grads``)."""
+    return padded(buf, "gx", N, T, G, dtype)
+
+
+def loop_weights(
+    buf: Buffers, Wh: np.ndarray, N: int, T: int, D: int, blocks: Blocks
+) -> np.ndarray | None:
+    """Wh^T (G, H) in the loop layout, copied once a window, in ``buf``; None for a window
+    that multiplies by Wh^T as it is (``copy_weights``)."""
+    H, G = Wh.shape
+    if not copy_weights(N, T, D, H, G):
+        return None
+    Wl = buf.get("Wl", (G, H), Wh.dtype)
+    to_loop_layout(Wh, Wl, blocks)
+    return Wl
+
+
 def to_loop_layout(src: np.ndarray, out: np.ndarray, blocks: Blocks) -> None:
     """out (..., G, N) = ``src`` (N, ..., G), its columns placed and negated as ``blocks`` say
     (``src`` (H, G), a weight matrix: out (G, H), its transpose)."""

@@ -22,12 +22,12 @@ from rnnlm.nn.cells.base import Cell
 from rnnlm.nn.cells.loop_layout import (
     Blocks,
     add_products,
-    copy_weights,
-    padded,
+    loop_weights,
+    project_inputs,
+    projection_buffer,
     sigmoid_rows,
     to_batch_major,
     to_feature_major,
-    to_loop_layout,
 )
 from rnnlm.nn.cells.recurrent import initial_state, weight_grads
 from rnnlm.nn.weight_drop import WeightDrop
@@ -95,19 +95,11 @@ class TimeLSTM(Cell):
         keep = self.carries(N, H)  # h and c are carried together
         h0 = initial_state(self._buf, "h0", self.h if keep else None, N, H, dt)
         c0 = initial_state(self._buf, "c0", self.c if keep else None, N, H, dt)
-        gx = padded(self._buf, "gx", N, T, G, dt)  # x Wx + b, as the parameters lay it out
-        gx2 = gx.reshape(N * T, G)
-        xp.matmul(xs.reshape(N * T, D), Wx, out=gx2)
-        gx2 += b
-        gates = self._buf.get("gates", (T, G, N), dt)
         blocks = loop_blocks(H)
-        to_loop_layout(gx, gates, blocks)
-        # Wh^T in the loop layout, copied once a window; a short one (generation: N = T = 1)
-        # multiplies by Wh^T as it is and pays for two more calls a step instead
-        copied = copy_weights(N, T, D, H, G)
-        if copied:
-            Wl = self._buf.get("Wl", (G, H), Wh.dtype)
-            to_loop_layout(Wh, Wl, blocks)
+        gates = project_inputs(self._buf, xs, Wx, b, blocks)
+        # a short window (generation: N = T = 1) multiplies by Wh^T as it is and pays for two
+        # more calls a step instead of a copy
+        Wl = loop_weights(self._buf, Wh, N, T, D, blocks)
         rec = self._buf.get("rec", (G, N), dt)
         hs_l = self._buf.get("hs_l", (T, H, N), dt)
         cs = self._buf.get("cs", (T, H, N), dt)
@@ -121,7 +113,7 @@ class TimeLSTM(Cell):
         with np.errstate(over="ignore"):  # exp(-a) is inf for a < -88 (float32): sigmoid 0
             for t in range(T):
                 a = gates[t]
-                if copied:
+                if Wl is not None:
                     xp.matmul(Wl, h, out=rec)
                     a += rec
                 else:
@@ -159,7 +151,7 @@ class TimeLSTM(Cell):
         dht = self._buf.get("dht", (H, N), dt)
         tmp = self._buf.get("btmp", (H, N), dt)
         sd = self._buf.get("sd", (3 * H, N), dt)  # s (1 - s) of f, i, o
-        da = padded(self._buf, "gx", N, T, 4 * H, dt)  # (the forward's projection is spent)
+        da = projection_buffer(self._buf, N, T, 4 * H, dt)
         for t in reversed(range(T)):
             a = gates[t]
             f, i, o, g = a[:H], a[H : 2 * H], a[2 * H : 3 * H], a[3 * H :]
