@@ -9,7 +9,7 @@ It prints the GPU's name, then one line per check, PASS or FAIL with its figures
 1. layers: every model of ``rnnlm.nn.gradcheck.VARIANTS`` (each cell, dropout, variational
    dropout, weight drop, tied weights, the class softmax) run forward and backward with numpy
    and with CuPy from the same weights and dropout masks, over two windows (the second from the
-   carried state), in the recurrent loops' plain and transposed layouts: every loss, per-token
+   carried state), in the tanh RNN loop's plain and transposed layouts: every loss, per-token
    loss, gradient, carried state and score within rtol 1e-4 in float32 and 1e-10 in float64.
 2. training: the default recipe (``ptb-rnn``: tanh RNN 256, Adam, dropout 0.3) for 200 steps
    on PTB on the CPU and on the GPU from the same seed: every step's loss within 1%. Without
@@ -97,7 +97,7 @@ def header() -> str:
 
 @contextlib.contextmanager
 def transposed(on: bool) -> Iterator[None]:
-    """The recurrent loops' transposed (multi-thread BLAS) layout at any size, while inside."""
+    """The tanh RNN loop's transposed (multi-thread BLAS) layout at any size, while inside."""
     from rnnlm.nn.cells import recurrent
 
     saved = recurrent.blas_threads, recurrent.TRANSPOSE_MIN, recurrent.TRANSPOSE_MIN_STEPS

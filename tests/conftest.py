@@ -72,7 +72,8 @@ def real_data() -> Path:
 
 @pytest.fixture
 def transposed_products(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Recurrent loops take the transposed (multi-thread) layout at any size, N and T."""
+    """TimeRNN's loop takes the transposed (multi-thread) layout at any size, N and T (the LSTM's
+    and the GRU's have one layout)."""
     from rnnlm.nn.cells import recurrent
 
     monkeypatch.setattr(recurrent, "blas_threads", lambda: 2)
