@@ -28,6 +28,7 @@ from rnnlm.backend import (
 from rnnlm.config import ModelConfig
 from rnnlm.errors import ConfigError
 from rnnlm.eval.dynamic import DynamicEval
+from rnnlm.nn import TimeGRU, TimeLSTM
 from rnnlm.nn.gradcheck import BASE, VARIANTS, compare_devices
 from rnnlm.nn.model import RNNLM, init_params
 from rnnlm.training import checkpoint
@@ -384,3 +385,29 @@ def test_an_optimizer_follows_its_parameters_to_the_device(gpu, name):
     for _ in range(2):
         cpu.step({"W": Wc}, {"W": dW})
     np.testing.assert_allclose(to_host(Wd), Wc, rtol=1e-6)
+
+
+@pytest.mark.parametrize("cls", [TimeLSTM, TimeGRU])
+@pytest.mark.parametrize("N, T, D, H", [(1, 1, 5, 40), (3, 4, 5, 6)])  # Wh as it is; copied
+def test_both_ways_of_the_loop_on_the_device(gpu, cls, N, T, D, H):
+    """A short window (generation's) multiplies by Wh^T as it is, a longer one by a copy in
+    the loop layout (the variants above only take the second): both keep to the device and
+    compute what numpy computes, over carried windows."""
+    rng = np.random.default_rng(3)
+    shapes = [(D, cls.gates * H), (H, cls.gates * H), (cls.gates * H,)]
+    params = [
+        rng.standard_normal(s).astype(np.float32) for s in shapes + [(H,)] * len(cls.extra_params)
+    ]
+    cpu = cls(*[p.copy() for p in params], stateful=True)
+    dev = cls(*[to_device(p, "cuda") for p in params], stateful=True)
+    for _ in range(3):
+        xs = rng.standard_normal((N, T, D)).astype(np.float32)
+        dhs = rng.standard_normal((N, T, H)).astype(np.float32)
+        hs = dev.forward(to_device(xs, "cuda"))
+        assert array_module(hs) is not HOST
+        np.testing.assert_allclose(to_host(hs), cpu.forward(xs), rtol=1e-5)
+        np.testing.assert_allclose(to_host(dev.backward(to_device(dhs, "cuda"))), cpu.backward(dhs),
+                                   rtol=1e-5, atol=1e-6)  # fmt: skip
+        for a, b in zip(dev.grads, cpu.grads, strict=True):
+            np.testing.assert_allclose(to_host(a), b, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(to_host(dev.state), cpu.state, rtol=1e-5)

@@ -15,6 +15,7 @@ from rnnlm.nn import (
     WeightDrop,
     parallel,
 )
+from rnnlm.nn.cells.loop_layout import copy_weights
 from rnnlm.nn.gradcheck import numerical_grad, rel_error
 from rnnlm.nn.heads.full_softmax import with_bias_row
 from tests.reference_layers import PlainGRU, PlainLSTM, TimeAffine, TimeSoftmaxWithLoss
@@ -264,9 +265,17 @@ def test_softmax_head_is_stable_for_huge_scores():
     assert np.isfinite(layer.backward()).all()
 
 
-# Wh copied into the loop layout; a short window (N·T < D + H), Wh as it is; big enough for
-# BLAS's blocked kernels
-LOOP_SIZES = pytest.mark.parametrize("N, T, D, H", [(3, 6, 5, 4), (2, 2, 5, 4), (9, 7, 24, 40)])
+# (N, T, D, H): Wh copied into the loop layout; a short window (as generation's), Wh as it is;
+# big enough for BLAS's blocked kernels (test_loop_sizes_take_both_paths holds the first two)
+SIZES = [(3, 6, 5, 4), (1, 1, 5, 40), (9, 7, 24, 40)]
+LOOP_SIZES = pytest.mark.parametrize("N, T, D, H", SIZES)
+
+
+@pytest.mark.parametrize("cls, extra_calls", [(TimeLSTM, 2), (TimeGRU, 0)])
+def test_loop_sizes_take_both_paths(cls, extra_calls):
+    """The bit-for-bit tests below reach both ways a window multiplies by Wh^T."""
+    copies = [copy_weights(N, T, D, H, cls.gates * H, extra_calls) for N, T, D, H in SIZES]
+    assert copies[:2] == [True, False]
 
 
 def _same_bits_as_plain(layer, plain, xs, dhs, *state) -> list:
@@ -316,6 +325,27 @@ def test_gru_equals_the_plain_step_by_step_gru_bit_for_bit(carried, N, T, D, H):
         layer.set_state(h0)
     (dh0,) = _same_bits_as_plain(layer, PlainGRU(Wx, Wh, b, bhn), xs, dhs, h0)
     np.testing.assert_array_equal(layer.dh, dh0)
+
+
+@pytest.mark.parametrize("cls", [TimeLSTM, TimeGRU])
+@pytest.mark.parametrize("N", [1, 3])  # (one stream: the loop's (H, 1) arrays are contiguous
+def test_carried_state_and_its_gradient_are_not_work_buffers(cls, N):  # either way round)
+    """The carried state and the initial state's gradient are the layer's own arrays: the
+    next forward and backward leave them as they were."""
+    rng = np.random.default_rng(0)
+    D, H = 3, 4
+    params = _gated(cls, cls.gates, len(cls.extra_params))[0].params
+    layer = cls(*[p.astype(np.float32) for p in params], stateful=True)
+    layer.forward(rng.standard_normal((N, 2, D)).astype(np.float32))
+    layer.backward(rng.standard_normal((N, 2, H)).astype(np.float32))
+    kept = [a for a in (layer.h, getattr(layer, "c", None), layer.dh, getattr(layer, "dc", None))
+            if a is not None]  # fmt: skip
+    copies = [a.copy() for a in kept]
+    layer.reset_state()
+    layer.forward(rng.standard_normal((N, 2, D)).astype(np.float32))
+    layer.backward(rng.standard_normal((N, 2, H)).astype(np.float32))
+    for a, b in zip(kept, copies, strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_lstm_gates_saturate_without_warnings():

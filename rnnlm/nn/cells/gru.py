@@ -75,7 +75,7 @@ class TimeGRU(Cell):
         gates = project_inputs(self._buf, xs, Wx, b, blocks)  # r, z, n after activation
         # a short window (generation: N = T = 1) multiplies by Wh^T as it is, and subtracts
         # r's and z's products
-        Wl = loop_weights(self._buf, Wh, N, T, D, blocks)
+        Wl = loop_weights(self._buf, Wh, N, T, D, blocks, extra_calls=0)
         add_rz = xp.subtract if Wl is None else xp.add
         bhn_l = self._buf.get("bhn_l", (H, N), dt)
         xp.copyto(bhn_l, bhn[:, None])
@@ -158,7 +158,7 @@ class TimeGRU(Cell):
             dh += tmp
             xp.copyto(dah[:, t], d.T)
             xp.copyto(dax[:, t, 2 * H :], dan.T)
-        self.dh = xp.ascontiguousarray(dh.T)
+        self.dh = dh.T.copy()  # (a copy: never a view of a buffer)
         dax[:, :, : 2 * H] = dah[:, :, : 2 * H]
         xp.sum(dah[:, :, 2 * H :], axis=(0, 1), out=dbhn)
         return weight_grads(self._buf, xs, h0, hs, dax, dah, Wx, dWx, dWh, db, self.weight_drop)

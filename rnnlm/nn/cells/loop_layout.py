@@ -11,12 +11,12 @@ layout, columns in the parameters, negated). Rows that feed a sigmoid hold the n
 pre-activation ``-a``, so ``sigmoid_rows`` makes ``1 / (1 + exp(-a))`` in three calls over
 them all. Negation is exact, and so is moving numbers, so a cell in this layout gives the bits
 of a plain step-by-step cell that takes its products in the same orientation
-(``tests/reference_layers.py``).
+(``tests/reference_layers.py``, at the sizes it tests).
 """
 
 import numpy as np
 
-from rnnlm.backend import array_module
+from rnnlm.backend import HOST, array_module
 from rnnlm.nn.buffers import Buffers
 
 Blocks = tuple[tuple[slice, slice, bool], ...]
@@ -27,22 +27,27 @@ Blocks = tuple[tuple[slice, slice, bool], ...]
 PAD = 16
 
 
-# A window may multiply by Wh^T as it is instead of by a copy in the loop layout, and then
-# adds the products' blocks in three calls instead of one (two for the GRU). Copying costs
-# about 1 ns a number of Wh, the two calls about 3.4 us a step (N = 1, as in evaluation).
-CALLS_NS_PER_STEP = 3400
+# A window may multiply by Wh^T as it is instead of by a copy in the loop layout; a cell whose
+# blocks are reordered then adds the products' blocks in more calls a step (the LSTM: three
+# instead of one). Copying costs about 1 ns a number of Wh; a numpy call on a short window's
+# vectors about 1.7 us (N = 1, as in evaluation).
+CALL_NS = 1700
 
 
-def copy_weights(N: int, T: int, D: int, H: int, G: int) -> bool:
+def copy_weights(N: int, T: int, D: int, H: int, G: int, extra_calls: int) -> bool:
     """Whether a window of N streams and T steps copies Wh (H, G) into the loop layout: when
-    its steps' extra calls would cost more, or its elementwise work (N·T·G numbers) outweighs
-    the copy's ((D + H)·G). Not for generation's N = T = 1."""
-    return N * T >= D + H or T * CALLS_NS_PER_STEP >= H * G
+    its elementwise work (N·T·G numbers) outweighs the copy's ((D + H)·G, as the weights'
+    products are measured against their copies), or when the ``extra_calls`` a step it would
+    make without the copy cost more than the copy. Generation's N = T = 1 copies only for a
+    tiny model."""
+    return N * T >= D + H or T * extra_calls * CALL_NS >= H * G
 
 
 def padded(buf: Buffers, name: str, N: int, T: int, G: int, dtype: np.dtype) -> np.ndarray:
-    """An (N, T, G) view, from ``buf``, of rows G + PAD long (see PAD)."""
-    return buf.get(name, (N * T, G + PAD), dtype)[:, :G].reshape(N, T, G)
+    """An (N, T, G) view, from ``buf``, of rows G + PAD long (see PAD) on the host; on a GPU
+    not padded (there a strided matmul output costs a copy, and the cache sets are not ours)."""
+    pad = PAD if buf.xp is HOST else 0
+    return buf.get(name, (N * T, G + pad), dtype)[:, :G].reshape(N, T, G)
 
 
 def project_inputs(
@@ -69,12 +74,12 @@ def projection_buffer(buf: Buffers, N: int, T: int, G: int, dtype: np.dtype) -> 
 
 
 def loop_weights(
-    buf: Buffers, Wh: np.ndarray, N: int, T: int, D: int, blocks: Blocks
+    buf: Buffers, Wh: np.ndarray, N: int, T: int, D: int, blocks: Blocks, extra_calls: int
 ) -> np.ndarray | None:
     """Wh^T (G, H) in the loop layout, copied once a window, in ``buf``; None for a window
-    that multiplies by Wh^T as it is (``copy_weights``)."""
+    that multiplies by Wh^T as it is (``copy_weights``, with the cell's ``extra_calls``)."""
     H, G = Wh.shape
-    if not copy_weights(N, T, D, H, G):
+    if not copy_weights(N, T, D, H, G, extra_calls):
         return None
     Wl = buf.get("Wl", (G, H), Wh.dtype)
     to_loop_layout(Wh, Wl, blocks)

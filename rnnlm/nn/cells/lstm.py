@@ -99,7 +99,7 @@ class TimeLSTM(Cell):
         gates = project_inputs(self._buf, xs, Wx, b, blocks)
         # a short window (generation: N = T = 1) multiplies by Wh^T as it is and pays for two
         # more calls a step instead of a copy
-        Wl = loop_weights(self._buf, Wh, N, T, D, blocks)
+        Wl = loop_weights(self._buf, Wh, N, T, D, blocks, extra_calls=2)
         rec = self._buf.get("rec", (G, N), dt)
         hs_l = self._buf.get("hs_l", (T, H, N), dt)
         cs = self._buf.get("cs", (T, H, N), dt)
@@ -132,7 +132,7 @@ class TimeLSTM(Cell):
         hs = self._buf.get("hs", (N, T, H), dt)
         to_batch_major(hs_l, hs)
         self._cache = (xs, h0, c0_l, gates, hs, cs, tc, Wh)
-        self.h, self.c = hs[:, -1].copy(), xp.ascontiguousarray(c.T)
+        self.h, self.c = hs[:, -1].copy(), c.T.copy()  # (copies: never a view of a buffer)
         return hs
 
     def backward(self, dhs: np.ndarray) -> np.ndarray:
@@ -181,5 +181,5 @@ class TimeLSTM(Cell):
             dc *= f  # gradient flowing to c_{t-1}
             xp.matmul(Wh, d, out=dh)
             xp.copyto(da[:, t], d.T)
-        self.dh, self.dc = xp.ascontiguousarray(dh.T), xp.ascontiguousarray(dc.T)
+        self.dh, self.dc = dh.T.copy(), dc.T.copy()
         return weight_grads(self._buf, xs, h0, hs, da, da, Wx, dWx, dWh, db, self.weight_drop)
