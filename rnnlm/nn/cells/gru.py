@@ -70,7 +70,8 @@ class TimeGRU(Cell):
         H = Wh.shape[0]
         G = 3 * H
         dt = xs.dtype
-        h0 = initial_state(self._buf, "h0", self.h if self.carries(N, H) else None, N, H, dt)
+        carried = self.h.T if self.carries(N, H) else None
+        h = h0 = initial_state(self._buf, "h0_l", carried, H, N, dt)  # (H, N): the loop layout
         blocks = loop_blocks(H)
         gates = project_inputs(self._buf, xs, Wx, b, blocks)  # r, z, n after activation
         # a short window (generation: N = T = 1) multiplies by Wh^T as it is, and subtracts
@@ -83,8 +84,6 @@ class TimeGRU(Cell):
         hs_l = self._buf.get("hs_l", (T, H, N), dt)
         rec = self._buf.get("rec", (G, N), dt)
         tmp = self._buf.get("tmp", (H, N), dt)
-        h = h0_l = self._buf.get("h0_l", (H, N), dt)
-        xp.copyto(h0_l, h0.T)
         with np.errstate(over="ignore"):  # exp(-a) is inf for a < -88 (float32): sigmoid 0
             for t in range(T):
                 a = gates[t]
@@ -104,7 +103,7 @@ class TimeGRU(Cell):
                 h = ht
         hs = self._buf.get("hs", (N, T, H), dt)
         to_batch_major(hs_l, hs)
-        self._cache = (xs, h0, h0_l, gates, hn, hs_l, hs, Wh)
+        self._cache = (xs, h0, gates, hn, hs_l, hs, Wh)
         self.h = hs[:, -1].copy()
         return hs
 
@@ -113,7 +112,7 @@ class TimeGRU(Cell):
         xp = array_module(dhs)
         Wx = self.params[0]
         dWx, dWh, db, dbhn = self.grads
-        xs, h0, h0_l, gates, hn, hs_l, hs, Wh = self._cache  # Wh: the one forward used
+        xs, h0, gates, hn, hs_l, hs, Wh = self._cache  # h0 (H, N); Wh: the one forward used
         N, T, H = dhs.shape
         dt = dhs.dtype
         dhs_l = self._buf.get("dhs_l", (T, H, N), dt)
@@ -131,7 +130,7 @@ class TimeGRU(Cell):
         for t in reversed(range(T)):
             a = gates[t]
             r, z, n = a[:H], a[H : 2 * H], a[2 * H :]
-            h_prev = hs_l[t - 1] if t > 0 else h0_l
+            h_prev = hs_l[t - 1] if t > 0 else h0
             dar, daz, dnr = d[:H], d[H : 2 * H], d[2 * H :]
             xp.add(dhs_l[t], dh, out=dht)
             # dz = dh * (h_prev - n) * z (1 - z)
@@ -161,4 +160,4 @@ class TimeGRU(Cell):
         self.dh = dh.T.copy()  # (a copy: never a view of a buffer)
         dax[:, :, : 2 * H] = dah[:, :, : 2 * H]
         xp.sum(dah[:, :, 2 * H :], axis=(0, 1), out=dbhn)
-        return weight_grads(self._buf, xs, h0, hs, dax, dah, Wx, dWx, dWh, db, self.weight_drop)
+        return weight_grads(self._buf, xs, h0.T, hs, dax, dah, Wx, dWx, dWh, db, self.weight_drop)

@@ -93,8 +93,9 @@ class TimeLSTM(Cell):
         G = 4 * H
         dt = xs.dtype
         keep = self.carries(N, H)  # h and c are carried together
-        h0 = initial_state(self._buf, "h0", self.h if keep else None, N, H, dt)
-        c0 = initial_state(self._buf, "c0", self.c if keep else None, N, H, dt)
+        # the initial state, (H, N) in the loop layout
+        h = h0 = initial_state(self._buf, "h0_l", self.h.T if keep else None, H, N, dt)
+        c = c0 = initial_state(self._buf, "c0_l", self.c.T if keep else None, H, N, dt)
         blocks = loop_blocks(H)
         gates = project_inputs(self._buf, xs, Wx, b, blocks)
         # a short window (generation: N = T = 1) multiplies by Wh^T as it is and pays for two
@@ -105,11 +106,6 @@ class TimeLSTM(Cell):
         cs = self._buf.get("cs", (T, H, N), dt)
         tc = self._buf.get("tc", (T, H, N), dt)  # tanh(c_t)
         tmp = self._buf.get("tmp", (H, N), dt)
-        h = self._buf.get("h0_l", (H, N), dt)
-        c = self._buf.get("c0_l", (H, N), dt)
-        xp.copyto(h, h0.T)
-        xp.copyto(c, c0.T)
-        c0_l = c
         with np.errstate(over="ignore"):  # exp(-a) is inf for a < -88 (float32): sigmoid 0
             for t in range(T):
                 a = gates[t]
@@ -131,7 +127,7 @@ class TimeLSTM(Cell):
                 h, c = hs_l[t], ct
         hs = self._buf.get("hs", (N, T, H), dt)
         to_batch_major(hs_l, hs)
-        self._cache = (xs, h0, c0_l, gates, hs, cs, tc, Wh)
+        self._cache = (xs, h0, c0, gates, hs, cs, tc, Wh)
         self.h, self.c = hs[:, -1].copy(), c.T.copy()  # (copies: never a view of a buffer)
         return hs
 
@@ -140,7 +136,8 @@ class TimeLSTM(Cell):
         xp = array_module(dhs)
         Wx = self.params[0]
         dWx, dWh, db = self.grads
-        xs, h0, c0, gates, hs, cs, tc, Wh = self._cache  # Wh: the matrix forward used (dropped)
+        # h0, c0 (H, N) in the loop layout; Wh: the matrix forward used (dropped or not)
+        xs, h0, c0, gates, hs, cs, tc, Wh = self._cache
         N, T, H = dhs.shape
         dt = dhs.dtype
         dhs_l = self._buf.get("dhs_l", (T, H, N), dt)
@@ -182,4 +179,4 @@ class TimeLSTM(Cell):
             xp.matmul(Wh, d, out=dh)
             xp.copyto(da[:, t], d.T)
         self.dh, self.dc = dh.T.copy(), dc.T.copy()
-        return weight_grads(self._buf, xs, h0, hs, da, da, Wx, dWx, dWh, db, self.weight_drop)
+        return weight_grads(self._buf, xs, h0.T, hs, da, da, Wx, dWx, dWh, db, self.weight_drop)

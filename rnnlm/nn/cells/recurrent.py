@@ -19,7 +19,8 @@ def initial_state(
     buf: Buffers, name: str, carried: np.ndarray | None, N: int, H: int, dtype: np.dtype
 ) -> np.ndarray:
     """A window's initial state ``name`` (N, H) in ``buf``, in ``dtype``: ``carried``'s values,
-    or zeros where it is None."""
+    or zeros where it is None. (A loop in the feature-major layout asks for (H, N), with
+    ``carried`` transposed.)"""
     out = buf.get(name, (N, H), dtype)
     if carried is None:
         out.fill(0)
